@@ -1,0 +1,19 @@
+"""fastconv: fast CPU convolution and pooling for NumPy arrays.
+
+Public names only.  Importing fastconv loads NumPy and fastconv's own pure-Python
+modules; Numba, SciPy's signal/FFT modules and the compiled kernels are loaded on
+first use, so ``import fastconv`` compiles nothing.
+"""
+
+from . import threads
+from .conv import conv1d, conv2d, conv3d
+from .plan import Plan, plan_conv
+from .threads import get_num_threads, num_threads, set_num_threads
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "conv1d", "conv2d", "conv3d",
+    "plan_conv", "Plan",
+    "set_num_threads", "get_num_threads", "num_threads", "threads",
+]

@@ -1,0 +1,80 @@
+"""``python -m fastconv demo``: fastconv on built-in data, with plans and timings."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+
+def _timed(f, *a, **k):
+    f(*a, **k)  # first call: loads kernels (compiles once, then cached)
+    t = time.perf_counter()
+    r = f(*a, **k)
+    return r, time.perf_counter() - t
+
+
+def demo() -> None:
+    import fastconv as fc
+    from fastconv.data import sample_image
+
+    img = sample_image(256)
+    print(f"fastconv {fc.__version__} demo: built-in 256x256 image, "
+          f"{fc.get_num_threads()} threads\n")
+    x = img[None, None]  # (N=1, C=1, H, W)
+    sobel = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32)
+    g = np.exp(-0.5 * (np.arange(-3, 4) / 1.5) ** 2)
+    gauss = np.outer(g, g).astype(np.float32)
+    gauss /= gauss.sum()
+    filters = {
+        "sobel-x 3x3 (edges)": sobel,
+        "sobel-y 3x3 (edges)": sobel.T.copy(),
+        "gaussian 7x7 (blur)": gauss,
+        "box 15x15 (blur, reflect padding)": np.full((15, 15), 1 / 225, np.float32),
+    }
+    print("hand-designed filters, padding='same':")
+    for name, k in filters.items():
+        mode = "reflect" if "reflect" in name else "zeros"
+        plan = fc.plan_conv(x.shape, (1, 1) + k.shape, padding="same", padding_mode=mode)
+        y, dt = _timed(fc.conv2d, x, k[None, None], padding="same", padding_mode=mode)
+        print(f"  {name:36s} -> {y.shape}  {plan.algorithm:9s} {dt * 1e3:7.3f} ms  "
+              f"|y| mean {np.abs(y).mean():.4f}")
+
+    print("\na small random CNN stack on a batch of 8 crops (float32):")
+    rng = np.random.default_rng(0)
+    crops = np.stack([img[i:i + 128, j:j + 128] for i in (0, 64) for j in (0, 32, 64, 96)])
+    h = crops[:, None].astype(np.float32)
+    layers = [
+        ("conv 1->16 5x5", rng.standard_normal((16, 1, 5, 5)) * 0.2, dict(padding=2)),
+        ("conv 16->32 3x3 s2", rng.standard_normal((32, 16, 3, 3)) * 0.08,
+         dict(stride=2, padding=1)),
+        ("depthwise 32 3x3", rng.standard_normal((32, 1, 3, 3)) * 0.3,
+         dict(padding=1, groups=32)),
+        ("pointwise 32->64 1x1", rng.standard_normal((64, 32, 1, 1)) * 0.17, {}),
+        ("dilated 64->64 3x3 d2", rng.standard_normal((64, 64, 3, 3)) * 0.04,
+         dict(padding=2, dilation=2)),
+    ]
+    total = 0.0
+    for name, w, kw in layers:
+        w = w.astype(np.float32)
+        plan = fc.plan_conv(h.shape, w.shape, **kw)
+        y, dt = _timed(fc.conv2d, h, w, **kw)
+        total += dt
+        gf = plan.flops / dt / 1e9
+        print(f"  {name:24s} {str(h.shape):18s} -> {str(y.shape):18s} {plan.algorithm:9s} "
+              f"{plan.backend:7s} {dt * 1e3:7.3f} ms {gf:6.1f} GFLOP/s")
+        h = np.maximum(y, 0)  # ReLU
+    print(f"  total {total * 1e3:.2f} ms; plan reason of the last layer: {plan.reason}")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m fastconv", description=__doc__)
+    p.add_argument("command", choices=["demo"], help="what to run")
+    args = p.parse_args(argv)
+    if args.command == "demo":
+        demo()
+
+
+if __name__ == "__main__":
+    main()

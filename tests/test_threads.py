@@ -1,0 +1,71 @@
+"""Process-level guarantees: import cost, thread pools really parallel, Numba's
+``cache=True`` + ``parallel=True`` surviving a change of thread count."""
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import BACKENDS
+
+import fastconv as fc
+
+
+def _python(code, env=None):
+    e = dict(os.environ)
+    e.update(env or {})
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_import_compiles_and_loads_nothing_heavy():
+    out = _python(
+        "import sys, fastconv\n"
+        "heavy = [m for m in ('numba', 'scipy', 'scipy.signal', 'threadpoolctl', "
+        "'fastconv.kernels.cython.direct') if m in sys.modules]\n"
+        "print(heavy)"
+    )
+    assert out.strip() == "[]"
+
+
+@pytest.mark.skipif(fc.threads.cpu_count() < 2, reason="needs 2 CPUs")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_threads_really_faster(backend):
+    """A build whose OpenMP/prange silently runs serial fails here."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 16, 96, 96)).astype(np.float32)
+    w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+
+    def best(n):
+        with fc.num_threads(n):
+            fc.conv2d(x, w, padding=1, backend=backend, algorithm="direct")
+            ts = []
+            for _ in range(5):
+                t = time.perf_counter()
+                fc.conv2d(x, w, padding=1, backend=backend, algorithm="direct")
+                ts.append(time.perf_counter() - t)
+        return min(ts)
+
+    t1, t2 = best(1), best(2)
+    assert t2 < 0.8 * t1, f"2 threads {t2:.4f}s vs 1 thread {t1:.4f}s"
+
+
+def test_numba_cache_with_parallel_survives_thread_count_change(tmp_path):
+    code = (
+        "import numpy as np, fastconv as fc, numba\n"
+        "x = np.ones((2, 4, 30, 30), np.float32); w = np.ones((4, 4, 3, 3), np.float32)\n"
+        "y = fc.conv2d(x, w, backend='numba', algorithm='direct')\n"
+        "with fc.num_threads(1):\n"
+        "    y1 = fc.conv2d(x, w, backend='numba', algorithm='direct')\n"
+        "assert (y == 36).all() and (y1 == y).all()\n"
+        "print(numba.config.NUMBA_NUM_THREADS, numba.threading_layer())\n"
+    )
+    env = {"NUMBA_CACHE_DIR": str(tmp_path)}
+    outs = [_python(code, dict(env, NUMBA_NUM_THREADS=str(n))) for n in (2, 1, 2)]
+    assert [o.split()[0] for o in outs] == ["2", "1", "2"]
+    assert all(o.split()[1] in ("omp", "tbb") for o in outs)
+    assert any(tmp_path.rglob("*.nbi")), "kernels were not cached"
