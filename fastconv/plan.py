@@ -20,6 +20,8 @@ from .threads import get_num_threads
 
 __all__ = ["Plan", "plan_conv", "make_plan", "last_plan"]
 
+PASSES = ("forward", "input_grad", "weight_grad")
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -146,6 +148,7 @@ def plan_conv(
     algorithm="auto",
     bias=False,
     measure=False,
+    pass_="forward",
 ) -> Plan:
     """Plan a convolution from shapes alone.
 
@@ -165,6 +168,9 @@ def plan_conv(
     measure : bool
         Also time every eligible algorithm on random data; the measured times
         are returned in ``plan.times`` (the chosen algorithm is unchanged).
+    pass_ : {"forward", "input_grad", "weight_grad"}
+        Which pass to plan: the forward convolution, or one of the backward
+        passes run by ``conv*d_backward`` (their ``algorithm="auto"`` runs it).
 
     Returns
     -------
@@ -186,6 +192,11 @@ def plan_conv(
         nd, x_shape, weight_shape, (weight_shape[0],) if bias else None, stride, padding,
         dilation, groups, padding_mode, np.dtype(dtype), np.dtype(dtype),
     )
+    check_choice(pass_, "pass_", PASSES)
+    if pass_ != "forward":
+        from .backward import plan_backward
+
+        return plan_backward(spec, pass_, algorithm, backend)
     plan = make_plan(spec, algorithm, backend)
     if not measure:
         return plan

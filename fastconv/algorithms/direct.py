@@ -39,7 +39,7 @@ def estimate(spec, threads: int) -> tuple[float, int]:
 
 def forward(spec, plan, x, w, b, out) -> None:
     nd = spec.nd
-    kern = kernels.get(plan.backend, "conv_direct")
+    kern = kernels.get(plan.backend, "direct", "conv_direct")
     kern(
         to_3d(x, nd), to_3d(w, nd), b, spec.has_bias, to_3d(out, nd),
         pad3(spec.stride, nd, 1), pad3(spec.dilation, nd, 1), pad3(spec.pad_before, nd, 0),

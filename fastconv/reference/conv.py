@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._spec import NP_PAD_MODE, conv_spec
+from .._spec import NP_PAD_MODE, conv_spec
 
 
 def _windows(xp: np.ndarray, nd: int, kernel, stride, dilation) -> np.ndarray:
@@ -23,6 +23,9 @@ def _windows(xp: np.ndarray, nd: int, kernel, stride, dilation) -> np.ndarray:
     sl += tuple(slice(None, None, s) for s in stride)
     sl += tuple(slice(None, None, d) for d in dilation)
     return v[sl]
+
+
+__all__ = ["conv"]
 
 
 def conv(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
