@@ -6,10 +6,18 @@
     The planner's cost model for this algorithm.
 ``options(spec, threads) -> dict``
     Algorithm-specific parameters the plan carries (blocking, tile size...).
-``forward(spec, plan, x, w, b, out)``
+``forward(spec, plan, x, w, b, out, packed=None)``
     Writes the convolution of compute-dtype, C-contiguous ``x (N, C, *in)``
     into ``out (N, Co, *out)``; padding is implicit zeros (other padding modes
     were materialised before).  ``b`` is ``(Co,)`` (ignored unless ``spec.has_bias``).
+    ``packed`` is the result of the module's optional ``pack_weight`` (below) for
+    this ``w``, when the caller prepared the weight ahead of time.
+
+Optional:
+
+``pack_weight(spec, plan, w) -> object``
+    Transform/pack the weight once (Winograd-domain weights, FFT spectra, GEMM
+    panels); ``forward`` then skips that work.  Used by ``fastconv.prepare_weight``.
 
 Modules are imported lazily through :func:`get`.
 """

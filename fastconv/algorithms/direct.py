@@ -37,7 +37,7 @@ def estimate(spec, threads: int) -> tuple[float, int]:
     return spec.flops / rate + 5e-6 * (threads > 1), 0
 
 
-def forward(spec, plan, x, w, b, out) -> None:
+def forward(spec, plan, x, w, b, out, packed=None) -> None:
     nd = spec.nd
     kern = kernels.get(plan.backend, "direct", "conv_direct")
     kern(
