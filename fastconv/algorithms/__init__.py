@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import importlib
 
-NAMES = ("direct",)
+NAMES = ("direct", "im2col", "fft")
 
 
 def get(name: str):
