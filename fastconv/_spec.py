@@ -367,3 +367,213 @@ def check_out(out, shape, dtype, name: str = "out") -> np.ndarray:
     if not out.flags.writeable:
         raise ValueError(f"{name} must be writeable")
     return out
+
+
+# ==========================================================================
+# pooling spec (fastconv.pool): PoolSpec / pool_spec, adaptive and unpool sizes
+# ==========================================================================
+#: What a pooling operator does with the input dtype.
+#: "keep": max pooling (integers and bool keep their dtype);
+#: "float": average / sum / Lp / weighted pooling (integers give float64).
+POOL_RESULTS = ("keep", "float")
+
+
+def pool_dtypes(x_dtype, result: str = "float") -> tuple[np.dtype, np.dtype]:
+    """(compute dtype, result dtype) of a pooling operator on ``x_dtype``."""
+    d = np.dtype(x_dtype)
+    check_choice(result, "result", POOL_RESULTS)
+    if d.kind == "c":
+        raise TypeError(f"x must be a real array, got complex dtype {d}")
+    if d.kind not in "biuf":
+        raise TypeError(f"x must be a numeric array, got dtype {d}")
+    if d.kind in "biu":
+        if result == "float":
+            return np.dtype(np.float64), np.dtype(np.float64)
+        if d.kind == "b":
+            return np.dtype(np.uint8), np.dtype(np.bool_)
+        d = d.newbyteorder("=")
+        return d, d
+    return compute_dtype(d)
+
+
+def pool_batched(nd: int, x_shape, name: str = "x", op: str = "pool"):
+    """(batched?, (N, C, *spatial)) of a pooling input shape; wrong ranks raise."""
+    x_shape = tuple(int(s) for s in x_shape)
+    if len(x_shape) == nd + 2:
+        return True, x_shape
+    if len(x_shape) == nd + 1:
+        return False, (1,) + x_shape
+    raise ValueError(
+        f"{name} must have {nd + 2} (batched: N, C, *spatial) or {nd + 1} (unbatched: "
+        f"C, *spatial) dimensions for {op}{nd}d, got shape {x_shape}"
+    )
+
+
+def pool_window_taps(L: int, O: int, k: int, s: int, d: int, pb: int):
+    """Per output position of one axis: (start, first valid tap, end valid tap).
+
+    Window ``o`` has taps at ``start + j * d`` for ``j`` in ``range(k)``, where
+    ``start = o * s - pb``; the taps inside the input are ``j`` in ``[lo, hi)``.
+    """
+    o = np.arange(O, dtype=np.int64)
+    start = o * s - pb
+    lo = np.where(start >= 0, 0, (-start + d - 1) // d)
+    hi = np.minimum(k, np.floor_divide(L - 1 - start, d) + 1)
+    return start, lo, np.maximum(hi, lo)
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """Everything a pooling kernel needs, derived once from the user's arguments."""
+
+    nd: int
+    batch: int
+    channels: int
+    in_size: tuple[int, ...]
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    pad: tuple[tuple[int, int], ...]
+    ceil_mode: bool
+    out_size: tuple[int, ...]
+    dtype: np.dtype = field(default=np.dtype(np.float32))  # compute dtype
+    result_dtype: np.dtype = field(default=np.dtype(np.float32))
+    batched: bool = True
+
+    @property
+    def pad_before(self) -> tuple[int, ...]:
+        return tuple(p[0] for p in self.pad)
+
+    @property
+    def planes(self) -> int:
+        return self.batch * self.channels
+
+    @property
+    def x_shape(self) -> tuple[int, ...]:
+        return (self.batch, self.channels) + self.in_size
+
+    @property
+    def res_shape(self) -> tuple[int, ...]:
+        """(N, C, *out): the batched result shape."""
+        return (self.batch, self.channels) + self.out_size
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        """Shape of the public result (unbatched if the input was)."""
+        return self.res_shape if self.batched else self.res_shape[1:]
+
+    @property
+    def taps(self) -> int:
+        return math.prod(self.kernel)
+
+    def key(self) -> tuple:
+        return (self.nd, self.batch, self.channels, self.in_size, self.kernel, self.stride,
+                self.dilation, self.pad, self.ceil_mode, str(self.dtype))
+
+
+def pool_spec(
+    nd: int,
+    x_shape,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode=False,
+    x_dtype=np.float32,
+    result: str = "float",
+    op: str = "pool",
+) -> PoolSpec:
+    """Validate a pooling operator's arguments and derive everything else once.
+
+    Every window must contain at least one input element (padding may exceed
+    ``kernel // 2``, as in ONNX, as long as this holds); otherwise ``ValueError``.
+    """
+    batched, xs = pool_batched(nd, x_shape, op=op)
+    kernel = int_tuple(kernel_size, nd, "kernel_size")
+    stride = kernel if stride is None else int_tuple(stride, nd, "stride")
+    dilation = int_tuple(dilation, nd, "dilation")
+    if not isinstance(ceil_mode, (bool, np.bool_)):
+        raise TypeError(f"ceil_mode must be a bool, got {ceil_mode!r}")
+    in_size = xs[2:]
+    pad = parse_padding(padding, nd, in_size, kernel, stride, dilation)
+    out_size = tuple(
+        out_size_1(L, p, k, s, d, bool(ceil_mode))
+        for L, p, k, s, d in zip(in_size, pad, kernel, stride, dilation)
+    )
+    if any(o < 1 for o in out_size):
+        padded = tuple(L + a + b for L, (a, b) in zip(in_size, pad))
+        dil_k = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+        raise ValueError(
+            f"output would be empty: padded input size {padded} is smaller than the "
+            f"dilated kernel_size {dil_k} (x spatial {in_size}, padding {pad})"
+        )
+    for ax, (L, O, k, s, d, (pb, _)) in enumerate(
+        zip(in_size, out_size, kernel, stride, dilation, pad)
+    ):
+        _, lo, hi = pool_window_taps(L, O, k, s, d, pb)
+        bad = np.flatnonzero(hi <= lo)
+        if bad.size:
+            raise ValueError(
+                f"padding {pad[ax]} on spatial axis {ax} is too large for kernel_size "
+                f"{k}, stride {s}, dilation {d} and input size {L}: output window "
+                f"{int(bad[0])} lies entirely in the padding (every window must overlap "
+                f"the input)"
+            )
+    cdt, rdt = pool_dtypes(x_dtype, result)
+    return PoolSpec(
+        nd=nd, batch=xs[0], channels=xs[1], in_size=in_size, kernel=kernel, stride=stride,
+        dilation=dilation, pad=pad, ceil_mode=bool(ceil_mode), out_size=out_size,
+        dtype=cdt, result_dtype=rdt, batched=batched,
+    )
+
+
+def adaptive_out_size(nd: int, in_size, output_size) -> tuple[int, ...]:
+    """``output_size`` (int, tuple, None entries = input size) -> tuple of ``nd`` ints."""
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != nd:
+            raise ValueError(
+                f"output_size must be an int or a tuple of {nd} entries, "
+                f"got {tuple(output_size)!r}"
+            )
+        output_size = tuple(L if o is None else o for o, L in zip(output_size, in_size))
+    out = int_tuple(output_size, nd, "output_size", minimum=None)
+    if any(o < 1 for o in out):
+        raise ValueError(f"output_size must be >= 1 on every axis, got {output_size!r}")
+    if any(L < 1 for L in in_size):
+        raise ValueError(f"x must have non-empty spatial axes, got spatial size {in_size}")
+    return out
+
+
+def adaptive_windows(L: int, O: int) -> tuple[np.ndarray, np.ndarray]:
+    """PyTorch's adaptive windows of one axis: ``[floor(o L / O), ceil((o + 1) L / O))``."""
+    o = np.arange(O, dtype=np.int64)
+    return (o * L) // O, -((-(o + 1) * L) // O)
+
+
+def unpool_out_size(nd: int, in_size, kernel, stride, pad, output_size) -> tuple[int, ...]:
+    """PyTorch's ``max_unpool`` output size: ``(L - 1) * s - pads + k`` unless
+    ``output_size`` (spatial, or the full shape) says otherwise, within ``stride``."""
+    default = tuple(
+        (L - 1) * s - a - b + k for L, s, (a, b), k in zip(in_size, stride, pad, kernel)
+    )
+    if output_size is None:
+        out = default
+    else:
+        if isinstance(output_size, np.ndarray):
+            output_size = output_size.tolist()
+        if not isinstance(output_size, (tuple, list)):
+            raise TypeError(f"output_size must be a tuple of ints, got {output_size!r}")
+        sizes = tuple(output_size)
+        if len(sizes) in (nd + 1, nd + 2):
+            sizes = sizes[-nd:]
+        out = int_tuple(sizes, nd, "output_size", minimum=None)
+        for o, dflt, s in zip(out, default, stride):
+            if not dflt - s < o < dflt + s:
+                raise ValueError(
+                    f"output_size {tuple(output_size)!r} is invalid: each spatial size "
+                    f"must lie strictly between default - stride and default + stride, "
+                    f"default {default}, stride {stride}"
+                )
+    if any(o < 1 for o in out):
+        raise ValueError(f"max_unpool output size would be empty: {out}")
+    return out

@@ -6,3 +6,4 @@ family (``conv``, ``pool``, ...); everything is re-exported here, so tests write
 """
 
 from .conv import *  # noqa: F401,F403
+from .pool import *  # noqa: F401,F403

@@ -1,0 +1,802 @@
+"""Pooling kernels, Numba backend (same names and contract as ``cython/pool.pyx``).
+
+Arrays arrive as C-contiguous planes: ``x (P, D, H, W)`` with ``P = N * C``
+(1-D and 2-D pooling use unit leading axes), outputs ``(P, OD, OH, OW)``.
+Geometry arguments are 3-tuples ``(d, h, w)``: ``kernel``, ``stride``,
+``dilation`` and ``padb`` (padding before; the padding after only matters
+through the output size, which the caller derived).  Padded taps are skipped,
+never read; the caller guarantees that every window overlaps the input.
+
+Forward work unit: one output row ``(p, od, oh)``.  The row's vertical taps
+(kd, kh) are reduced column-wise into a row buffer (contiguous, vectorised),
+then the horizontal taps are reduced from that buffer.  Backward kernels write
+each input element from one work unit only (input rows, or whole planes for
+scatters), so no two threads touch the same element and every element is
+accumulated in a fixed order: results are bit-identical for any thread count.
+
+Max is NaN-propagating with PyTorch's rule ``v > m or isnan(v)`` (the first NaN,
+or the first maximum in row-major window order, wins).
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ..._config import FASTMATH
+from ...threads import numba_threads
+
+_OPTS = dict(cache=True, fastmath=FASTMATH)
+
+
+# ---------------------------------------------------------------------------
+# small helpers
+# ---------------------------------------------------------------------------
+@njit(inline="always", **_OPTS)
+def _gt(v, m):
+    """True when ``v`` replaces the running max ``m`` (NaN wins, ties keep the first)."""
+    return v > m or v != v
+
+
+@njit(inline="always", **_OPTS)
+def _taps(o, s, d, pb, k, L):
+    """(start, lo, hi): window start and the range of its taps inside [0, L)."""
+    st = o * s - pb
+    lo = 0 if st >= 0 else (-st + d - 1) // d
+    hi = (L - 1 - st) // d + 1
+    if hi > k:
+        hi = k
+    return st, lo, hi
+
+
+@njit(inline="always", **_OPTS)
+def _interior(OW, W, k, s, d, pb):
+    """[a, b): output columns whose whole window lies inside the input row."""
+    a = (pb + s - 1) // s
+    lim = W - 1 - (k - 1) * d + pb
+    b = lim // s + 1 if lim >= 0 else 0
+    if b > OW:
+        b = OW
+    if a > b:
+        a = b
+    return a, b
+
+
+@njit(inline="always", **_OPTS)
+def _nchunks(njobs, nthreads):
+    c = nthreads * 16
+    return njobs if njobs < c else c
+
+
+# ---------------------------------------------------------------------------
+# max pooling, values only
+# ---------------------------------------------------------------------------
+@njit(inline="always", **_OPTS)
+def _max_rows(x, out, j0, j1, K, S, Dl, Pb):
+    P, D, H, W = x.shape
+    OD, OH, OW = out.shape[1], out.shape[2], out.shape[3]
+    kd_, kh_, kw = K
+    sd, sh, sw = S
+    dd, dh, dw = Dl
+    pd, ph, pw = Pb
+    a, b = _interior(OW, W, kw, sw, dw, pw)
+    buf = np.empty(W, x.dtype)
+    for job in range(j0, j1):
+        oh = job % OH
+        r = job // OH
+        od = r % OD
+        p = r // OD
+        std, d0, d1 = _taps(od, sd, dd, pd, kd_, D)
+        sth, h0, h1 = _taps(oh, sh, dh, ph, kh_, H)
+        first = True
+        for jd in range(d0, d1):
+            for jh in range(h0, h1):
+                row = x[p, std + jd * dd, sth + jh * dh]
+                if first:
+                    for w in range(W):
+                        buf[w] = row[w]
+                    first = False
+                else:
+                    for w in range(W):
+                        v = row[w]
+                        if _gt(v, buf[w]):
+                            buf[w] = v
+        src = buf
+        orow = out[p, od, oh]
+        for ow in range(OW):
+            if ow == a:  # the interior, without bounds checks
+                if kw == 2 and dw == 1:
+                    for o2 in range(a, b):
+                        i = o2 * sw - pw
+                        m = src[i]
+                        v = src[i + 1]
+                        orow[o2] = v if _gt(v, m) else m
+                elif kw == 3 and dw == 1:
+                    for o2 in range(a, b):
+                        i = o2 * sw - pw
+                        m = src[i]
+                        v = src[i + 1]
+                        if _gt(v, m):
+                            m = v
+                        v = src[i + 2]
+                        orow[o2] = v if _gt(v, m) else m
+                else:
+                    for o2 in range(a, b):
+                        i = o2 * sw - pw
+                        m = src[i]
+                        for jw in range(1, kw):
+                            v = src[i + jw * dw]
+                            if _gt(v, m):
+                                m = v
+                        orow[o2] = m
+            if a <= ow < b:
+                continue
+            stw, w0, w1 = _taps(ow, sw, dw, pw, kw, W)
+            m = src[stw + w0 * dw]
+            for jw in range(w0 + 1, w1):
+                v = src[stw + jw * dw]
+                if _gt(v, m):
+                    m = v
+            orow[ow] = m
+
+
+@njit(**_OPTS)
+def _max_pool_serial(x, out, K, S, Dl, Pb):
+    njobs = out.shape[0] * out.shape[1] * out.shape[2]
+    _max_rows(x, out, 0, njobs, K, S, Dl, Pb)
+
+
+@njit(parallel=True, **_OPTS)
+def _max_pool_parallel(x, out, K, S, Dl, Pb, nthreads):
+    njobs = out.shape[0] * out.shape[1] * out.shape[2]
+    nc = _nchunks(njobs, nthreads)
+    for c in prange(nc):
+        _max_rows(x, out, c * njobs // nc, (c + 1) * njobs // nc, K, S, Dl, Pb)
+
+
+def _geom(kernel, stride, dilation, padb):
+    return (tuple(int(v) for v in kernel), tuple(int(v) for v in stride),
+            tuple(int(v) for v in dilation), tuple(int(v) for v in padb))
+
+
+def max_pool(x, out, kernel, stride, dilation, padb, nthreads):
+    """Max pooling of ``x (P, D, H, W)`` into ``out (P, OD, OH, OW)``."""
+    if out.size == 0:
+        return out
+    g = _geom(kernel, stride, dilation, padb)
+    if nthreads > 1:
+        numba_threads(nthreads)
+        _max_pool_parallel(x, out, *g, int(nthreads))
+    else:
+        _max_pool_serial(x, out, *g)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# max pooling with indices (row-major first maximum, as PyTorch)
+# ---------------------------------------------------------------------------
+@njit(inline="always", **_OPTS)
+def _maxidx_rows(x, out, idx, j0, j1, K, S, Dl, Pb):
+    P, D, H, W = x.shape
+    OD, OH, OW = out.shape[1], out.shape[2], out.shape[3]
+    kd_, kh_, kw = K
+    sd, sh, sw = S
+    dd, dh, dw = Dl
+    pd, ph, pw = Pb
+    for job in range(j0, j1):
+        oh = job % OH
+        r = job // OH
+        od = r % OD
+        p = r // OD
+        std, d0, d1 = _taps(od, sd, dd, pd, kd_, D)
+        sth, h0, h1 = _taps(oh, sh, dh, ph, kh_, H)
+        xp = x[p]
+        for ow in range(OW):
+            stw, w0, w1 = _taps(ow, sw, dw, pw, kw, W)
+            i0 = std + d0 * dd
+            i1 = sth + h0 * dh
+            i2 = stw + w0 * dw
+            m = xp[i0, i1, i2]
+            best = (i0 * H + i1) * W + i2
+            for jd in range(d0, d1):
+                id_ = std + jd * dd
+                for jh in range(h0, h1):
+                    ih = sth + jh * dh
+                    for jw in range(w0, w1):
+                        iw = stw + jw * dw
+                        v = xp[id_, ih, iw]
+                        if _gt(v, m):
+                            m = v
+                            best = (id_ * H + ih) * W + iw
+            out[p, od, oh, ow] = m
+            idx[p, od, oh, ow] = best
+
+
+@njit(**_OPTS)
+def _max_pool_indices_serial(x, out, idx, K, S, Dl, Pb):
+    njobs = out.shape[0] * out.shape[1] * out.shape[2]
+    _maxidx_rows(x, out, idx, 0, njobs, K, S, Dl, Pb)
+
+
+@njit(parallel=True, **_OPTS)
+def _max_pool_indices_parallel(x, out, idx, K, S, Dl, Pb, nthreads):
+    njobs = out.shape[0] * out.shape[1] * out.shape[2]
+    nc = _nchunks(njobs, nthreads)
+    for c in prange(nc):
+        _maxidx_rows(x, out, idx, c * njobs // nc, (c + 1) * njobs // nc, K, S, Dl, Pb)
+
+
+def max_pool_indices(x, out, idx, kernel, stride, dilation, padb, nthreads):
+    """Max pooling with the flat in-plane index of each maximum into ``idx`` (int64)."""
+    if out.size == 0:
+        return out
+    g = _geom(kernel, stride, dilation, padb)
+    if nthreads > 1:
+        numba_threads(nthreads)
+        _max_pool_indices_parallel(x, out, idx, *g, int(nthreads))
+    else:
+        _max_pool_indices_serial(x, out, idx, *g)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# max pooling backward, recomputing the argmax (one plane per work unit)
+# ---------------------------------------------------------------------------
+@njit(inline="always", **_OPTS)
+def _maxbw_plane(g, x, gx, p, K, S, Dl, Pb):
+    P, D, H, W = x.shape
+    OD, OH, OW = g.shape[1], g.shape[2], g.shape[3]
+    kd_, kh_, kw = K
+    sd, sh, sw = S
+    dd, dh, dw = Dl
+    pd, ph, pw = Pb
+    xp = x[p]
+    gp = gx[p]
+    for a in range(D):
+        for b in range(H):
+            for c in range(W):
+                gp[a, b, c] = 0
+    for od in range(OD):
+        std, d0, d1 = _taps(od, sd, dd, pd, kd_, D)
+        for oh in range(OH):
+            sth, h0, h1 = _taps(oh, sh, dh, ph, kh_, H)
+            grow = g[p, od, oh]
+            for ow in range(OW):
+                stw, w0, w1 = _taps(ow, sw, dw, pw, kw, W)
+                bd = std + d0 * dd
+                bh = sth + h0 * dh
+                bw = stw + w0 * dw
+                m = xp[bd, bh, bw]
+                for jd in range(d0, d1):
+                    id_ = std + jd * dd
+                    for jh in range(h0, h1):
+                        ih = sth + jh * dh
+                        for jw in range(w0, w1):
+                            iw = stw + jw * dw
+                            v = xp[id_, ih, iw]
+                            if _gt(v, m):
+                                m = v
+                                bd = id_
+                                bh = ih
+                                bw = iw
+                gp[bd, bh, bw] += grow[ow]
+
+
+@njit(**_OPTS)
+def _max_pool_backward_serial(g, x, gx, K, S, Dl, Pb):
+    for p in range(x.shape[0]):
+        _maxbw_plane(g, x, gx, p, K, S, Dl, Pb)
+
+
+@njit(parallel=True, **_OPTS)
+def _max_pool_backward_parallel(g, x, gx, K, S, Dl, Pb):
+    for p in prange(x.shape[0]):
+        _maxbw_plane(g, x, gx, p, K, S, Dl, Pb)
+
+
+def max_pool_backward(g, x, gx, kernel, stride, dilation, padb, nthreads):
+    """Input gradient of max pooling (argmax recomputed) into ``gx (P, D, H, W)``."""
+    if gx.size == 0:
+        return gx
+    geo = _geom(kernel, stride, dilation, padb)
+    if nthreads > 1:
+        numba_threads(nthreads)
+        _max_pool_backward_parallel(g, x, gx, *geo)
+    else:
+        _max_pool_backward_serial(g, x, gx, *geo)
+    return gx
+
+
+# ---------------------------------------------------------------------------
+# scatter by indices (max pooling backward with indices, max_unpool)
+# ---------------------------------------------------------------------------
+@njit(inline="always", **_OPTS)
+def _scatter_plane(src, idx, dst, p, accumulate):
+    d = dst[p]
+    s = src[p]
+    ix = idx[p]
+    for i in range(d.shape[0]):
+        d[i] = 0
+    if accumulate:
+        for i in range(s.shape[0]):
+            d[ix[i]] += s[i]
+    else:
+        for i in range(s.shape[0]):
+            d[ix[i]] = s[i]
+
+
+@njit(**_OPTS)
+def _scatter_serial(src, idx, dst, accumulate):
+    for p in range(dst.shape[0]):
+        _scatter_plane(src, idx, dst, p, accumulate)
+
+
+@njit(parallel=True, **_OPTS)
+def _scatter_parallel(src, idx, dst, accumulate):
+    for p in prange(dst.shape[0]):
+        _scatter_plane(src, idx, dst, p, accumulate)
+
+
+def scatter(src, idx, dst, accumulate, nthreads):
+    """Per plane ``p``: ``dst[p] = 0``, then ``dst[p, idx[p, i]] (+)= src[p, i]`` in order.
+
+    ``src``/``idx`` are ``(P, M)``, ``dst`` is ``(P, S)``; indices were checked.
+    """
+    if dst.size == 0:
+        return dst
+    if nthreads > 1:
+        numba_threads(nthreads)
+        _scatter_parallel(src, idx, dst, bool(accumulate))
+    else:
+        _scatter_serial(src, idx, dst, bool(accumulate))
+    return dst
+
+
+# ---------------------------------------------------------------------------
+# weighted sum pooling: average, sum, Lp, Gaussian
+# ---------------------------------------------------------------------------
+@njit(inline="always", **_OPTS)
+def _powabs(v, p):
+    if p == 0.0:
+        return v
+    if p == 1.0:
+        return abs(v)
+    if p == 2.0:
+        return v * v
+    return abs(v) ** p
+
+
+@njit(inline="always", **_OPTS)
+def _sum_rows(x, out, j0, j1, K, S, Dl, Pb, wd, wh, ww, sd_, sh_, sw_, p):
+    P, D, H, W = x.shape
+    OD, OH, OW = out.shape[1], out.shape[2], out.shape[3]
+    kd_, kh_, kw = K
+    sd, sh, sw = S
+    dd, dh, dw = Dl
+    pd, ph, pw = Pb
+    a, b = _interior(OW, W, kw, sw, dw, pw)
+    buf = np.empty(W, out.dtype)
+    unit_w = True
+    for jw in range(kw):
+        if ww[jw] != 1:
+            unit_w = False
+    for job in range(j0, j1):
+        oh = job % OH
+        r = job // OH
+        od = r % OD
+        pl = r // OD
+        std, d0, d1 = _taps(od, sd, dd, pd, kd_, D)
+        sth, h0, h1 = _taps(oh, sh, dh, ph, kh_, H)
+        first = True
+        for jd in range(d0, d1):
+            for jh in range(h0, h1):
+                row = x[pl, std + jd * dd, sth + jh * dh]
+                c = wd[jd] * wh[jh]
+                if first:
+                    if c == 1:
+                        for w in range(W):
+                            buf[w] = _powabs(row[w], p)
+                    else:
+                        for w in range(W):
+                            buf[w] = c * _powabs(row[w], p)
+                    first = False
+                elif c == 1:
+                    for w in range(W):
+                        buf[w] += _powabs(row[w], p)
+                else:
+                    for w in range(W):
+                        buf[w] += c * _powabs(row[w], p)
+        orow = out[pl, od, oh]
+        sc = sd_[od] * sh_[oh]
+        for ow in range(OW):
+            if ow == a and unit_w:
+                if kw == 2 and dw == 1:
+                    for o2 in range(a, b):
+                        i = o2 * sw - pw
+                        orow[o2] = (buf[i] + buf[i + 1]) * (sc * sw_[o2])
+                elif kw == 3 and dw == 1:
+                    for o2 in range(a, b):
+                        i = o2 * sw - pw
+                        orow[o2] = (buf[i] + buf[i + 1] + buf[i + 2]) * (sc * sw_[o2])
+                else:
+                    for o2 in range(a, b):
+                        i = o2 * sw - pw
+                        acc = buf[i]
+                        for jw in range(1, kw):
+                            acc += buf[i + jw * dw]
+                        orow[o2] = acc * (sc * sw_[o2])
+            if unit_w and a <= ow < b:
+                continue
+            stw, w0, w1 = _taps(ow, sw, dw, pw, kw, W)
+            acc = ww[w0] * buf[stw + w0 * dw]
+            for jw in range(w0 + 1, w1):
+                acc += ww[jw] * buf[stw + jw * dw]
+            orow[ow] = acc * (sc * sw_[ow])
+        if p != 0.0:
+            if p == 2.0:
+                for ow in range(OW):
+                    orow[ow] = np.sqrt(orow[ow])
+            elif p != 1.0:
+                q = 1.0 / p
+                for ow in range(OW):
+                    orow[ow] = orow[ow] ** q
+
+
+@njit(**_OPTS)
+def _sum_pool_serial(x, out, K, S, Dl, Pb, wd, wh, ww, sd, sh, sw, p):
+    njobs = out.shape[0] * out.shape[1] * out.shape[2]
+    _sum_rows(x, out, 0, njobs, K, S, Dl, Pb, wd, wh, ww, sd, sh, sw, p)
+
+
+@njit(parallel=True, **_OPTS)
+def _sum_pool_parallel(x, out, K, S, Dl, Pb, wd, wh, ww, sd, sh, sw, p, nthreads):
+    njobs = out.shape[0] * out.shape[1] * out.shape[2]
+    nc = _nchunks(njobs, nthreads)
+    for c in prange(nc):
+        _sum_rows(x, out, c * njobs // nc, (c + 1) * njobs // nc, K, S, Dl, Pb,
+                  wd, wh, ww, sd, sh, sw, p)
+
+
+def sum_pool(x, out, kernel, stride, dilation, padb, wd, wh, ww, sd, sh, sw, p, nthreads):
+    """Weighted window sums: ``out = scale * sum_taps w * f(x)`` (then ``**(1/p)``).
+
+    ``wd, wh, ww``: tap weights per axis (length kernel); ``sd, sh, sw``: output
+    scale per axis (length out size, e.g. reciprocal divisors); ``f(x) = x`` when
+    ``p == 0``, else ``|x|**p`` and the result is raised to ``1/p`` (Lp pooling).
+    Padded taps contribute nothing.
+    """
+    if out.size == 0:
+        return out
+    geo = _geom(kernel, stride, dilation, padb)
+    args = (x, out) + geo + (wd, wh, ww, sd, sh, sw, float(p))
+    if nthreads > 1:
+        numba_threads(nthreads)
+        _sum_pool_parallel(*args, int(nthreads))
+    else:
+        _sum_pool_serial(*args)
+    return out
+
+
+@njit(inline="always", **_OPTS)
+def _sumbw_rows(g, gx, j0, j1, K, S, Dl, Pb, wd, wh, ww, sd_, sh_, sw_):
+    P, D, H, W = gx.shape
+    OD, OH, OW = g.shape[1], g.shape[2], g.shape[3]
+    kd_, kh_, kw = K
+    sd, sh, sw = S
+    dd, dh, dw = Dl
+    pd, ph, pw = Pb
+    cw = np.empty(OW, gx.dtype)
+    for job in range(j0, j1):
+        ih = job % H
+        r = job // H
+        id_ = r % D
+        pl = r // D
+        grow_x = gx[pl, id_, ih]
+        for w in range(W):
+            grow_x[w] = 0
+        # output depths/rows whose window has a tap on input depth id_ / row ih
+        for jd in range(kd_):
+            t = id_ + pd - jd * dd
+            if t < 0 or t % sd != 0:
+                continue
+            od = t // sd
+            if od >= OD:
+                continue
+            for jh in range(kh_):
+                u = ih + ph - jh * dh
+                if u < 0 or u % sh != 0:
+                    continue
+                oh = u // sh
+                if oh >= OH:
+                    continue
+                c = wd[jd] * wh[jh] * sd_[od] * sh_[oh]
+                gr = g[pl, od, oh]
+                for ow in range(OW):
+                    cw[ow] = c * (gr[ow] * sw_[ow])
+                for ow in range(OW):
+                    stw, w0, w1 = _taps(ow, sw, dw, pw, kw, W)
+                    v = cw[ow]
+                    for jw in range(w0, w1):
+                        grow_x[stw + jw * dw] += ww[jw] * v
+
+
+@njit(**_OPTS)
+def _sum_pool_backward_serial(g, gx, K, S, Dl, Pb, wd, wh, ww, sd, sh, sw):
+    njobs = gx.shape[0] * gx.shape[1] * gx.shape[2]
+    _sumbw_rows(g, gx, 0, njobs, K, S, Dl, Pb, wd, wh, ww, sd, sh, sw)
+
+
+@njit(parallel=True, **_OPTS)
+def _sum_pool_backward_parallel(g, gx, K, S, Dl, Pb, wd, wh, ww, sd, sh, sw, nthreads):
+    njobs = gx.shape[0] * gx.shape[1] * gx.shape[2]
+    nc = _nchunks(njobs, nthreads)
+    for c in prange(nc):
+        _sumbw_rows(g, gx, c * njobs // nc, (c + 1) * njobs // nc, K, S, Dl, Pb,
+                    wd, wh, ww, sd, sh, sw)
+
+
+def sum_pool_backward(g, gx, kernel, stride, dilation, padb, wd, wh, ww, sd, sh, sw,
+                      nthreads):
+    """Transpose of :func:`sum_pool` with ``p == 0``: ``gx (P, D, H, W)`` from ``g``.
+
+    Work unit: one input row, which gathers from every output row whose windows
+    touch it (so no two threads write the same element).
+    """
+    if gx.size == 0:
+        return gx
+    geo = _geom(kernel, stride, dilation, padb)
+    args = (g, gx) + geo + (wd, wh, ww, sd, sh, sw)
+    if nthreads > 1:
+        numba_threads(nthreads)
+        _sum_pool_backward_parallel(*args, int(nthreads))
+    else:
+        _sum_pool_backward_serial(*args)
+    return gx
+
+
+# ---------------------------------------------------------------------------
+# adaptive pooling (window o of an axis: [lo[o], hi[o]), PyTorch's rule)
+# ---------------------------------------------------------------------------
+@njit(inline="always", **_OPTS)
+def _adavg_rows(x, out, j0, j1, dlo, dhi, hlo, hhi, wlo, whi):
+    P, D, H, W = x.shape
+    OD, OH, OW = out.shape[1], out.shape[2], out.shape[3]
+    buf = np.empty(W, out.dtype)
+    for job in range(j0, j1):
+        oh = job % OH
+        r = job // OH
+        od = r % OD
+        pl = r // OD
+        for w in range(W):
+            buf[w] = 0
+        for id_ in range(dlo[od], dhi[od]):
+            for ih in range(hlo[oh], hhi[oh]):
+                row = x[pl, id_, ih]
+                for w in range(W):
+                    buf[w] += row[w]
+        cnt = (dhi[od] - dlo[od]) * (hhi[oh] - hlo[oh])
+        orow = out[pl, od, oh]
+        for ow in range(OW):
+            acc = buf[wlo[ow]]
+            for w in range(wlo[ow] + 1, whi[ow]):
+                acc += buf[w]
+            orow[ow] = acc / (cnt * (whi[ow] - wlo[ow]))
+
+
+@njit(**_OPTS)
+def _adaptive_avg_serial(x, out, dlo, dhi, hlo, hhi, wlo, whi):
+    njobs = out.shape[0] * out.shape[1] * out.shape[2]
+    _adavg_rows(x, out, 0, njobs, dlo, dhi, hlo, hhi, wlo, whi)
+
+
+@njit(parallel=True, **_OPTS)
+def _adaptive_avg_parallel(x, out, dlo, dhi, hlo, hhi, wlo, whi, nthreads):
+    njobs = out.shape[0] * out.shape[1] * out.shape[2]
+    nc = _nchunks(njobs, nthreads)
+    for c in prange(nc):
+        _adavg_rows(x, out, c * njobs // nc, (c + 1) * njobs // nc, dlo, dhi, hlo, hhi,
+                    wlo, whi)
+
+
+def adaptive_avg(x, out, dlo, dhi, hlo, hhi, wlo, whi, nthreads):
+    """Adaptive average pooling; window bounds per axis as int64 arrays."""
+    if out.size == 0:
+        return out
+    if nthreads > 1:
+        numba_threads(nthreads)
+        _adaptive_avg_parallel(x, out, dlo, dhi, hlo, hhi, wlo, whi, int(nthreads))
+    else:
+        _adaptive_avg_serial(x, out, dlo, dhi, hlo, hhi, wlo, whi)
+    return out
+
+
+@njit(inline="always", **_OPTS)
+def _adavgbw_rows(g, gx, j0, j1, dlo, dhi, hlo, hhi, wlo, whi):
+    P, D, H, W = gx.shape
+    OD, OH, OW = g.shape[1], g.shape[2], g.shape[3]
+    for job in range(j0, j1):
+        ih = job % H
+        r = job // H
+        id_ = r % D
+        pl = r // D
+        grow_x = gx[pl, id_, ih]
+        for w in range(W):
+            grow_x[w] = 0
+        for od in range(OD):
+            if id_ < dlo[od] or id_ >= dhi[od]:
+                continue
+            for oh in range(OH):
+                if ih < hlo[oh] or ih >= hhi[oh]:
+                    continue
+                cnt = (dhi[od] - dlo[od]) * (hhi[oh] - hlo[oh])
+                gr = g[pl, od, oh]
+                for ow in range(OW):
+                    v = gr[ow] / (cnt * (whi[ow] - wlo[ow]))
+                    for w in range(wlo[ow], whi[ow]):
+                        grow_x[w] += v
+
+
+@njit(**_OPTS)
+def _adaptive_avg_backward_serial(g, gx, dlo, dhi, hlo, hhi, wlo, whi):
+    njobs = gx.shape[0] * gx.shape[1] * gx.shape[2]
+    _adavgbw_rows(g, gx, 0, njobs, dlo, dhi, hlo, hhi, wlo, whi)
+
+
+@njit(parallel=True, **_OPTS)
+def _adaptive_avg_backward_parallel(g, gx, dlo, dhi, hlo, hhi, wlo, whi, nthreads):
+    njobs = gx.shape[0] * gx.shape[1] * gx.shape[2]
+    nc = _nchunks(njobs, nthreads)
+    for c in prange(nc):
+        _adavgbw_rows(g, gx, c * njobs // nc, (c + 1) * njobs // nc, dlo, dhi, hlo, hhi,
+                      wlo, whi)
+
+
+def adaptive_avg_backward(g, gx, dlo, dhi, hlo, hhi, wlo, whi, nthreads):
+    """Input gradient of adaptive average pooling (one input row per work unit)."""
+    if gx.size == 0:
+        return gx
+    if nthreads > 1:
+        numba_threads(nthreads)
+        _adaptive_avg_backward_parallel(g, gx, dlo, dhi, hlo, hhi, wlo, whi, int(nthreads))
+    else:
+        _adaptive_avg_backward_serial(g, gx, dlo, dhi, hlo, hhi, wlo, whi)
+    return gx
+
+
+@njit(inline="always", **_OPTS)
+def _admax_rows(x, out, idx, j0, j1, dlo, dhi, hlo, hhi, wlo, whi):
+    P, D, H, W = x.shape
+    OD, OH, OW = out.shape[1], out.shape[2], out.shape[3]
+    for job in range(j0, j1):
+        oh = job % OH
+        r = job // OH
+        od = r % OD
+        pl = r // OD
+        xp = x[pl]
+        for ow in range(OW):
+            m = xp[dlo[od], hlo[oh], wlo[ow]]
+            best = (dlo[od] * H + hlo[oh]) * W + wlo[ow]
+            for id_ in range(dlo[od], dhi[od]):
+                for ih in range(hlo[oh], hhi[oh]):
+                    for iw in range(wlo[ow], whi[ow]):
+                        v = xp[id_, ih, iw]
+                        if _gt(v, m):
+                            m = v
+                            best = (id_ * H + ih) * W + iw
+            out[pl, od, oh, ow] = m
+            idx[pl, od, oh, ow] = best
+
+
+@njit(**_OPTS)
+def _adaptive_max_serial(x, out, idx, dlo, dhi, hlo, hhi, wlo, whi):
+    njobs = out.shape[0] * out.shape[1] * out.shape[2]
+    _admax_rows(x, out, idx, 0, njobs, dlo, dhi, hlo, hhi, wlo, whi)
+
+
+@njit(parallel=True, **_OPTS)
+def _adaptive_max_parallel(x, out, idx, dlo, dhi, hlo, hhi, wlo, whi, nthreads):
+    njobs = out.shape[0] * out.shape[1] * out.shape[2]
+    nc = _nchunks(njobs, nthreads)
+    for c in prange(nc):
+        _admax_rows(x, out, idx, c * njobs // nc, (c + 1) * njobs // nc, dlo, dhi, hlo, hhi,
+                    wlo, whi)
+
+
+def adaptive_max(x, out, idx, dlo, dhi, hlo, hhi, wlo, whi, nthreads):
+    """Adaptive max pooling with flat in-plane indices (int64) into ``idx``."""
+    if out.size == 0:
+        return out
+    if nthreads > 1:
+        numba_threads(nthreads)
+        _adaptive_max_parallel(x, out, idx, dlo, dhi, hlo, hhi, wlo, whi, int(nthreads))
+    else:
+        _adaptive_max_serial(x, out, idx, dlo, dhi, hlo, hhi, wlo, whi)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# cross-channel max ("maxout"): x (N, G * k, S) -> out (N, G, S)
+# ---------------------------------------------------------------------------
+@njit(inline="always", **_OPTS)
+def _chmax_job(x, out, job, k):
+    G = out.shape[1]
+    n = job // G
+    gi = job % G
+    o = out[n, gi]
+    S = o.shape[0]
+    first = x[n, gi * k]
+    for s in range(S):
+        o[s] = first[s]
+    for j in range(1, k):
+        row = x[n, gi * k + j]
+        for s in range(S):
+            v = row[s]
+            if _gt(v, o[s]):
+                o[s] = v
+
+
+@njit(**_OPTS)
+def _channel_max_serial(x, out, k):
+    for job in range(out.shape[0] * out.shape[1]):
+        _chmax_job(x, out, job, k)
+
+
+@njit(parallel=True, **_OPTS)
+def _channel_max_parallel(x, out, k):
+    for job in prange(out.shape[0] * out.shape[1]):
+        _chmax_job(x, out, job, k)
+
+
+def channel_max(x, out, k, nthreads):
+    """Max over groups of ``k`` adjacent channels: ``x (N, G*k, S) -> out (N, G, S)``."""
+    if out.size == 0:
+        return out
+    if nthreads > 1:
+        numba_threads(nthreads)
+        _channel_max_parallel(x, out, int(k))
+    else:
+        _channel_max_serial(x, out, int(k))
+    return out
+
+
+@njit(inline="always", **_OPTS)
+def _chmaxbw_job(g, x, gx, job, k):
+    G = g.shape[1]
+    n = job // G
+    gi = job % G
+    S = g.shape[2]
+    for j in range(k):
+        r = gx[n, gi * k + j]
+        for s in range(S):
+            r[s] = 0
+    for s in range(S):
+        m = x[n, gi * k, s]
+        best = 0
+        for j in range(1, k):
+            v = x[n, gi * k + j, s]
+            if _gt(v, m):
+                m = v
+                best = j
+        gx[n, gi * k + best, s] = g[n, gi, s]
+
+
+@njit(**_OPTS)
+def _channel_max_backward_serial(g, x, gx, k):
+    for job in range(g.shape[0] * g.shape[1]):
+        _chmaxbw_job(g, x, gx, job, k)
+
+
+@njit(parallel=True, **_OPTS)
+def _channel_max_backward_parallel(g, x, gx, k):
+    for job in prange(g.shape[0] * g.shape[1]):
+        _chmaxbw_job(g, x, gx, job, k)
+
+
+def channel_max_backward(g, x, gx, k, nthreads):
+    """Input gradient of :func:`channel_max` (the first maximum of a group gets it)."""
+    if gx.size == 0:
+        return gx
+    if nthreads > 1:
+        numba_threads(nthreads)
+        _channel_max_backward_parallel(g, x, gx, int(k))
+    else:
+        _channel_max_backward_serial(g, x, gx, int(k))
+    return gx
