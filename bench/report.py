@@ -1,0 +1,411 @@
+#!/usr/bin/env python
+"""Markdown tables from pytest-benchmark JSON files (``--benchmark-json``).
+
+Usage::
+
+    python bench/report.py results/*.json > table.md
+    python bench/report.py results/*.json --stat median --suite conv,pool
+
+Every benchmark's ``extra_info`` (filled by ``bench/conftest.py``'s ``record``)
+names its ``suite``, ``case``, ``impl`` and ``threads``; fastconv's entry of a case
+is ``impl == "fastconv"``, its peers are everything not starting with ``fastconv``
+(``torch``, ``scipy-fft`` ...; a family such as ``scipy-*`` is reduced to its
+fastest method), and ``fastconv-<variant>`` entries get a table of their own.
+Entries without ``extra_info`` are placed by their group / test name.  When the
+same (suite, case, impl, threads) appears in several files, the file given last
+wins.  Peers that were not installed simply leave their cells empty ("—").
+
+The time of a benchmark is its minimum over rounds by default (``--stat``): on a
+shared machine the minimum is the least noisy estimate of what the code costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DASH = "—"
+PEER_ORDER = ("torch", "scipy", "numpy")
+
+
+@dataclass
+class Entry:
+    suite: str
+    case: str
+    impl: str
+    threads: int | None
+    time: float | None
+    rounds: int
+    info: dict = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def is_fastconv(self) -> bool:
+        return self.impl == "fastconv"
+
+    @property
+    def is_variant(self) -> bool:
+        return self.impl.startswith("fastconv") and self.impl != "fastconv"
+
+    @property
+    def family(self) -> str:
+        return self.impl.split("-", 1)[0]
+
+    @property
+    def method(self) -> str:
+        return self.impl.split("-", 1)[1] if "-" in self.impl else ""
+
+
+# ------------------------------------------------------------------------------ loading
+def _suite_from(fullname: str) -> str:
+    stem = Path(fullname.split("::", 1)[0]).stem
+    return stem.removeprefix("test_bench_") or stem or "misc"
+
+
+def _threads_from(b: dict) -> int | None:
+    params = b.get("params") or {}
+    for k in ("threads", "nthreads", "n_threads", "num_threads"):
+        if isinstance(params.get(k), int):
+            return params[k]
+    for s in (b.get("group") or "", b.get("param") or "", b.get("name") or ""):
+        m = re.search(r"\[(\d+)t\]|(?:^|[-_\[ ])(\d+)t(?:$|[-_\] ])", s)
+        if m:
+            return int(m.group(1) or m.group(2))
+    return None
+
+
+def _impl_from(b: dict) -> str:
+    params = b.get("params") or {}
+    for k in ("impl", "peer", "lib", "library"):
+        if isinstance(params.get(k), str):
+            return params[k]
+    name = (b.get("name") or "").lower()
+    for fam in ("torch", "scipy", "numpy"):
+        if fam in name:
+            return fam
+    return "fastconv"
+
+
+def _case_from(b: dict) -> str:
+    g = b.get("group")
+    if g:
+        return re.sub(r"\s*\[\d+t\]\s*$", "", g)
+    name = b.get("name") or "?"
+    return re.sub(r"\[.*\]$", "", name)
+
+
+def load(paths, stat="min") -> tuple[list[Entry], list[dict]]:
+    entries: dict[tuple, Entry] = {}
+    runs = []
+    for p in paths:
+        with open(p) as fh:
+            data = json.load(fh)
+        runs.append({"path": str(p), "datetime": data.get("datetime"),
+                     "machine_info": data.get("machine_info") or {},
+                     "commit_info": data.get("commit_info") or {},
+                     "version": data.get("version")})
+        for b in data.get("benchmarks", []):
+            ei = dict(b.get("extra_info") or {})
+            st = b.get("stats") or {}
+            e = Entry(
+                suite=str(ei.get("suite") or _suite_from(b.get("fullname", ""))),
+                case=str(ei.get("case") or _case_from(b)),
+                impl=str(ei.get("impl") or _impl_from(b)),
+                threads=ei["threads"] if isinstance(ei.get("threads"), int) else _threads_from(b),
+                time=st.get(stat),
+                rounds=int(st.get("rounds") or 0),
+                info=ei,
+                source=str(p),
+            )
+            entries[(e.suite, e.case, e.impl, e.threads)] = e
+    return list(entries.values()), runs
+
+
+# ------------------------------------------------------------------------------ formatting
+def fmt_time(t: float | None) -> str:
+    if t is None or not math.isfinite(t):
+        return DASH
+    if t < 1e-3:
+        return f"{t * 1e6:.0f} µs" if t >= 1e-4 else f"{t * 1e6:.1f} µs"
+    if t < 1:
+        return f"{t * 1e3:.3g} ms" if t >= 1e-2 else f"{t * 1e3:.2f} ms"
+    return f"{t:.3g} s"
+
+
+def fmt_ratio(r: float | None) -> str:
+    return DASH if r is None else f"{r:.2f}"
+
+
+def fmt_rate(e: Entry | None) -> str:
+    if e is None or not e.time:
+        return DASH
+    if e.info.get("flops"):
+        return f"{e.info['flops'] / e.time / 1e9:.1f} GFLOP/s"
+    if e.info.get("bytes"):
+        return f"{e.info['bytes'] / e.time / 1e9:.1f} GB/s"
+    return DASH
+
+
+def fmt_err(e: Entry | None) -> str:
+    if e is None or e.info.get("max_rel_err") is None:
+        return DASH
+    return f"{e.info['max_rel_err']:.1e}"
+
+
+def geomean(xs) -> float | None:
+    xs = [x for x in xs if x and x > 0 and math.isfinite(x)]
+    return math.exp(sum(map(math.log, xs)) / len(xs)) if xs else None
+
+
+def table(header, rows) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def _thread_label(n) -> str:
+    return "? threads" if n is None else f"{n} thread" + ("s" if n != 1 else "")
+
+
+# ------------------------------------------------------------------------------ sections
+def _families(entries) -> list[str]:
+    fams = {e.family for e in entries if not e.impl.startswith("fastconv")}
+    return sorted(fams, key=lambda f: (PEER_ORDER.index(f) if f in PEER_ORDER else 99, f))
+
+
+def _best_of_family(es: list[Entry]) -> Entry | None:
+    es = [e for e in es if e.time]
+    return min(es, key=lambda e: e.time) if es else None
+
+
+def _algo(e: Entry | None) -> str:
+    if e is None:
+        return DASH
+    a, b = e.info.get("algorithm"), e.info.get("backend")
+    return f"{a} ({b})" if a and b else (a or DASH)
+
+
+def comparison(suite: str, entries: list[Entry], summary: list) -> str:
+    """One table per thread count: case, fastconv, peers, GFLOP/s, ratios, geo-mean."""
+    parts = []
+    fams = _families(entries)
+    has_err = any(e.info.get("max_rel_err") is not None for e in entries if e.is_fastconv)
+    for n in sorted({e.threads for e in entries}, key=lambda v: (v is None, v or 0)):
+        es = [e for e in entries if e.threads == n]
+        cases = list(dict.fromkeys(e.case for e in es))
+        header = ["case", "fastconv", "algorithm", "fastconv rate"]
+        for f in fams:
+            header += [f, f"fastconv / {f}"]
+        if has_err:
+            header.append("max rel err")
+        rows, ratios = [], defaultdict(list)
+        for c in cases:
+            ce = [e for e in es if e.case == c]
+            fcv = next((e for e in ce if e.is_fastconv), None)
+            row = [c, fmt_time(fcv.time if fcv else None), _algo(fcv), fmt_rate(fcv)]
+            for f in fams:
+                best = _best_of_family([e for e in ce if e.family == f
+                                        and not e.impl.startswith("fastconv")])
+                cell = fmt_time(best.time if best else None)
+                if best is not None and best.method:
+                    cell += f" ({best.method})"
+                r = fcv.time / best.time if (fcv and fcv.time and best) else None
+                if r is not None:
+                    ratios[f].append(r)
+                row += [cell, fmt_ratio(r)]
+            if has_err:
+                row.append(fmt_err(fcv))
+            rows.append(row)
+        if not rows:
+            continue
+        gm_row = ["**geometric mean**", "", "", ""]
+        for f in fams:
+            g = geomean(ratios[f])
+            gm_row += ["", f"**{fmt_ratio(g)}** ({len(ratios[f])})" if g else DASH]
+            if g:
+                summary.append((suite, n, f, g, len(ratios[f])))
+        if has_err:
+            gm_row.append("")
+        rows.append(gm_row)
+        parts.append(f"#### {suite} — {_thread_label(n)}\n\n" + table(header, rows))
+    variants = [e for e in entries if e.is_variant]
+    if variants:
+        parts.append(variant_table(suite, entries))
+    piped = [e for e in entries if isinstance(e.info.get("parts_s"), dict)]
+    if piped:
+        parts.append(pipeline_table(suite, piped))
+    return "\n\n".join(parts)
+
+
+def variant_table(suite: str, entries: list[Entry]) -> str:
+    rows = []
+    for e in sorted((e for e in entries if e.is_variant),
+                    key=lambda e: (e.threads or 0, e.case, e.impl)):
+        same = [o for o in entries if o.case == e.case and o.threads == e.threads]
+        auto = next((o for o in same if o.is_fastconv), None)
+        torch = _best_of_family([o for o in same if o.family == "torch"])
+        rows.append([
+            e.case, e.threads if e.threads is not None else "?", e.impl.removeprefix("fastconv-"),
+            _algo(e), fmt_time(e.time), fmt_rate(e),
+            fmt_ratio(e.time / auto.time if auto and auto.time and e.time else None),
+            fmt_ratio(e.time / torch.time if torch and e.time else None), fmt_err(e),
+        ])
+    header = ["case", "threads", "variant", "ran", "time", "rate", "variant / auto",
+              "variant / torch", "max rel err"]
+    return f"#### {suite} — fastconv variants\n\n" + table(header, rows)
+
+
+def pipeline_table(suite: str, entries: list[Entry]) -> str:
+    rows = []
+    for e in sorted(entries, key=lambda e: (e.threads or 0, e.case, e.impl)):
+        p = {k: v for k, v in e.info["parts_s"].items() if isinstance(v, (int, float))}
+        s = sum(p.values())
+        rows.append([e.case, e.threads if e.threads is not None else "?", e.impl,
+                     fmt_time(e.time), " + ".join(f"{k} {fmt_time(v)}" for k, v in p.items()),
+                     fmt_time(s), fmt_ratio(e.time / s if e.time and s else None)])
+    header = ["case", "threads", "impl", "pipeline", "parts timed alone", "sum of parts",
+              "pipeline / sum"]
+    return (f"#### {suite} — pipeline vs its parts timed alone\n\n" + table(header, rows)
+            + "\n\n(pipeline / sum > 1: the parts slow each other down, e.g. BLAS threads "
+            "still spinning when the next parallel region starts.)")
+
+
+def startup_table(entries: list[Entry]) -> str:
+    rows = []
+    for e in sorted(entries, key=lambda e: (e.case != "import", e.case, e.impl)):
+        metrics = e.info.get("metrics")
+        if not isinstance(metrics, list):
+            metrics = [dict(e.info, metric=e.case)]
+        for m in metrics:
+            val, limit = m.get("value_s"), m.get("limit_s")
+            met = DASH
+            if limit and val is not None:
+                met = "yes" if val <= limit else "**no**"
+            rows.append([m.get("metric", e.case), fmt_time(val),
+                         fmt_time(limit) if limit else DASH, met, m.get("detail", "")])
+    return "### start-up (fresh processes, minimum over runs)\n\n" + table(
+        ["metric", "measured", "target", "met", "detail"], rows)
+
+
+def memory_table(entries: list[Entry]) -> str:
+    def mb(v):
+        return DASH if v is None else f"{v / 2**20:.1f} MiB"
+
+    rows = []
+    for e in sorted(entries, key=lambda e: (e.case, e.impl)):
+        i = e.info
+        rows.append([e.case, e.impl, i.get("algorithm", DASH), mb(i.get("peak_rss_bytes")),
+                     mb(i.get("tracemalloc_peak_bytes")), mb(i.get("input_bytes")),
+                     mb(i.get("output_bytes")), fmt_time(i.get("call_s")), i.get("shape", "")])
+    header = ["case", "impl", "algorithm", "peak RSS growth during call", "tracemalloc peak",
+              "input", "output", "call time (first big call)", "shape"]
+    return "### peak memory (one call in a fresh process)\n\n" + table(header, rows)
+
+
+def machine_section(runs: list[dict]) -> str:
+    lines = ["### Machine"]
+    seen = set()
+    for r in runs:
+        mi = r["machine_info"]
+        fb = mi.get("fastconv_bench") or {}
+        ls = fb.get("lscpu") or {}
+        ver = fb.get("versions") or {}
+        cpu = ls.get("Model name") or (mi.get("cpu") or {}).get("brand_raw") or "?"
+        desc = [f"CPU: {cpu}"]
+        if ls:
+            desc.append(f"{ls.get('CPU(s)', '?')} CPUs ({ls.get('Core(s) per socket', '?')} "
+                        f"cores/socket, {ls.get('Thread(s) per core', '?')} thread/core), "
+                        f"L2 {ls.get('L2 cache', '?')}, L3 {ls.get('L3 cache', '?')}")
+            if ls.get("Hypervisor vendor"):
+                desc.append(f"virtualised ({ls['Hypervisor vendor']})")
+        if fb.get("cpus_available") is not None:
+            desc.append(f"CPUs available to the process: {fb['cpus_available']}")
+        desc.append(f"{mi.get('system', '?')} {mi.get('release', '')}".strip())
+        if ver:
+            desc.append(", ".join(f"{k} {v}" for k, v in ver.items() if v))
+        else:
+            desc.append(f"python {mi.get('python_version', '?')}")
+        pools = fb.get("threadpools") or []
+        if pools:
+            desc.append("thread pools: " + "; ".join(
+                f"{p.get('internal_api')} {p.get('version') or ''} "
+                f"({p.get('threading_layer') or '-'}, {p.get('architecture') or '-'})".strip()
+                for p in pools))
+        if fb.get("env"):
+            desc.append("env: " + " ".join(f"{k}={v}" for k, v in fb["env"].items()))
+        key = tuple(desc)
+        if key in seen:
+            continue
+        seen.add(key)
+        lines.append("")
+        lines += [f"- {d}" for d in desc]
+    dates = sorted(r["datetime"] for r in runs if r.get("datetime"))
+    commits = sorted({(r["commit_info"] or {}).get("id", "")[:10] for r in runs} - {""})
+    if dates:
+        lines.append(f"- runs: {dates[0]}" + (f" … {dates[-1]}" if len(dates) > 1 else "")
+                     + (f", commit {', '.join(commits)}" if commits else ""))
+    return "\n".join(lines)
+
+
+def render(entries: list[Entry], runs: list[dict], stat: str, suites=None) -> str:
+    by_suite = defaultdict(list)
+    for e in entries:
+        by_suite[e.suite].append(e)
+    order = ["conv", "interleaved", "backward", "pool", "signal", "startup", "memory"]
+    names = sorted(by_suite, key=lambda s: (order.index(s) if s in order else 50, s))
+    if suites:
+        names = [s for s in names if s in suites]
+    rounds = [e.rounds for e in entries if e.rounds]
+    out = ["## Benchmark results", "",
+           f"Times are the **{stat}** over pytest-benchmark rounds"
+           + (f" ({min(rounds)}–{max(rounds)} rounds per entry)" if rounds else "")
+           + "; ratios are fastconv time / peer time (< 1: fastconv faster); a peer "
+           "family's cell shows its fastest method; rates are FLOPs of the direct "
+           "definition (2 × multiply-adds) per second; — : not measured / not installed.",
+           "", machine_section(runs)]
+    summary: list = []
+    body = []
+    for s in names:
+        es = by_suite[s]
+        if s == "startup":
+            body.append(startup_table(es))
+        elif s == "memory":
+            body.append(memory_table(es))
+        else:
+            body.append(f"### {s}\n\n" + comparison(s, es, summary))
+    if summary:
+        out += ["", "### Summary: geometric mean of fastconv / peer time", "",
+                table(["suite", "threads", "peer", "geo-mean ratio", "cases"],
+                      [[s, n, f, f"{g:.2f}", k] for s, n, f, g, k in summary])]
+    out += ["", "\n\n".join(body)]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("json", nargs="+", help="pytest-benchmark JSON files (--benchmark-json)")
+    ap.add_argument("--stat", default="min", choices=["min", "median", "mean", "max"],
+                    help="statistic used as the time (default: min)")
+    ap.add_argument("--suite", default="", help="comma-separated suites to print (default all)")
+    a = ap.parse_args(argv)
+    paths = [p for p in a.json if Path(p).is_file()]
+    missing = sorted(set(a.json) - set(paths))
+    if missing:
+        print(f"report.py: skipping missing files: {', '.join(missing)}", file=sys.stderr)
+    if not paths:
+        print("report.py: no JSON files to read", file=sys.stderr)
+        return 1
+    entries, runs = load(paths, a.stat)
+    suites = {s.strip() for s in a.suite.split(",") if s.strip()} or None
+    sys.stdout.write(render(entries, runs, a.stat, suites))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
