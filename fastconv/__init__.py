@@ -6,6 +6,14 @@ first use, so ``import fastconv`` compiles nothing.
 """
 
 from . import threads
+from .activations import (
+    relu, relu_backward, sigmoid, sigmoid_backward, tanh, tanh_backward,
+)
+from .backward import (
+    ConvGrads, conv1d_backward, conv2d_backward, conv3d_backward, conv_transpose1d,
+    conv_transpose1d_backward, conv_transpose2d, conv_transpose2d_backward, conv_transpose3d,
+    conv_transpose3d_backward,
+)
 from .conv import conv1d, conv2d, conv3d
 from .plan import Plan, plan_conv
 from .threads import get_num_threads, num_threads, set_num_threads
@@ -13,6 +21,10 @@ from .threads import get_num_threads, num_threads, set_num_threads
 __version__ = "0.1.0"
 
 __all__ = [
+    "conv1d_backward", "conv2d_backward", "conv3d_backward", "ConvGrads",
+    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "conv_transpose1d_backward", "conv_transpose2d_backward", "conv_transpose3d_backward",
+    "relu", "relu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
     "conv1d", "conv2d", "conv3d",
     "plan_conv", "Plan",
     "set_num_threads", "get_num_threads", "num_threads", "threads",

@@ -5,5 +5,6 @@ family (``conv``, ``pool``, ...); everything is re-exported here, so tests write
 ``from fastconv import reference as ref; ref.conv(...)``.
 """
 
+from .backward import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403

@@ -1,0 +1,716 @@
+"""Backward passes and transposed convolution (explicit functions, no autograd).
+
+* ``conv{1,2,3}d_backward(grad_output, x, weight, ...)`` -> ``ConvGrads(input, weight, bias)``
+* ``conv_transpose{1,2,3}d(x, weight, ...)`` (PyTorch semantics) and its backward.
+
+How a pass runs (``plan_backward`` chooses, ``algorithm="auto"`` follows it):
+
+input gradient (``pass_="input_grad"``; also the transposed convolution's forward)
+    ``direct``  gather kernel: each input-gradient row sums its own contributions.
+    ``im2col``  output-gradient taps gathered into column panels x BLAS GEMM.
+    ``fft`` (and any other forward algorithm that serves the case), unit stride
+    only: the input gradient *is* a forward convolution of the zero-padded output
+    gradient with the flipped, channel-swapped kernel, run by that algorithm.
+weight gradient (``pass_="weight_grad"``; a correlation of x with grad_output)
+    ``direct``  one dot-product chain per weight element.
+    ``im2col``  im2col panels of x times grad_output (BLAS), per-chunk partial
+    sums reduced in a fixed order (bit-identical for any thread count).
+
+Padding modes other than zeros: the gradient w.r.t. the padded input is folded
+back onto the input by :func:`pad_adjoint` (the exact adjoint of ``np.pad``).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import replace
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _config, algorithms, kernels
+from ._spec import (
+    ALGORITHMS,
+    NP_PAD_MODE,
+    ConvSpec,
+    as_array,
+    check_choice,
+    conv_spec,
+    int_tuple,
+    pad3,
+    to_3d,
+    to_compute,
+)
+from .plan import Plan, _record, _resolve_backend, make_plan
+from .threads import blas_threads, get_num_threads
+
+__all__ = [
+    "ConvGrads", "conv1d_backward", "conv2d_backward", "conv3d_backward",
+    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "conv_transpose1d_backward", "conv_transpose2d_backward", "conv_transpose3d_backward",
+    "plan_backward", "pad_adjoint", "last_backward_plans",
+]
+
+NEEDS = ("input", "weight", "bias")
+#: Sustained rates of the cost model (flop/s per thread).
+_DIRECT_RATE = 8e9
+_GEMM_RATE = {4: 85e9, 8: 42e9}
+_PACK_BYTES_PER_S = 6e9
+#: Column panel of the GEMM kernels (bytes per thread): stays in L2.
+_PANEL_BYTES = 1 << 20
+#: Fixed number of partial-sum chunks of the GEMM weight gradient (never the
+#: thread count: it fixes each element's summation order).
+_WG_CHUNKS = 16
+
+
+class ConvGrads(NamedTuple):
+    """Gradients of a convolution w.r.t. its input, weight and bias (None if not asked)."""
+
+    input: np.ndarray | None
+    weight: np.ndarray | None
+    bias: np.ndarray | None
+
+
+_last = threading.local()
+
+
+def last_backward_plans() -> dict:
+    """``{pass_: Plan}`` of the passes run by this Python thread's last backward call."""
+    return dict(getattr(_last, "plans", {}))
+
+
+# --------------------------------------------------------------------------
+# pad adjoint
+# --------------------------------------------------------------------------
+def pad_adjoint(g: np.ndarray, pad, mode: str = "zeros") -> np.ndarray:
+    """Adjoint of ``np.pad`` on the spatial axes (2, 3, ...) of ``g``.
+
+    ``g`` has the padded shape ``(N, C, *padded)``; the result, of the unpadded
+    shape, satisfies ``<np.pad(x, pad, mode), g> == <x, pad_adjoint(g, pad, mode)>``:
+    every padded position's value is added onto the input position ``np.pad``
+    copied it from (in a fixed order).
+
+    Parameters
+    ----------
+    g : ndarray, shape (N, C, *padded)
+    pad : sequence of (before, after) pairs, one per spatial axis
+    mode : {"zeros", "reflect", "replicate", "circular", "symmetric"}
+
+    Returns
+    -------
+    ndarray, shape (N, C, *unpadded)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv.backward import pad_adjoint
+    >>> pad_adjoint(np.ones((1, 1, 6)), [(2, 1)], "replicate")
+    array([[[3., 1., 2.]]])
+    """
+    out = g
+    for ax, (a, b) in enumerate(pad):
+        if a == 0 and b == 0:
+            continue
+        axis = 2 + ax
+        Lp = out.shape[axis]
+        L = Lp - a - b
+        sl = [slice(None)] * out.ndim
+        sl[axis] = slice(a, a + L)
+        res = out[tuple(sl)].copy()
+        if mode != "zeros":
+            src = np.pad(np.arange(L), (a, b), mode=NP_PAD_MODE[mode])
+            for j in list(range(a)) + list(range(a + L, Lp)):
+                d = [slice(None)] * out.ndim
+                s = [slice(None)] * out.ndim
+                d[axis] = slice(src[j], src[j] + 1)
+                s[axis] = slice(j, j + 1)
+                res[tuple(d)] += out[tuple(s)]
+        out = res
+    return out
+
+
+# --------------------------------------------------------------------------
+# planning
+# --------------------------------------------------------------------------
+def _run_spec(spec: ConvSpec) -> ConvSpec:
+    """The spec the kernels see: non-zero padding modes are materialised first."""
+    return spec if spec.zero_padded() else spec.after_explicit_padding()
+
+
+def _equivalent_forward(spec: ConvSpec):
+    """Stride-1 input gradient as a forward convolution, or (None, reason).
+
+    ``gx = conv(go, w_t, padding=((d(k-1) - a, L - O + a), ...), dilation=d,
+    groups=G)`` with ``w_t`` the flipped kernel with in/out channels swapped
+    per group, shape ``(C_in, C_out // G, *k)``.
+    """
+    if not spec.unit_stride():
+        return None, "the input gradient is a forward convolution only for stride 1"
+    pads = []
+    for L, O, k, d, (a, _b) in zip(spec.in_size, spec.out_size, spec.kernel,
+                                   spec.dilation, spec.pad):
+        left, right = d * (k - 1) - a, L - O + a
+        if left < 0 or right < 0:
+            return None, "padding larger than the dilated kernel (the equivalent forward " \
+                         "convolution would need negative padding)"
+        pads.append((left, right))
+    eq = conv_spec(
+        spec.nd, (spec.batch, spec.out_channels) + spec.out_size,
+        (spec.in_channels, spec.out_per_group) + spec.kernel, None, 1, tuple(pads),
+        spec.dilation, spec.groups, "zeros", spec.dtype, spec.dtype,
+    )
+    return replace(eq, out_size=spec.in_size), None
+
+
+def _gemm_eff(m, k, n):
+    return max(0.05, min(1.0, m / 64) * min(1.0, k / 128) * min(1.0, n / 128))
+
+
+def _rows_per_block(per_row_items: int, nrows: int, item: int) -> int:
+    rb = max(1, _PANEL_BYTES // max(per_row_items * item, 1))
+    return int(min(rb, max(nrows, 1)))
+
+
+def _candidate(spec: ConvSpec, pass_: str, name: str, threads: int, backend: str):
+    """(seconds, workspace, options) or a reason string when ``name`` cannot serve."""
+    rs = _run_spec(spec)
+    item = spec.dtype.itemsize
+    flops = spec.flops
+    K = spec.taps
+    if name == "direct":
+        OW = spec.in_size[-1] if pass_ == "input_grad" else spec.out_size[-1]
+        eff = min(1.0, OW / 64.0) * 0.8 + 0.2
+        if pass_ == "input_grad" and spec.stride[-1] > 1:
+            eff *= 0.5  # strided stores
+        return flops / (_DIRECT_RATE * eff * threads) + 5e-6 * (threads > 1), 0, {}
+    if name == "im2col":
+        cog, cig = spec.out_per_group, spec.in_per_group
+        if pass_ == "input_grad":
+            W = rs.in_size[-1]
+            rows = math.prod(rs.in_size[:-1])
+            rb = _rows_per_block(cog * K * W, rows, item)
+            waste = math.prod(spec.stride)  # gathered columns hold zeros between strides
+            eff = _gemm_eff(cig, cog * K, rb * W)
+            pack = spec.batch * spec.groups * cog * K * math.prod(rs.in_size) * item
+            ws = threads * cog * K * rb * W * item
+            opts = {"rows_per_block": rb}
+        else:
+            OW = spec.out_size[-1]
+            rows = math.prod(spec.out_size[:-1])
+            rb = _rows_per_block(cig * K * OW, rows, item)
+            waste = 1
+            eff = _gemm_eff(cog, rb * OW, cig * K)
+            pack = spec.batch * spec.groups * cig * K * math.prod(spec.out_size) * item
+            nunits = spec.batch * spec.groups * -(-rows // rb)
+            wsize = spec.out_channels * cig * K * item
+            nchunks = max(1, min(_WG_CHUNKS, nunits,
+                                 _config.WORKSPACE_LIMIT // max(wsize, 1)))
+            ws = threads * cig * K * rb * OW * item + nchunks * wsize
+            opts = {"rows_per_block": rb, "chunks": int(nchunks)}
+        secs = (flops * waste / (_GEMM_RATE[item] * eff * threads)
+                + pack / _PACK_BYTES_PER_S / threads + 20e-6)
+        return secs, ws, opts
+    # other algorithms: the input gradient as a forward convolution
+    if pass_ == "weight_grad":
+        return f"the weight gradient has no {name} path (direct and im2col serve it)"
+    if name not in algorithms.NAMES:
+        return f"algorithm {name!r} is not implemented"
+    if name == "separable":
+        return "separable depends on the kernel's values; not used for backward passes"
+    eq, why = _equivalent_forward(rs)
+    if eq is None:
+        return why
+    mod = algorithms.get(name)
+    why = mod.supports(eq)
+    if why is not None:
+        return why
+    secs, ws = mod.estimate(eq, threads)
+    return secs, ws, {"forward_plan": make_plan(eq, name, backend), "forward_spec": eq}
+
+
+def plan_backward(spec: ConvSpec, pass_: str, algorithm: str = "auto",
+                  backend: str = "auto") -> Plan:
+    """Plan one backward pass of the convolution ``spec``.
+
+    Parameters
+    ----------
+    spec : ConvSpec
+        The forward convolution (from ``_spec.conv_spec``).
+    pass_ : {"input_grad", "weight_grad"}
+    algorithm : {"auto", "direct", "im2col", "winograd", "fft", "separable"}
+        ``"auto"`` picks the cheapest estimate; a forced algorithm that cannot
+        serve the pass raises ``ValueError`` with the reason.
+    backend : {"auto", "numba", "cython", "cuda"}
+
+    Returns
+    -------
+    Plan
+        ``plan.algorithm`` is what ``conv*d_backward(..., algorithm="auto")`` runs.
+
+    Examples
+    --------
+    >>> import fastconv as fc
+    >>> p = fc.plan_conv((8, 64, 56, 56), (64, 64, 3, 3), padding=1, pass_="weight_grad")
+    >>> p.algorithm
+    'im2col'
+    """
+    check_choice(pass_, "pass_", ("input_grad", "weight_grad"))
+    check_choice(algorithm, "algorithm", ALGORITHMS)
+    backend = _resolve_backend(spec, backend)
+    nthreads = get_num_threads()
+    threads = 1 if spec.flops < _config.PARALLEL_MIN_FLOPS else nthreads
+    names = ("direct", "im2col") + tuple(
+        n for n in ALGORITHMS if n not in ("auto", "direct", "im2col"))
+    candidates = names if algorithm == "auto" else (algorithm,)
+    best, refusals = None, []
+    for name in candidates:
+        res = _candidate(spec, pass_, name, threads, backend)
+        if isinstance(res, str):
+            refusals.append(f"{name}: {res}")
+            continue
+        secs, ws, opts = res
+        if best is None or secs < best[1]:
+            best = (name, secs, ws, opts)
+    if best is None:
+        raise ValueError(
+            f"algorithm={algorithm!r} cannot serve the {pass_} pass: {'; '.join(refusals)}")
+    name, secs, ws, opts = best
+    what = "input gradient" if pass_ == "input_grad" else "weight gradient"
+    if algorithm != "auto":
+        reason = f"{name} was requested explicitly for the {what}."
+    else:
+        reason = f"{name} has the lowest estimated time for the {what} of this " \
+                 f"{'x'.join(map(str, spec.kernel))} convolution."
+    return Plan(
+        algorithm=name, backend=backend, threads=threads, workspace_bytes=int(ws),
+        flops=spec.flops, reason=reason, estimated_seconds=float(secs), spec=spec,
+        options=dict(opts, pass_=pass_),
+    )
+
+
+def _remember(plan: Plan) -> None:
+    _record(plan)
+    plans = getattr(_last, "plans", None)
+    if plans is None:
+        plans = _last.plans = {}
+    plans[plan.options["pass_"]] = plan
+
+
+# --------------------------------------------------------------------------
+# the two passes on validated, compute-dtype arrays
+# --------------------------------------------------------------------------
+def _input_grad(spec: ConvSpec, plan: Plan, go: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Gradient w.r.t. x (N, C, *in) of the convolution ``spec``; ``go`` is
+    (N, Co, *out) C-contiguous, ``w`` the weight, both in the compute dtype."""
+    rs = _run_spec(spec)
+    nd = spec.nd
+    gxp = np.empty((spec.batch, spec.in_channels) + rs.in_size, spec.dtype)
+    if spec.batch and gxp.size:
+        name = plan.algorithm
+        if name == "direct":
+            kern = kernels.get(plan.backend, "grad", "input_grad_direct")
+            kern(to_3d(go, nd), to_3d(w, nd), to_3d(gxp, nd), pad3(rs.stride, nd, 1),
+                 pad3(rs.dilation, nd, 1), pad3(rs.pad_before, nd, 0), rs.groups,
+                 plan.threads)
+        elif name == "im2col":
+            G, cog, cig = rs.groups, rs.out_per_group, rs.in_per_group
+            wt = np.ascontiguousarray(
+                w.reshape(G, cog, cig, -1).transpose(0, 2, 1, 3).reshape(G, cig, -1))
+            kern = kernels.get(plan.backend, "grad", "input_grad_gemm")
+            with blas_threads(1):
+                kern(to_3d(go, nd), wt, to_3d(gxp, nd), pad3(rs.kernel, nd, 1),
+                     pad3(rs.stride, nd, 1), pad3(rs.dilation, nd, 1),
+                     pad3(rs.pad_before, nd, 0), rs.groups, plan.options["rows_per_block"],
+                     plan.threads)
+        else:
+            eq, fplan = plan.options["forward_spec"], plan.options["forward_plan"]
+            fplan = replace(fplan, threads=plan.threads)
+            G, cog, cig = rs.groups, rs.out_per_group, rs.in_per_group
+            flip = (slice(None),) * 3 + (slice(None, None, -1),) * nd
+            wt = w.reshape((G, cog, cig) + rs.kernel).transpose(
+                (0, 2, 1) + tuple(range(3, 3 + nd)))[flip]
+            wt = np.ascontiguousarray(wt.reshape((G * cig, cog) + rs.kernel))
+            algorithms.get(fplan.algorithm).forward(
+                eq, fplan, go, wt, np.zeros(1, spec.dtype), gxp)
+    if rs is spec:
+        return gxp
+    return pad_adjoint(gxp, spec.pad, spec.padding_mode)
+
+
+def _weight_grad(spec: ConvSpec, plan: Plan, go: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Gradient w.r.t. the weight; ``x`` (N, C, *in) compute dtype, C-contiguous."""
+    rs = _run_spec(spec)
+    nd = spec.nd
+    if rs is not spec:
+        x = np.pad(x, ((0, 0), (0, 0)) + spec.pad, mode=NP_PAD_MODE[spec.padding_mode])
+    gw = np.empty(spec.w_shape, spec.dtype)
+    if plan.algorithm == "direct" or spec.batch == 0:
+        kern = kernels.get(plan.backend, "grad", "weight_grad_direct")
+        kern(to_3d(go, nd), to_3d(x, nd), to_3d(gw, nd), pad3(rs.stride, nd, 1),
+             pad3(rs.dilation, nd, 1), pad3(rs.pad_before, nd, 0), rs.groups, plan.threads)
+        return gw
+    if plan.algorithm != "im2col":  # pragma: no cover - plan_backward refuses
+        raise ValueError(f"the weight gradient has no {plan.algorithm} path")
+    parts = np.zeros((plan.options["chunks"], spec.out_channels, spec.in_per_group * spec.taps),
+                     spec.dtype)
+    kern = kernels.get(plan.backend, "grad", "weight_grad_gemm")
+    with blas_threads(1):
+        kern(to_3d(go, nd), to_3d(x, nd), parts, pad3(rs.kernel, nd, 1),
+             pad3(rs.stride, nd, 1), pad3(rs.dilation, nd, 1), pad3(rs.pad_before, nd, 0),
+             rs.groups, plan.options["rows_per_block"], plan.threads)
+    acc = parts[0]
+    for i in range(1, parts.shape[0]):  # fixed reduction order
+        acc += parts[i]
+    return acc.reshape(spec.w_shape)
+
+
+# --------------------------------------------------------------------------
+# public: convolution backward
+# --------------------------------------------------------------------------
+def _check_needs(needs) -> frozenset:
+    if isinstance(needs, str):
+        needs = (needs,)
+    try:
+        s = frozenset(needs)
+    except TypeError:
+        raise TypeError(f"needs must be a sequence of names from {NEEDS}, got {needs!r}")
+    bad = [n for n in s if n not in NEEDS]
+    if bad:
+        raise ValueError(f"needs must contain only {NEEDS}, got {tuple(needs)!r}")
+    return s
+
+
+def _check_go(go: np.ndarray, shape, name="grad_output") -> None:
+    if tuple(go.shape) != tuple(shape):
+        raise ValueError(
+            f"{name} must have the forward output's shape {tuple(shape)}, got {go.shape}")
+
+
+def _conv_backward(nd, grad_output, x, weight, stride, padding, dilation, groups,
+                   padding_mode, needs, algorithm, backend) -> ConvGrads:
+    x = as_array(x, "x")
+    weight = as_array(weight, "weight")
+    go = as_array(grad_output, "grad_output")
+    needs = _check_needs(needs)
+    spec = conv_spec(nd, x.shape, weight.shape, None, stride, padding, dilation, groups,
+                     padding_mode, x.dtype, weight.dtype, go.dtype)
+    _check_go(go, spec.out_shape)
+    plans = {}
+    if "input" in needs:
+        plans["input"] = plan_backward(spec, "input_grad", algorithm, backend)
+    if "weight" in needs:
+        plans["weight"] = plan_backward(spec, "weight_grad", algorithm, backend)
+    _last.plans = {}
+    gos = to_compute(go, spec.dtype).reshape((spec.batch, spec.out_channels) + spec.out_size)
+    gx = gw = gb = None
+    if "input" in needs:
+        gx = _input_grad(spec, plans["input"], gos, to_compute(weight, spec.dtype))
+        _remember(plans["input"])
+        gx = gx.reshape(x.shape).astype(spec.result_dtype, copy=False)
+    if "weight" in needs:
+        xs = to_compute(x, spec.dtype).reshape(spec.x_shape)
+        gw = _weight_grad(spec, plans["weight"], gos, xs)
+        _remember(plans["weight"])
+        gw = gw.astype(spec.result_dtype, copy=False)
+    if "bias" in needs:
+        gb = gos.sum(axis=(0,) + tuple(range(2, 2 + nd))).astype(spec.result_dtype,
+                                                                  copy=False)
+    return ConvGrads(gx, gw, gb)
+
+
+_BWD_DOC = """Gradients of :func:`fastconv.conv{nd}d` (explicit backward pass, no autograd).
+
+Parameters
+----------
+grad_output : array_like, shape (N, C_out, {osp}) or (C_out, {osp})
+    Gradient of the loss w.r.t. the forward output.
+x : array_like, shape (N, C_in, {sp}) or (C_in, {sp})
+    The forward input.
+weight : array_like, shape (C_out, C_in // groups, {ks})
+stride, padding, dilation, groups, padding_mode
+    Exactly as given to the forward call (every padding form and mode).
+needs : sequence of {{"input", "weight", "bias"}}
+    Which gradients to compute; the others are returned as None.
+algorithm : {{"auto", "direct", "im2col", "winograd", "fft", "separable"}}
+    ``"auto"`` runs what ``plan_conv(..., pass_="input_grad"|"weight_grad")`` returns.
+backend : {{"auto", "numba", "cython", "cuda"}}
+
+Returns
+-------
+ConvGrads
+    Named tuple ``(input, weight, bias)`` in the result dtype of the forward call
+    (float16 inputs are computed in float32 and returned as float16).
+
+Examples
+--------
+>>> import numpy as np, fastconv as fc
+>>> x = np.ones({ex_x}, np.float32); w = np.ones({ex_w}, np.float32)
+>>> y = fc.conv{nd}d(x, w, padding=1)
+>>> g = fc.conv{nd}d_backward(np.ones_like(y), x, w, padding=1)
+>>> g.input.shape == x.shape, g.weight.shape == w.shape, g.bias.shape
+(True, True, (4,))
+"""
+
+
+def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1, *,
+                    padding_mode="zeros", needs=NEEDS, algorithm="auto",
+                    backend="auto") -> ConvGrads:
+    return _conv_backward(1, grad_output, x, weight, stride, padding, dilation, groups,
+                          padding_mode, needs, algorithm, backend)
+
+
+def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1, *,
+                    padding_mode="zeros", needs=NEEDS, algorithm="auto",
+                    backend="auto") -> ConvGrads:
+    return _conv_backward(2, grad_output, x, weight, stride, padding, dilation, groups,
+                          padding_mode, needs, algorithm, backend)
+
+
+def conv3d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1, *,
+                    padding_mode="zeros", needs=NEEDS, algorithm="auto",
+                    backend="auto") -> ConvGrads:
+    return _conv_backward(3, grad_output, x, weight, stride, padding, dilation, groups,
+                          padding_mode, needs, algorithm, backend)
+
+
+# --------------------------------------------------------------------------
+# public: transposed convolution
+# --------------------------------------------------------------------------
+def _transpose_spec(nd, x, weight, bias, stride, padding, output_padding, groups, dilation,
+                    extra_dtype=None) -> tuple[ConvSpec, ConvSpec]:
+    """(spec, full_spec): the convolution whose input gradient the transposed
+    convolution is.  ``spec.out_size`` is x's spatial size; ``full_spec`` is the
+    same convolution as ``conv_spec`` derives it (its output can be longer than
+    x when ``output_padding >= stride``)."""
+    if weight.ndim != nd + 2:
+        raise ValueError(
+            f"weight must have {nd + 2} dimensions (C_in, C_out // groups, *kernel[{nd}]) "
+            f"for conv_transpose{nd}d, got shape {weight.shape}")
+    if x.ndim not in (nd + 1, nd + 2):
+        raise ValueError(
+            f"x must have {nd + 2} (batched: N, C_in, *spatial) or {nd + 1} (unbatched) "
+            f"dimensions for conv_transpose{nd}d, got shape {x.shape}")
+    batched = x.ndim == nd + 2
+    xs = x.shape if batched else (1,) + x.shape
+    if xs[1] != weight.shape[0]:
+        raise ValueError(
+            f"weight shape {weight.shape} expects C_in={weight.shape[0]} input channels "
+            f"(weight.shape[0]), but x has {xs[1]} channels (x shape {x.shape})")
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
+        raise TypeError(f"groups must be an int, got {groups!r}")
+    if groups < 1 or xs[1] % groups:
+        raise ValueError(f"groups={groups} must be >= 1 and divide the input channels "
+                         f"C_in={xs[1]}")
+    stride = int_tuple(stride, nd, "stride")
+    dilation = int_tuple(dilation, nd, "dilation")
+    if isinstance(padding, str):
+        raise ValueError(f"padding of conv_transpose{nd}d must be an int or a tuple of "
+                         f"{nd} ints, got {padding!r}")
+    padding = int_tuple(padding, nd, "padding", minimum=0)
+    output_padding = int_tuple(output_padding, nd, "output_padding", minimum=0)
+    for op, s, d in zip(output_padding, stride, dilation):
+        if not (op < s or op < d):
+            raise ValueError(
+                f"output_padding={output_padding} must be smaller than either stride="
+                f"{stride} or dilation={dilation} on every axis")
+    kernel = weight.shape[2:]
+    L = xs[2:]
+    out = tuple((l - 1) * s - 2 * p + d * (k - 1) + op + 1
+                for l, s, p, d, k, op in zip(L, stride, padding, dilation, kernel,
+                                              output_padding))
+    if any(o <= 0 for o in out):
+        raise ValueError(
+            f"conv_transpose{nd}d output size {out} would be <= 0 (input spatial {L}, "
+            f"kernel {kernel}, stride {stride}, padding {padding}, dilation {dilation}, "
+            f"output_padding {output_padding})")
+    c_out = weight.shape[1] * groups
+    if bias is not None and tuple(bias.shape) != (c_out,):
+        raise ValueError(f"bias must have shape ({c_out},) (C_out), got {bias.shape}")
+    full = conv_spec(
+        nd, (xs[0], c_out) + out, weight.shape, None, stride, padding, dilation, groups,
+        "zeros", x.dtype, weight.dtype, bias.dtype if bias is not None else extra_dtype,
+    )
+    spec = replace(full, out_size=L, batched=batched, has_bias=False)
+    return spec, full
+
+
+def _conv_transpose(nd, x, weight, bias, stride, padding, output_padding, groups, dilation,
+                    algorithm, backend):
+    x = as_array(x, "x")
+    weight = as_array(weight, "weight")
+    bias = None if bias is None else as_array(bias, "bias")
+    spec, _ = _transpose_spec(nd, x, weight, bias, stride, padding, output_padding, groups,
+                              dilation)
+    plan = plan_backward(spec, "input_grad", algorithm, backend)
+    xs = to_compute(x, spec.dtype).reshape((spec.batch, spec.out_channels) + spec.out_size)
+    y = _input_grad(spec, plan, xs, to_compute(weight, spec.dtype))
+    _last.plans = {}
+    _remember(plan)
+    if bias is not None:
+        y += to_compute(bias, spec.dtype).reshape((1, -1) + (1,) * nd)
+    if not spec.batched:
+        y = y[0]
+    return y.astype(spec.result_dtype, copy=False)
+
+
+def _conv_transpose_backward(nd, grad_output, x, weight, stride, padding, output_padding,
+                             groups, dilation, needs, algorithm, backend) -> ConvGrads:
+    from .conv import _run
+
+    x = as_array(x, "x")
+    weight = as_array(weight, "weight")
+    go = as_array(grad_output, "grad_output")
+    needs = _check_needs(needs)
+    spec, full = _transpose_spec(nd, x, weight, None, stride, padding, output_padding,
+                                 groups, dilation, go.dtype)
+    out_shape = ((spec.batch,) if spec.batched else ()) + (spec.in_channels,) + spec.in_size
+    _check_go(go, out_shape)
+    gos = to_compute(go, spec.dtype).reshape(spec.x_shape)
+    plans = {}
+    if "input" in needs:
+        plans["input"] = make_plan(full, algorithm, backend)
+    if "weight" in needs:
+        plans["weight"] = plan_backward(spec, "weight_grad", algorithm, backend)
+    _last.plans = {}
+    gx = gw = gb = None
+    if "input" in needs:
+        gx = _run(full, plans["input"], gos, weight, None)
+        gx = gx[(slice(None), slice(None)) + tuple(slice(0, o) for o in spec.out_size)]
+        _last.plans["forward"] = plans["input"]
+        gx = gx.reshape(x.shape).astype(spec.result_dtype, copy=False)
+    if "weight" in needs:
+        xs = to_compute(x, spec.dtype).reshape((spec.batch, spec.out_channels) + spec.out_size)
+        gw = _weight_grad(spec, plans["weight"], xs, gos)
+        _remember(plans["weight"])
+        gw = gw.astype(spec.result_dtype, copy=False)
+    if "bias" in needs:
+        gb = gos.sum(axis=(0,) + tuple(range(2, 2 + nd))).astype(spec.result_dtype,
+                                                                  copy=False)
+    return ConvGrads(gx, gw, gb)
+
+
+_TR_DOC = """{nd}-D transposed convolution (as ``torch.nn.functional.conv_transpose{nd}d``).
+
+The adjoint of :func:`fastconv.conv{nd}d`: ``<conv(y), x> == <y, conv_transpose(x)>``.
+Output size per axis: ``(L - 1) * stride - 2 * padding + dilation * (k - 1)
++ output_padding + 1``.
+
+Parameters
+----------
+x : array_like, shape (N, C_in, {sp}) or (C_in, {sp})
+weight : array_like, shape (C_in, C_out // groups, {ks})
+bias : array_like, shape (C_out,), optional
+stride, dilation : int or tuple of {nd} ints
+padding : int or tuple of {nd} ints
+    Removes that many positions from each side of the full output.
+output_padding : int or tuple of {nd} ints
+    Extra positions at the end of each axis; must be smaller than the stride or
+    the dilation of that axis.
+groups : int
+algorithm : {{"auto", "direct", "im2col", "winograd", "fft", "separable"}}
+    ``"auto"`` runs what ``plan_conv(..., pass_="input_grad")`` returns for the
+    convolution this transposes.
+backend : {{"auto", "numba", "cython", "cuda"}}
+
+Returns
+-------
+ndarray, shape (N, C_out, {osp}) (unbatched if ``x`` was)
+
+Examples
+--------
+>>> import numpy as np, fastconv as fc
+>>> x = np.ones({ex_x}, np.float32)
+>>> fc.conv_transpose{nd}d(x, np.ones({ex_w}, np.float32), stride=2).shape
+{ex_out}
+"""
+
+_TRB_DOC = """Gradients of :func:`fastconv.conv_transpose{nd}d` (explicit backward pass).
+
+The input gradient is the forward convolution of ``grad_output`` with ``weight``;
+the weight gradient is a correlation of ``grad_output`` with ``x``.
+
+Parameters
+----------
+grad_output : array_like, shape (N, C_out, {osp}) or (C_out, {osp})
+x : array_like, shape (N, C_in, {sp}) or (C_in, {sp})
+weight : array_like, shape (C_in, C_out // groups, {ks})
+stride, padding, output_padding, groups, dilation
+    As given to the forward call.
+needs : sequence of {{"input", "weight", "bias"}}
+algorithm, backend : str
+    As in :func:`fastconv.conv{nd}d_backward`.
+
+Returns
+-------
+ConvGrads
+    Named tuple ``(input, weight, bias)``; None for entries not in ``needs``.
+
+Examples
+--------
+>>> import numpy as np, fastconv as fc
+>>> x = np.ones({ex_x}, np.float32); w = np.ones({ex_w}, np.float32)
+>>> y = fc.conv_transpose{nd}d(x, w, stride=2)
+>>> g = fc.conv_transpose{nd}d_backward(np.ones_like(y), x, w, stride=2)
+>>> g.input.shape == x.shape, g.weight.shape == w.shape
+(True, True)
+"""
+
+
+def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1, *, algorithm="auto", backend="auto") -> np.ndarray:
+    return _conv_transpose(1, x, weight, bias, stride, padding, output_padding, groups,
+                           dilation, algorithm, backend)
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1, *, algorithm="auto", backend="auto") -> np.ndarray:
+    return _conv_transpose(2, x, weight, bias, stride, padding, output_padding, groups,
+                           dilation, algorithm, backend)
+
+
+def conv_transpose3d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1, *, algorithm="auto", backend="auto") -> np.ndarray:
+    return _conv_transpose(3, x, weight, bias, stride, padding, output_padding, groups,
+                           dilation, algorithm, backend)
+
+
+def conv_transpose1d_backward(grad_output, x, weight, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1, *, needs=NEEDS, algorithm="auto",
+                              backend="auto") -> ConvGrads:
+    return _conv_transpose_backward(1, grad_output, x, weight, stride, padding,
+                                    output_padding, groups, dilation, needs, algorithm,
+                                    backend)
+
+
+def conv_transpose2d_backward(grad_output, x, weight, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1, *, needs=NEEDS, algorithm="auto",
+                              backend="auto") -> ConvGrads:
+    return _conv_transpose_backward(2, grad_output, x, weight, stride, padding,
+                                    output_padding, groups, dilation, needs, algorithm,
+                                    backend)
+
+
+def conv_transpose3d_backward(grad_output, x, weight, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1, *, needs=NEEDS, algorithm="auto",
+                              backend="auto") -> ConvGrads:
+    return _conv_transpose_backward(3, grad_output, x, weight, stride, padding,
+                                    output_padding, groups, dilation, needs, algorithm,
+                                    backend)
+
+
+_EX = {
+    1: ("L", "k", "L_out", "(1, 2, 8)", "(2, 4, 3)", "(1, 4, 8)", "(1, 4, 17)"),
+    2: ("H, W", "kh, kw", "H_out, W_out", "(1, 2, 8, 8)", "(2, 4, 3, 3)", "(1, 4, 8, 8)",
+        "(1, 4, 17, 17)"),
+    3: ("D, H, W", "kd, kh, kw", "D_out, H_out, W_out", "(1, 2, 4, 4, 4)",
+        "(2, 4, 3, 3, 3)", "(1, 4, 4, 4, 4)", "(1, 4, 9, 9, 9)"),
+}
+for _nd, (_sp, _ks, _osp, _x, _w, _o, _to) in _EX.items():
+    _bw = _w.replace("(2, 4,", "(4, 2,")  # conv weight: (C_out, C_in, ...)
+    globals()[f"conv{_nd}d_backward"].__doc__ = _BWD_DOC.format(
+        nd=_nd, sp=_sp, ks=_ks, osp=_osp, ex_x=_x, ex_w=_bw)
+    globals()[f"conv_transpose{_nd}d"].__doc__ = _TR_DOC.format(
+        nd=_nd, sp=_sp, ks=_ks, osp=_osp, ex_x=_x, ex_w=_w, ex_out=_to)
+    globals()[f"conv_transpose{_nd}d_backward"].__doc__ = _TRB_DOC.format(
+        nd=_nd, sp=_sp, ks=_ks, osp=_osp, ex_x=_x, ex_w=_w)

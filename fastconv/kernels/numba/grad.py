@@ -1,0 +1,359 @@
+"""Backward-pass kernels, Numba backend (same contract as ``cython/grad.pyx``).
+
+Arrays are 3-D-normalised and C-contiguous in the compute dtype: go
+(N, Co, OD, OH, OW) the output gradient, x (N, C, D, H, W) the input, w
+(Co, C/groups, KD, KH, KW); ``pad`` is the implicit zero padding before each axis.
+
+* ``input_grad_direct``: gather form, one unit per input-gradient row, which
+  sums its own contributions in (co, kd, kh, kw) order (no scatter races).
+* ``weight_grad_direct``: one unit per (co, ci, kd, kh) weight row.
+* ``input_grad_gemm``: (n, group, block of input rows) units; gathered
+  output-gradient columns times the rearranged weight (``np.dot``, BLAS).
+* ``weight_grad_gemm``: (n, group, block of output rows) units split into a fixed
+  number of chunks, each summing into its own partial buffer (reduced by the
+  caller in chunk order): bit-identical for any thread count.  BLAS must be
+  single-threaded inside (the caller limits it).
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ..._config import FASTMATH
+from ...threads import numba_threads
+
+
+# ---------------------------------------------------------------------------
+# input gradient, direct gather form
+# ---------------------------------------------------------------------------
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _ig_row(go, w, gx, job, s, d, p, groups):
+    N, C, D, H, W = gx.shape
+    Co, cig, KD, KH, KW = w.shape
+    OD, OH, OW = go.shape[2], go.shape[3], go.shape[4]
+    sd, sh, sw = s
+    dd, dh, dw = d
+    pd, ph, pw = p
+    r = job
+    ih = r % H
+    r //= H
+    idd = r % D
+    r //= D
+    c = r % C
+    n = r // C
+    g = c // cig
+    ci = c - g * cig
+    cog = Co // groups
+    xrow = gx[n, c, idd, ih]
+    for iw in range(W):
+        xrow[iw] = 0.0
+    for col in range(cog):
+        co = g * cog + col
+        for kd in range(KD):
+            td = idd + pd - kd * dd
+            if td < 0 or td % sd != 0:
+                continue
+            od = td // sd
+            if od >= OD:
+                continue
+            for kh in range(KH):
+                th = ih + ph - kh * dh
+                if th < 0 or th % sh != 0:
+                    continue
+                oh = th // sh
+                if oh >= OH:
+                    continue
+                grow = go[n, co, od, oh]
+                for kw in range(KW):
+                    wv = w[co, ci, kd, kh, kw]
+                    off = pw - kw * dw  # ow * sw == iw + off
+                    if sw == 1:
+                        iw0 = max(0, -off)
+                        cnt = min(W, OW - off) - iw0
+                        for j in range(cnt):
+                            xrow[iw0 + j] += wv * grow[iw0 + off + j]
+                    else:
+                        iw0 = (-off) % sw  # Python modulo: non-negative
+                        ow0 = (iw0 + off) // sw
+                        if ow0 < 0:
+                            iw0 += (-ow0) * sw
+                            ow0 = 0
+                        if iw0 >= W or ow0 >= OW:
+                            continue
+                        cnt = min((W - 1 - iw0) // sw + 1, OW - ow0)
+                        for j in range(cnt):
+                            xrow[iw0 + j * sw] += wv * grow[ow0 + j]
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _ig_direct_serial(go, w, gx, s, d, p, groups):
+    njobs = gx.shape[0] * gx.shape[1] * gx.shape[2] * gx.shape[3]
+    for job in range(njobs):
+        _ig_row(go, w, gx, job, s, d, p, groups)
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def _ig_direct_parallel(go, w, gx, s, d, p, groups):
+    njobs = gx.shape[0] * gx.shape[1] * gx.shape[2] * gx.shape[3]
+    for job in prange(njobs):
+        _ig_row(go, w, gx, job, s, d, p, groups)
+
+
+def input_grad_direct(go, w, gx, stride, dilation, pad, groups, nthreads):
+    """Input gradient (transposed convolution) into ``gx``, gather form."""
+    args = (go, w, gx, tuple(stride), tuple(dilation), tuple(pad), int(groups))
+    if nthreads > 1:
+        numba_threads(nthreads)
+        _ig_direct_parallel(*args)
+    else:
+        _ig_direct_serial(*args)
+    return gx
+
+
+# ---------------------------------------------------------------------------
+# weight gradient, direct
+# ---------------------------------------------------------------------------
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _wg_row(go, x, gw, job, s, d, p, groups, z):
+    N, C, D, H, W = x.shape
+    Co, cig, KD, KH, KW = gw.shape
+    OD, OH, OW = go.shape[2], go.shape[3], go.shape[4]
+    sd, sh, sw = s
+    dd, dh, dw = d
+    pd, ph, pw = p
+    r = job
+    kh = r % KH
+    r //= KH
+    kd = r % KD
+    r //= KD
+    ci = r % cig
+    co = r // cig
+    g = co // (Co // groups)
+    c = g * cig + ci
+    for kw in range(KW):
+        acc = z
+        off = kw * dw - pw  # iw = ow * sw + off
+        lo = 0 if off >= 0 else (-off + sw - 1) // sw
+        lim = W - 1 - off
+        hi = min(OW, lim // sw + 1) if lim >= 0 else 0
+        for n in range(N):
+            for od in range(OD):
+                idd = od * sd + kd * dd - pd
+                if idd < 0 or idd >= D:
+                    continue
+                for oh in range(OH):
+                    ih = oh * sh + kh * dh - ph
+                    if ih < 0 or ih >= H:
+                        continue
+                    grow = go[n, co, od, oh]
+                    xrow = x[n, c, idd, ih]
+                    part = z
+                    if sw == 1:
+                        for ow in range(lo, hi):
+                            part += grow[ow] * xrow[ow + off]
+                    else:
+                        for ow in range(lo, hi):
+                            part += grow[ow] * xrow[ow * sw + off]
+                    acc += part
+        gw[co, ci, kd, kh, kw] = acc
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _wg_direct_serial(go, x, gw, s, d, p, groups, z):
+    njobs = gw.shape[0] * gw.shape[1] * gw.shape[2] * gw.shape[3]
+    for job in range(njobs):
+        _wg_row(go, x, gw, job, s, d, p, groups, z)
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def _wg_direct_parallel(go, x, gw, s, d, p, groups, z):
+    njobs = gw.shape[0] * gw.shape[1] * gw.shape[2] * gw.shape[3]
+    for job in prange(njobs):
+        _wg_row(go, x, gw, job, s, d, p, groups, z)
+
+
+def weight_grad_direct(go, x, gw, stride, dilation, pad, groups, nthreads):
+    """Weight gradient into ``gw``; one unit per (co, ci, kd, kh) weight row."""
+    args = (go, x, gw, tuple(stride), tuple(dilation), tuple(pad), int(groups),
+            gw.dtype.type(0))  # accumulator of the compute dtype
+    if nthreads > 1:
+        numba_threads(nthreads)
+        _wg_direct_parallel(*args)
+    else:
+        _wg_direct_serial(*args)
+    return gw
+
+
+# ---------------------------------------------------------------------------
+# input gradient, gathered columns x BLAS
+# ---------------------------------------------------------------------------
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _ig_gemm_unit(go, wt, gx, col, res, u, K3, s, d, p, groups, rb, nblk):
+    N, C, D, H, W = gx.shape
+    Co, OD, OH, OW = go.shape[1], go.shape[2], go.shape[3], go.shape[4]
+    KD, KH, KW = K3
+    sd, sh, sw = s
+    dd, dh, dw = d
+    pd, ph, pw = p
+    cig = C // groups
+    cog = Co // groups
+    K = KD * KH * KW
+    blk = u % nblk
+    r = u // nblk
+    g = r % groups
+    n = r // groups
+    r0 = blk * rb
+    nr = min(D * H, r0 + rb) - r0
+    P = nr * W
+    colm = col[: cog * K * P].reshape(cog * K, P)
+    for col_i in range(cog):
+        for kd in range(KD):
+            for kh in range(KH):
+                for kw in range(KW):
+                    row = col_i * K + (kd * KH + kh) * KW + kw
+                    off = pw - kw * dw
+                    for rr in range(nr):
+                        idd = (r0 + rr) // H
+                        ih = (r0 + rr) - idd * H
+                        td = idd + pd - kd * dd
+                        th = ih + ph - kh * dh
+                        base = rr * W
+                        if (td < 0 or td % sd != 0 or td // sd >= OD or th < 0
+                                or th % sh != 0 or th // sh >= OH):
+                            for iw in range(W):
+                                colm[row, base + iw] = 0.0
+                            continue
+                        grow = go[n, g * cog + col_i, td // sd, th // sh]
+                        for iw in range(W):
+                            t = iw + off
+                            if t >= 0 and t % sw == 0 and t // sw < OW:
+                                colm[row, base + iw] = grow[t // sw]
+                            else:
+                                colm[row, base + iw] = 0.0
+    out = res[: cig * P].reshape(cig, P)
+    np.dot(wt[g], colm, out)
+    gflat = gx.reshape(N, C, D * H * W)
+    for ci in range(cig):
+        dst = gflat[n, g * cig + ci]
+        for j in range(P):
+            dst[r0 * W + j] = out[ci, j]
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def _ig_gemm_parallel(go, wt, gx, K3, s, d, p, groups, rb, nthreads):
+    N, C, D, H, W = gx.shape
+    cig = C // groups
+    cog = go.shape[1] // groups
+    K = K3[0] * K3[1] * K3[2]
+    nblk = (D * H + rb - 1) // rb
+    nunits = N * groups * nblk
+    per = (nunits + nthreads - 1) // nthreads
+    for t in prange(nthreads):
+        col = np.empty(cog * K * rb * W, gx.dtype)
+        res = np.empty(cig * rb * W, gx.dtype)
+        for u in range(t * per, min(nunits, (t + 1) * per)):
+            _ig_gemm_unit(go, wt, gx, col, res, u, K3, s, d, p, groups, rb, nblk)
+
+
+def input_grad_gemm(go, wt, gx, kernel, stride, dilation, pad, groups, rows_per_block,
+                    nthreads):
+    """Input gradient into ``gx`` by gathered columns x GEMM (BLAS single-threaded)."""
+    if gx.size == 0:
+        return gx
+    numba_threads(max(1, nthreads))
+    _ig_gemm_parallel(go, wt, gx, tuple(kernel), tuple(stride), tuple(dilation), tuple(pad),
+                      int(groups), int(rows_per_block), int(max(1, nthreads)))
+    return gx
+
+
+# ---------------------------------------------------------------------------
+# weight gradient, im2col chunks x BLAS, per-chunk partial sums
+# ---------------------------------------------------------------------------
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _wg_gemm_unit(go, x, part, col, gob, tmp, u, K3, s, d, p, groups, rb, nblk):
+    N, C, D, H, W = x.shape
+    Co, OD, OH, OW = go.shape[1], go.shape[2], go.shape[3], go.shape[4]
+    KD, KH, KW = K3
+    sd, sh, sw = s
+    dd, dh, dw = d
+    pd, ph, pw = p
+    cig = C // groups
+    cog = Co // groups
+    K = KD * KH * KW
+    blk = u % nblk
+    r = u // nblk
+    g = r % groups
+    n = r // groups
+    r0 = blk * rb
+    nr = min(OD * OH, r0 + rb) - r0
+    P = nr * OW
+    colm = col[: cig * K * P].reshape(cig * K, P)
+    for ci in range(cig):
+        for kd in range(KD):
+            for kh in range(KH):
+                for kw in range(KW):
+                    row = ci * K + (kd * KH + kh) * KW + kw
+                    off = kw * dw - pw
+                    lo = 0 if off >= 0 else (-off + sw - 1) // sw
+                    lim = W - 1 - off
+                    hi = min(OW, lim // sw + 1) if lim >= 0 else 0
+                    lo = min(lo, OW)
+                    hi = max(hi, lo)
+                    for rr in range(nr):
+                        od = (r0 + rr) // OH
+                        oh = (r0 + rr) - od * OH
+                        idd = od * sd + kd * dd - pd
+                        ih = oh * sh + kh * dh - ph
+                        base = rr * OW
+                        if idd < 0 or idd >= D or ih < 0 or ih >= H:
+                            for ow in range(OW):
+                                colm[row, base + ow] = 0.0
+                            continue
+                        xrow = x[n, g * cig + ci, idd, ih]
+                        for ow in range(lo):
+                            colm[row, base + ow] = 0.0
+                        for ow in range(lo, hi):
+                            colm[row, base + ow] = xrow[ow * sw + off]
+                        for ow in range(hi, OW):
+                            colm[row, base + ow] = 0.0
+    gom = gob[: cog * P].reshape(cog, P)
+    gflat = go.reshape(N, Co, OD * OH * OW)
+    for co in range(cog):
+        src = gflat[n, g * cog + co]
+        for j in range(P):
+            gom[co, j] = src[r0 * OW + j]
+    t = tmp[: cog * cig * K].reshape(cog, cig * K)
+    np.dot(gom, colm.T, t)
+    pg = part[g * cog:(g + 1) * cog]
+    for co in range(cog):
+        for j in range(cig * K):
+            pg[co, j] += t[co, j]
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def _wg_gemm_parallel(go, x, partials, K3, s, d, p, groups, rb):
+    N, C, D, H, W = x.shape
+    Co, OD, OH, OW = go.shape[1], go.shape[2], go.shape[3], go.shape[4]
+    cig = C // groups
+    cog = Co // groups
+    K = K3[0] * K3[1] * K3[2]
+    nblk = (OD * OH + rb - 1) // rb
+    nunits = N * groups * nblk
+    nchunks = partials.shape[0]
+    for chunk in prange(nchunks):
+        col = np.empty(cig * K * rb * OW, x.dtype)
+        gob = np.empty(cog * rb * OW, x.dtype)
+        tmp = np.empty(cog * cig * K, x.dtype)
+        for u in range(chunk * nunits // nchunks, (chunk + 1) * nunits // nchunks):
+            _wg_gemm_unit(go, x, partials[chunk], col, gob, tmp, u, K3, s, d, p, groups, rb,
+                          nblk)
+
+
+def weight_grad_gemm(go, x, partials, kernel, stride, dilation, pad, groups, rows_per_block,
+                     nthreads):
+    """Per-chunk weight-gradient partial sums into zeroed ``partials (nchunks, Co, cig*K)``."""
+    if go.shape[0] == 0:
+        return partials
+    numba_threads(max(1, nthreads))
+    _wg_gemm_parallel(go, x, partials, tuple(kernel), tuple(stride), tuple(dilation),
+                      tuple(pad), int(groups), int(rows_per_block))
+    return partials
