@@ -1,0 +1,396 @@
+"""Winograd F(m, 3) convolution, Cython/OpenMP backend (same contract as Numba).
+
+Layouts (C-contiguous, compute dtype):
+
+* ``x``   (N, C, H, W): the input; 1-D convolutions arrive as H = 1.
+* ``U``   (G, F, Cog, Cig): Winograd-domain weights, ``F = alpha_h * alpha_w``
+  frequencies (``alpha = m + 2``; ``alpha_h = 1`` in 1-D), from
+  :func:`transform_weight`.
+* ``out`` (N, Co, OH, OW).
+
+Work unit (a "job"): one block of ``tb`` consecutive output tiles (tiles are
+numbered over (n, tile row, tile column)), one group, one block of ``cob``
+output channels.  A job, on one thread, with its private buffers:
+
+1. gathers each input channel's ``alpha x alpha`` patches of its tiles (zero
+   padding implicit) and transforms them (``B^T d B``) into ``V[f, ci, t]``;
+2. runs the ``F`` per-frequency GEMMs ``M[f] = U[g, f, co-block] @ V[f]``
+   with single-threaded BLAS (``scipy.linalg.cython_blas``, ``nogil``);
+3. transforms ``M`` back (``A^T M A``), adds the bias and writes its output
+   tiles (clipped at the borders).
+
+Everything a job touches (``V``, ``M``, one weight panel) is sized to stay in
+L2.  The transforms run over vectors of tiles (``t`` is the unit-stride axis)
+so the compiler vectorises them.  Blocks depend on the spec only, never on
+the thread count, and each output element is produced by exactly one job with
+a fixed summation order: results are bit-identical for any thread count.
+"""
+
+from cython.parallel cimport parallel, prange, threadid
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+from .fused cimport real
+
+
+# ---------------------------------------------------------------------------
+# 1-D transforms over vectors of tiles: src[j * ss + t] -> dst[k * ds + t]
+# ---------------------------------------------------------------------------
+cdef inline void _bt(int m, const real* s, Py_ssize_t ss, real* d, Py_ssize_t ds,
+                     Py_ssize_t T) noexcept nogil:
+    """Input transform B^T (alpha = m + 2 inputs -> alpha outputs)."""
+    cdef Py_ssize_t t
+    cdef real d0, d1, d2, d3, d4, d5
+    cdef real two = 2, four = 4, five = 5, eight = 8  # typed: Cython would write 4.0 (double)
+    if m == 4:
+        for t in range(T):
+            d0 = s[t]
+            d1 = s[ss + t]
+            d2 = s[2 * ss + t]
+            d3 = s[3 * ss + t]
+            d4 = s[4 * ss + t]
+            d5 = s[5 * ss + t]
+            d[t] = four * d0 - five * d2 + d4
+            d[ds + t] = -four * (d1 + d2) + (d3 + d4)
+            d[2 * ds + t] = four * (d1 - d2) + (d4 - d3)
+            d[3 * ds + t] = two * (d3 - d1) + (d4 - d2)
+            d[4 * ds + t] = two * (d1 - d3) + (d4 - d2)
+            d[5 * ds + t] = four * d1 - five * d3 + d5
+    else:
+        for t in range(T):
+            d0 = s[t]
+            d1 = s[ss + t]
+            d2 = s[2 * ss + t]
+            d3 = s[3 * ss + t]
+            d[t] = d0 - d2
+            d[ds + t] = d1 + d2
+            d[2 * ds + t] = d2 - d1
+            d[3 * ds + t] = d1 - d3
+
+
+cdef inline void _at(int m, const real* s, Py_ssize_t ss, real* d, Py_ssize_t ds,
+                     Py_ssize_t T) noexcept nogil:
+    """Output transform A^T (alpha inputs -> m outputs)."""
+    cdef Py_ssize_t t
+    cdef real m0, m1, m2, m3, m4, m5, a, b, c, e
+    cdef real two = 2, four = 4, five = 5, eight = 8  # typed: Cython would write 4.0 (double)
+    if m == 4:
+        for t in range(T):
+            m0 = s[t]
+            m1 = s[ss + t]
+            m2 = s[2 * ss + t]
+            m3 = s[3 * ss + t]
+            m4 = s[4 * ss + t]
+            m5 = s[5 * ss + t]
+            a = m1 + m2
+            b = m1 - m2
+            c = m3 + m4
+            e = m3 - m4
+            d[t] = m0 + a + c
+            d[ds + t] = b + two * e
+            d[2 * ds + t] = a + four * c
+            d[3 * ds + t] = b + eight * e + m5
+    else:
+        for t in range(T):
+            m1 = s[ss + t]
+            m2 = s[2 * ss + t]
+            d[t] = s[t] + m1 + m2
+            d[ds + t] = m1 - m2 - s[3 * ss + t]
+
+
+cdef inline void _g(int m, const double* g, Py_ssize_t gs, double* u,
+                    Py_ssize_t us) noexcept nogil:
+    """Kernel transform G (3 taps -> alpha values), in double."""
+    cdef double g0 = g[0], g1 = g[gs], g2 = g[2 * gs]
+    if m == 4:
+        u[0] = g0 / 4
+        u[us] = -(g0 + g1 + g2) / 6
+        u[2 * us] = -(g0 - g1 + g2) / 6
+        u[3 * us] = g0 / 24 + g1 / 12 + g2 / 6
+        u[4 * us] = g0 / 24 - g1 / 12 + g2 / 6
+        u[5 * us] = g2
+    else:
+        u[0] = g0
+        u[us] = (g0 + g1 + g2) / 2
+        u[2 * us] = (g0 - g1 + g2) / 2
+        u[3 * us] = g2
+
+
+def transform_weight(const real[:, :, :, ::1] w, real[:, :, :, ::1] U, int m,
+                     int nw, Py_ssize_t groups):
+    """``U[g, f, co_l, ci] = (G w[co, ci] G^T)[f]`` (computed in double)."""
+    cdef Py_ssize_t Co = w.shape[0], Cig = w.shape[1], KH = w.shape[2]
+    cdef Py_ssize_t cog = Co // groups, al = m + 2
+    cdef Py_ssize_t co, ci, i, j, g, f
+    cdef double tap[9]
+    cdef double tmp[18]
+    cdef double u[36]
+    with nogil:
+        for co in range(Co):
+            g = co // cog
+            for ci in range(Cig):
+                if nw == 2:
+                    for i in range(9):
+                        tap[i] = w[co, ci, i // 3, i % 3]
+                    for i in range(3):      # rows: tmp[i, k] = sum_j G[k, j] w[i, j]
+                        _g(m, tap + 3 * i, 1, tmp + al * i, 1)
+                    for j in range(al):     # columns: u[k, j] = sum_i G[k, i] tmp[i, j]
+                        _g(m, tmp + j, al, u + j, al)
+                    for f in range(al * al):
+                        U[g, f, co - g * cog, ci] = u[f]
+                else:
+                    for i in range(3):
+                        tap[i] = w[co, ci, 0, i]
+                    _g(m, tap, 1, u, 1)
+                    for f in range(al):
+                        U[g, f, co - g * cog, ci] = u[f]
+    return U
+
+
+cdef inline Py_ssize_t _ld(Py_ssize_t n) noexcept nogil:
+    """A leading dimension >= n: an odd multiple of 16 elements, so the rows of
+    a buffer do not all map to the same cache sets (4K aliasing)."""
+    n = (n + 15) // 16
+    return 16 * (n + 1 - n % 2)
+
+
+cdef inline void _gemm(real* A, real* B, real* C, int M, int N, int K,
+                       int ld) noexcept nogil:
+    """Column-major C (M x N) = A (M x K) @ B (K x N), single-threaded BLAS;
+    A and C have leading dimension ``ld``."""
+    cdef char tr = b'N'
+    cdef float fone = 1.0, fzero = 0.0
+    cdef double done = 1.0, dzero = 0.0
+    if real is float:
+        sgemm(&tr, &tr, &M, &N, &K, &fone, A, &ld, B, &K, &fzero, C, &ld)
+    else:
+        dgemm(&tr, &tr, &M, &N, &K, &done, A, &ld, B, &K, &dzero, C, &ld)
+
+
+cdef inline void _bt1(int m, const real* s, real* d, Py_ssize_t ds) noexcept nogil:
+    """B^T of one contiguous patch row ``s[0:alpha]`` -> ``d[k * ds]``."""
+    cdef real d0, d1, d2, d3, d4, d5
+    cdef real two = 2, four = 4, five = 5, eight = 8  # typed: Cython would write 4.0 (double)
+    if m == 4:
+        d0 = s[0]
+        d1 = s[1]
+        d2 = s[2]
+        d3 = s[3]
+        d4 = s[4]
+        d5 = s[5]
+        d[0] = four * d0 - five * d2 + d4
+        d[ds] = -four * (d1 + d2) + (d3 + d4)
+        d[2 * ds] = four * (d1 - d2) + (d4 - d3)
+        d[3 * ds] = two * (d3 - d1) + (d4 - d2)
+        d[4 * ds] = two * (d1 - d3) + (d4 - d2)
+        d[5 * ds] = four * d1 - five * d3 + d5
+    else:
+        d0 = s[0]
+        d1 = s[1]
+        d2 = s[2]
+        d3 = s[3]
+        d[0] = d0 - d2
+        d[ds] = d1 + d2
+        d[2 * ds] = d2 - d1
+        d[3 * ds] = d1 - d3
+
+
+cdef inline void _at1(int m, const real* s, Py_ssize_t ss, real* d, real bias,
+                      Py_ssize_t nj) noexcept nogil:
+    """A^T of ``s[k * ss]`` (alpha values) + bias -> the first ``nj`` of m outputs
+    ``d[0:nj]`` (one contiguous output row of a tile)."""
+    cdef real m0, m1, m2, m3, m4, m5, a, b, c, e
+    cdef real two = 2, four = 4, five = 5, eight = 8  # typed: Cython would write 4.0 (double)
+    cdef real y[4]
+    if m == 4:
+        m0 = s[0]
+        m1 = s[ss]
+        m2 = s[2 * ss]
+        m3 = s[3 * ss]
+        m4 = s[4 * ss]
+        m5 = s[5 * ss]
+        a = m1 + m2
+        b = m1 - m2
+        c = m3 + m4
+        e = m3 - m4
+        y[0] = m0 + a + c
+        y[1] = b + two * e
+        y[2] = a + four * c
+        y[3] = b + eight * e + m5
+    else:
+        m1 = s[ss]
+        m2 = s[2 * ss]
+        y[0] = s[0] + m1 + m2
+        y[1] = m1 - m2 - s[3 * ss]
+    cdef Py_ssize_t j
+    for j in range(nj):
+        d[j] = y[j] + bias
+
+
+cdef void _job(
+    const real* x, const real* U, const real* b, bint has_bias, real* out,
+    Py_ssize_t job, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+    Py_ssize_t Co, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t groups,
+    Py_ssize_t ph, Py_ssize_t pw, int m, int nw, Py_ssize_t tb, Py_ssize_t cob,
+    real* D, real* V, real* Mb, Py_ssize_t* info, int stages,
+) noexcept nogil:
+    cdef Py_ssize_t al = m + 2
+    cdef Py_ssize_t ah = al if nw == 2 else 1
+    cdef Py_ssize_t mh = m if nw == 2 else 1
+    cdef Py_ssize_t F = ah * al
+    cdef Py_ssize_t cig = C // groups, cog = Co // groups
+    cdef Py_ssize_t TH = (OH + mh - 1) // mh, TW = (OW + m - 1) // m
+    cdef Py_ssize_t per_img = TH * TW
+    cdef Py_ssize_t NT = N * per_img
+    cdef Py_ssize_t ncob = (cog + cob - 1) // cob
+    cdef Py_ssize_t jcb = job % ncob
+    cdef Py_ssize_t r = job // ncob
+    cdef Py_ssize_t g = r % groups
+    cdef Py_ssize_t blk = r // groups
+    cdef Py_ssize_t t0 = blk * tb
+    cdef Py_ssize_t T = tb if t0 + tb <= NT else NT - t0
+    cdef Py_ssize_t co0 = jcb * cob
+    cdef Py_ssize_t nco = cob if co0 + cob <= cog else cog - co0
+    cdef Py_ssize_t HW = H * W, OHW = OH * OW
+    cdef Py_ssize_t ci, t, tt, n, th, tw, i, j, ih, iw, ih0, iw0, f, co, oh, ow, k
+    cdef Py_ssize_t nh, nj
+    cdef const real* xc
+    cdef const real* src
+    cdef Py_ssize_t L = _ld(tb), FV = _ld(cig * L), FM = _ld(cob * L)
+    cdef real* Tmp = D + F * L  # second half of the D buffer
+    cdef real* orow
+    cdef real bias
+    cdef real patch[36]
+    # per-tile geometry, once per job: input origin, output origin, edge flags
+    cdef Py_ssize_t* xoff = info
+    cdef Py_ssize_t* ooff = info + tb
+    cdef Py_ssize_t* iorg = info + 2 * tb   # (ih0, iw0) of the patch
+    cdef Py_ssize_t* oext = info + 4 * tb   # (rows, cols) of the tile inside out
+    cdef Py_ssize_t* edge = info + 6 * tb   # 1: the patch crosses the border
+    for tt in range(T):
+        t = t0 + tt
+        n = t // per_img
+        th = (t % per_img) // TW
+        tw = t % TW
+        ih0 = th * mh - ph
+        iw0 = tw * m - pw
+        xoff[tt] = n * C * HW + ih0 * W + iw0
+        ooff[tt] = n * Co * OHW + th * mh * OW + tw * m
+        iorg[2 * tt] = ih0
+        iorg[2 * tt + 1] = iw0
+        edge[tt] = not (ih0 >= 0 and ih0 + ah <= H and iw0 >= 0 and iw0 + al <= W)
+        oext[2 * tt] = mh if th * mh + mh <= OH else OH - th * mh
+        oext[2 * tt + 1] = m if tw * m + m <= OW else OW - tw * m
+    # ---- 1. input transform into V[f, ci, t] ----
+    for ci in range(cig if stages & 1 else 0):
+        xc = x + (g * cig + ci) * HW
+        for tt in range(T):
+            if not edge[tt]:
+                src = xc + xoff[tt]
+                for i in range(ah):
+                    _bt1(m, src + i * W, Tmp + i * al * L + tt, L)
+            else:
+                ih0 = iorg[2 * tt]
+                iw0 = iorg[2 * tt + 1]
+                src = xc + (xoff[tt] - ih0 * W - iw0)  # the image's plane
+                for i in range(ah):
+                    ih = ih0 + i
+                    for j in range(al):
+                        iw = iw0 + j
+                        if ih >= 0 and ih < H and iw >= 0 and iw < W:
+                            patch[j] = src[ih * W + iw]
+                        else:
+                            patch[j] = 0
+                    _bt1(m, patch, Tmp + i * al * L + tt, L)
+        if nw == 2:
+            for k in range(al):      # along h: f = i' * al + k
+                _bt(m, Tmp + k * L, al * L, V + k * FV + ci * L, al * FV, T)
+        else:
+            for k in range(al):
+                for tt in range(T):
+                    V[k * FV + ci * L + tt] = Tmp[k * L + tt]
+    # ---- 2. per-frequency GEMMs: M[f] (nco x T) = U[g, f, co0:co0+nco] @ V[f] ----
+    for f in range(F if stages & 2 else 0):
+        _gemm(V + f * FV, <real*>(U + ((g * F + f) * cog + co0) * cig),
+              Mb + f * FM, <int>T, <int>nco, <int>cig, <int>L)
+    # ---- 3. output transform (along h vectorised over tiles, along w per
+    #         tile straight into the output rows), bias ----
+    for co in range(nco if stages & 4 else 0):
+        bias = b[g * cog + co0 + co] if has_bias else 0
+        if nw == 2:
+            for k in range(al):      # D[i, k, t] = sum_k1 A^T[i, k1] M[k1 * al + k]
+                _at(m, Mb + k * FM + co * L, al * FM, D + k * L, al * L, T)
+        else:
+            for k in range(al):
+                for tt in range(T):
+                    D[k * L + tt] = Mb[k * FM + co * L + tt]
+        orow = out + (g * cog + co0 + co) * OHW
+        for tt in range(T):
+            nh = oext[2 * tt]
+            nj = oext[2 * tt + 1]
+            for i in range(nh):
+                _at1(m, D + i * al * L + tt, L, orow + ooff[tt] + i * OW, bias, nj)
+
+
+def workspace_items(int m, int nw, Py_ssize_t cig, Py_ssize_t tb, Py_ssize_t cob):
+    """Scratch elements one thread needs (``D`` + ``V`` + ``M`` + ``Y``)."""
+    cdef Py_ssize_t al = m + 2
+    cdef Py_ssize_t F = al * (al if nw == 2 else 1)
+    cdef Py_ssize_t L = _ld(tb)
+    return 2 * F * L + F * _ld(cig * L) + F * _ld(cob * L)
+
+
+def winograd_forward(
+    const real[:, :, :, ::1] x, const real[:, :, :, ::1] U, const real[::1] b,
+    bint has_bias, real[:, :, :, ::1] out, Py_ssize_t ph, Py_ssize_t pw, int m, int nw,
+    Py_ssize_t groups, Py_ssize_t tb, Py_ssize_t cob, real[:, ::1] work, Py_ssize_t[:, ::1] iwork, int nthreads,
+    int stages=7,
+):
+    """Winograd F(m, 3) convolution into ``out`` (see the module docstring).
+
+    ``work`` is ``(nthreads, workspace_items(...))`` scratch of the compute
+    dtype, ``iwork`` ``(nthreads, 7 * tb)`` int64 scratch.  Call with BLAS
+    limited to one thread (``threads.blas_threads(1)``).
+    """
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t Co = out.shape[1], OH = out.shape[2], OW = out.shape[3]
+    cdef Py_ssize_t al = m + 2
+    cdef Py_ssize_t ah = al if nw == 2 else 1
+    cdef Py_ssize_t mh = m if nw == 2 else 1
+    cdef Py_ssize_t F = ah * al
+    cdef Py_ssize_t cig = C // groups, cog = Co // groups
+    cdef Py_ssize_t NT = N * ((OH + mh - 1) // mh) * ((OW + m - 1) // m)
+    cdef Py_ssize_t nblk = (NT + tb - 1) // tb
+    cdef Py_ssize_t ncob = (cog + cob - 1) // cob
+    cdef Py_ssize_t njobs = nblk * groups * ncob
+    cdef Py_ssize_t job, tid
+    cdef real* base
+    if njobs == 0:
+        return
+    if work.shape[0] < nthreads or work.shape[1] < workspace_items(m, nw, cig, tb, cob):
+        raise ValueError("winograd: work buffer too small")
+    cdef Py_ssize_t ws = work.shape[1]
+    cdef Py_ssize_t L = _ld(tb)
+    cdef Py_ssize_t oV = 2 * F * L, oM = 2 * F * L + F * _ld(cig * L)
+    cdef const real* xp = &x[0, 0, 0, 0]
+    cdef const real* Up = &U[0, 0, 0, 0]
+    cdef const real* bp = &b[0]
+    cdef real* op = &out[0, 0, 0, 0]
+    cdef real* wp = &work[0, 0]
+    cdef Py_ssize_t* iwp = &iwork[0, 0]
+    cdef Py_ssize_t iws = iwork.shape[1]
+    if iwork.shape[0] < nthreads or iwork.shape[1] < 7 * tb:
+        raise ValueError("winograd: iwork buffer too small")
+    if nthreads > 1:
+        with nogil, parallel(num_threads=nthreads):
+            tid = threadid()
+            base = wp + tid * ws
+            for job in prange(njobs, schedule="dynamic"):
+                _job(xp, Up, bp, has_bias, op, job, N, C, H, W, Co, OH, OW, groups,
+                     ph, pw, m, nw, tb, cob, base, base + oV, base + oM, iwp + tid * iws, stages)
+    else:
+        base = wp
+        tid = 0
+        with nogil:
+            for job in range(njobs):
+                _job(xp, Up, bp, has_bias, op, job, N, C, H, W, Co, OH, OW, groups,
+                     ph, pw, m, nw, tb, cob, base, base + oV, base + oM, iwp + tid * iws, stages)
