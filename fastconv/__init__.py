@@ -14,7 +14,8 @@ from .backward import (
     conv_transpose1d_backward, conv_transpose2d, conv_transpose2d_backward, conv_transpose3d,
     conv_transpose3d_backward,
 )
-from .conv import conv1d, conv2d, conv3d
+from ._autotune import autotune
+from .conv import PreparedWeight, conv1d, conv2d, conv3d, conv_separable, prepare_weight
 from .plan import Plan, plan_conv
 from .threads import get_num_threads, num_threads, set_num_threads
 
@@ -25,7 +26,7 @@ __all__ = [
     "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
     "conv_transpose1d_backward", "conv_transpose2d_backward", "conv_transpose3d_backward",
     "relu", "relu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
-    "conv1d", "conv2d", "conv3d",
-    "plan_conv", "Plan",
+    "conv1d", "conv2d", "conv3d", "conv_separable", "prepare_weight", "PreparedWeight",
+    "plan_conv", "Plan", "autotune",
     "set_num_threads", "get_num_threads", "num_threads", "threads",
 ]

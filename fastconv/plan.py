@@ -9,7 +9,6 @@ through :func:`make_plan`.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -88,36 +87,95 @@ def _resolve_backend(spec: ConvSpec, backend: str) -> str:
     return "cython" if kernels.available("cython") else "numba"
 
 
-def make_plan(spec: ConvSpec, algorithm: str = "auto", backend: str = "auto") -> Plan:
+#: Default accuracy an automatic plan must meet (relative to the output's scale).
+DEFAULT_TOLERANCE = {4: 1e-3, 8: 1e-9}
+
+
+def _error_bound(mod, spec) -> float:
+    """An algorithm's documented relative error bound for ``spec``."""
+    f = getattr(mod, "error_bound", None)
+    if f is not None:
+        return float(f(spec))
+    eps = 2.0 ** -24 if spec.dtype.itemsize == 4 else 2.0 ** -53
+    return 16 * eps * (spec.in_per_group * spec.taps) ** 0.5
+
+
+def _accepts(mod, spec, weight, auto: bool) -> str | None:
+    """Value-level eligibility (e.g. a separable kernel needs rank-1 weights)."""
+    f = getattr(mod, "accepts", None)
+    if f is None:
+        return None
+    if weight is None:
+        # shapes alone cannot tell; "auto" only takes it when the values say so
+        return "needs the weight values to decide (pass weight=...)" if auto else None
+    return f(spec, weight)
+
+
+def make_plan(spec: ConvSpec, algorithm: str = "auto", backend: str = "auto", *,
+              weight=None, tolerance=None, _tune: bool = True) -> Plan:
     """Plan a validated spec; used by both ``plan_conv`` and the conv functions."""
+    from . import _autotune as _at
+
     check_choice(algorithm, "algorithm", ALGORITHMS)
     backend = _resolve_backend(spec, backend)
     nthreads = get_num_threads()
     threads = 1 if spec.flops < _config.PARALLEL_MIN_FLOPS else nthreads
-    candidates = algorithms.NAMES if algorithm == "auto" else (algorithm,)
-    best = None
-    refusals = []
-    for name in candidates:
-        if name not in algorithms.NAMES:
+    tol = DEFAULT_TOLERANCE.get(spec.dtype.itemsize, 1e-9) if tolerance is None else float(
+        tolerance)
+    if algorithm != "auto":
+        if algorithm not in algorithms.NAMES:
             raise ValueError(
-                f"algorithm={name!r} is not implemented yet; available: "
+                f"algorithm={algorithm!r} is not available; available: "
                 f"{', '.join(algorithms.NAMES)}"
             )
+        mod = algorithms.get(algorithm)
+        why = mod.supports(spec) or _accepts(mod, spec, weight, auto=False)
+        if why is not None:
+            raise ValueError(f"algorithm={algorithm!r} cannot serve this case: {why}")
+        secs, ws = mod.estimate(spec, threads)
+        return Plan(
+            algorithm=algorithm, backend=backend, threads=threads, workspace_bytes=int(ws),
+            flops=spec.flops, reason=f"{algorithm} was requested explicitly.",
+            estimated_seconds=float(secs), spec=spec, options=mod.options(spec, threads),
+        )
+    rows, refusals = [], {}
+    for name in algorithms.NAMES:
         mod = algorithms.get(name)
-        why_not = mod.supports(spec)
-        if why_not is not None:
-            refusals.append(f"{name}: {why_not}")
+        why = mod.supports(spec)
+        if why is None:
+            bound = _error_bound(mod, spec)
+            if bound > tol:
+                why = f"its error bound {bound:.1e} exceeds the tolerance {tol:.1e}"
+        if why is not None:
+            refusals[name] = why
             continue
         secs, ws = mod.estimate(spec, threads)
-        if best is None or secs < best[1]:
-            best = (name, secs, ws, mod)
-    if best is None:
-        raise ValueError(f"algorithm={algorithm!r} cannot serve this case: {'; '.join(refusals)}")
-    name, secs, ws, mod = best
-    if algorithm != "auto":
-        reason = f"{name} was requested explicitly."
+        rows.append([secs, name, ws, mod])
+    measured = None
+    if _tune and _at.autotune_enabled():
+        shape_level = [r[1] for r in rows if getattr(r[3], "accepts", None) is None]
+        k = _at.key(spec, backend, threads)
+        measured = _at.lookup(k)
+        if measured is None or not set(shape_level) <= set(measured):
+            measured = _at.measure(spec, shape_level, backend)
+            _at.store(k, measured)
+        for r in rows:
+            r[0] = measured.get(r[1], r[0])
+    rows.sort(key=lambda r: r[0])
+    for secs, name, ws, mod in rows:
+        why = _accepts(mod, spec, weight, auto=True)
+        if why is None:
+            break
+        refusals[name] = why
     else:
-        reason = _reason(spec, name, refusals)
+        bounds = {n: _error_bound(algorithms.get(n), spec) for n in algorithms.NAMES}
+        best = min(bounds, key=bounds.get)
+        raise ValueError(
+            f"tolerance={tol:g} cannot be met for {spec.dtype} inputs: the most accurate "
+            f"algorithm ({best}) is bounded by {bounds[best]:.1e}; use float64 inputs or a "
+            f"larger tolerance ({'; '.join(f'{k}: {v}' for k, v in refusals.items())})")
+    others = [(s, n) for s, n, _, m in rows if n != name and n not in refusals]
+    reason = _reason(spec, name, secs, others, measured is not None)
     return Plan(
         algorithm=name, backend=backend, threads=threads, workspace_bytes=int(ws),
         flops=spec.flops, reason=reason, estimated_seconds=float(secs), spec=spec,
@@ -125,13 +183,24 @@ def make_plan(spec: ConvSpec, algorithm: str = "auto", backend: str = "auto") ->
     )
 
 
-def _reason(spec: ConvSpec, name: str, refusals) -> str:
+def _reason(spec: ConvSpec, name: str, secs: float, others, measured: bool) -> str:
     k = "x".join(map(str, spec.kernel))
-    if name == "direct":
-        if spec.depthwise:
-            return f"Depthwise {k} convolution: the direct row kernel streams each plane once."
-        return f"Direct convolution is the cheapest available algorithm for a {k} kernel here."
-    return f"{name} has the lowest estimated time for a {k} kernel."
+    size = "x".join(map(str, spec.in_size))
+    what = {
+        "direct": "the direct loop nest",
+        "im2col": "im2col + BLAS GEMM",
+        "fft": "FFT (overlap-save)",
+        "winograd": "Winograd",
+        "separable": "separable 1-D passes (the kernel is rank-1)",
+    }.get(name, name)
+    case = (f"a depthwise {k} convolution" if spec.depthwise
+            else f"a {k} kernel, {spec.in_channels}->{spec.out_channels} channels")
+    how = "measured" if measured else "estimated"
+    if others:
+        s2, n2 = min(others)
+        return (f"{what} has the lowest {how} time for {case} on {size} "
+                f"({secs * 1e3:.3g} ms vs {s2 * 1e3:.3g} ms for {n2}).")
+    return f"{what} is the only eligible algorithm for {case} on {size}."
 
 
 def plan_conv(
@@ -149,6 +218,8 @@ def plan_conv(
     bias=False,
     measure=False,
     pass_="forward",
+    weight=None,
+    tolerance=None,
 ) -> Plan:
     """Plan a convolution from shapes alone.
 
@@ -168,6 +239,13 @@ def plan_conv(
     measure : bool
         Also time every eligible algorithm on random data; the measured times
         are returned in ``plan.times`` (the chosen algorithm is unchanged).
+    weight : ndarray, optional
+        The weight values.  Needed for value-dependent choices (a rank-1 kernel
+        runs as separable passes); ``conv*d`` always plans with its weight.
+    tolerance : float, optional
+        Largest acceptable relative error (vs the output's scale); algorithms
+        whose documented bound exceeds it are not chosen.  Default 1e-3 for
+        float32, 1e-9 for float64.
     pass_ : {"forward", "input_grad", "weight_grad"}
         Which pass to plan: the forward convolution, or one of the backward
         passes run by ``conv*d_backward`` (their ``algorithm="auto"`` runs it).
@@ -197,24 +275,14 @@ def plan_conv(
         from .backward import plan_backward
 
         return plan_backward(spec, pass_, algorithm, backend)
-    plan = make_plan(spec, algorithm, backend)
+    plan = make_plan(spec, algorithm, backend, weight=weight, tolerance=tolerance)
     if not measure:
         return plan
-    from .conv import _run
-
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(spec.x_shape).astype(spec.dtype)
-    w = rng.standard_normal(spec.w_shape).astype(spec.dtype)
-    b = rng.standard_normal(spec.out_channels).astype(spec.dtype)
-    times = {}
-    for name in algorithms.NAMES:
-        if algorithms.get(name).supports(spec) is not None:
-            continue
-        p = make_plan(spec, name, plan.backend)
-        _run(spec, p, x, w, b)  # warm-up (compiles)
-        t0 = time.perf_counter()
-        _run(spec, p, x, w, b)
-        times[name] = time.perf_counter() - t0
     from dataclasses import replace
 
-    return replace(plan, times=times)
+    from ._autotune import measure as _measure
+
+    # shape-level algorithms only: random weights say nothing about rank-1 kernels
+    names = [n for n in algorithms.NAMES if algorithms.get(n).supports(spec) is None
+             and getattr(algorithms.get(n), "accepts", None) is None]
+    return replace(plan, times=_measure(spec, names, plan.backend))

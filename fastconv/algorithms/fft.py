@@ -5,11 +5,13 @@ result), dilation (the kernel is dilated before its transform), any padding
 mode (non-zero modes arrive materialised; zero padding is applied per tile, never
 to the whole input).
 
-The stride-1 correlation is computed tile by tile (overlap-save): each output
-tile of ``T`` positions per axis reads ``T + K_eff - 1`` inputs, transformed at
-one FFT size ``F = next_fast_len(T + K_eff - 1)`` shared by every tile, so the
-kernel spectra are computed once per call and memory stays proportional to a
-tile whatever the image size.  The per-frequency channel contraction
+The stride-1 correlation is computed by overlap-save: each output tile of
+``T`` positions per axis reads ``T + K_eff - 1`` inputs (a strided view, no
+copy), transformed at one FFT size ``F = next_fast_len(T + K_eff - 1)`` shared by
+every tile, so the kernel spectra are computed once per call.  Tiles are
+transformed in batches (one ``rfftn`` call per chunk of tile rows, bounded by
+the workspace limit), so memory stays proportional to the input whatever the
+kernel, and Python overhead does not grow with the number of tiles.  The per-frequency channel contraction
 ``Y[n, o] = sum_c X[n, c] * conj(W[o, c])`` is a batched complex product.
 Real FFTs go through ``scipy.fft`` (``workers`` = fastconv's thread count; the
 ``mkl_fft`` backend when installed, see ``fastconv._fft``).
@@ -30,6 +32,14 @@ CONTRACT_RATE = 4e9  # complex multiply-adds (as 8 real flop) per second per thr
 
 def supports(spec) -> str | None:
     return None
+
+
+def error_bound(spec) -> float:
+    """Relative error bound (vs the output's scale): the direct sum's
+    ``16 eps sqrt(K)`` times the FFT's ``log2(F)`` growth."""
+    eps = np.finfo(spec.dtype).eps / 2
+    F = math.prod(_geometry(spec)[2])
+    return 16 * eps * math.sqrt(spec.in_per_group * spec.taps) * max(1.0, math.log2(F))
 
 
 def _eff(spec):
@@ -80,8 +90,13 @@ def estimate(spec, threads: int) -> tuple[float, int]:
     kernel_ffts = spec.out_channels * spec.in_per_group * fft1
     contract = ntiles * 8 * spec.batch * spec.out_channels * spec.in_per_group * F / 2
     t = (ffts + kernel_ffts) / (FFT_RATE * threads) + contract / (CONTRACT_RATE * threads)
-    ws = (n_in + n_out + spec.out_channels * spec.in_per_group) * F * 2 * spec.dtype.itemsize
-    return t + 50e-6 + ntiles * 20e-6, ws
+    item = spec.dtype.itemsize
+    padded = spec.batch * spec.in_channels * math.prod(
+        n * t + k - 1 for n, t, k in zip((-(-q // t) for q, t in zip(need, tiles)), tiles,
+                                         _eff(spec)))
+    spectra = spec.out_channels * spec.in_per_group * F * 2 * item
+    chunk = min(_config.WORKSPACE_LIMIT, ntiles * F * item * (n_in + 3 * n_out))
+    return t + 60e-6, padded * item + spectra + chunk
 
 
 def pack_weight(spec, plan, w) -> np.ndarray:
@@ -96,21 +111,14 @@ def pack_weight(spec, plan, w) -> np.ndarray:
     return np.conj(W)
 
 
-def _window(x, starts, sizes, pad_before):
-    """x[..., start - pad : start - pad + size] per spatial axis, zero outside x."""
-    nd = len(sizes)
-    win = np.zeros(x.shape[:2] + tuple(sizes), x.dtype)
-    src, dst = [slice(None)] * 2, [slice(None)] * 2
-    for ax in range(nd):
-        lo = starts[ax] - pad_before[ax]
-        L = x.shape[2 + ax]
-        a, b = max(lo, 0), min(lo + sizes[ax], L)
-        if b <= a:
-            return win
-        src.append(slice(a, b))
-        dst.append(slice(a - lo, b - lo))
-    win[tuple(dst)] = x[tuple(src)]
-    return win
+def _tiles_view(xp, tiles, tin):
+    """(N, C, *ntiles, *tin) overlapping-window view of the padded input."""
+    nd = len(tiles)
+    nt = tuple((xp.shape[2 + i] - tin[i]) // tiles[i] + 1 for i in range(nd))
+    st = xp.strides
+    return np.lib.stride_tricks.as_strided(
+        xp, xp.shape[:2] + nt + tuple(tin),
+        st[:2] + tuple(st[2 + i] * tiles[i] for i in range(nd)) + st[2:], writeable=False)
 
 
 def forward(spec, plan, x, w, b, out, packed=None) -> None:
@@ -119,31 +127,50 @@ def forward(spec, plan, x, w, b, out, packed=None) -> None:
     need, tiles, fshape = _geometry(spec)
     Wc = packed if packed is not None else pack_weight(spec, plan, w)
     G, cig, cog = spec.groups, spec.in_per_group, spec.out_per_group
-    axes = tuple(range(2, 2 + nd))
+    N, C, Co = spec.batch, spec.in_channels, spec.out_channels
+    nt = tuple(-(-q // t) for q, t in zip(need, tiles))
+    tin = tuple(t + k - 1 for t, k in zip(tiles, keff))
+    # zero-padded input covering every tile (its size is the input's plus the
+    # padding and one tile of slack; the tiles themselves are views into it)
+    full = tuple(n * t + k - 1 for n, t, k in zip(nt, tiles, keff))
+    xp = np.zeros((N, C) + full, x.dtype)
+    src = tuple(slice(0, min(L, f - p)) for L, f, p in zip(spec.in_size, full, spec.pad_before))
+    dst = tuple(slice(p, p + s.stop) for p, s in zip(spec.pad_before, src))
+    xp[(slice(None), slice(None)) + dst] = x[(slice(None), slice(None)) + src]
+    view = _tiles_view(xp, tiles, tin)
+    # spectra of a chunk of tile rows (along the first tiled axis) at a time
+    # per tile row: X and Y spectra (complex) + the real result and its reordered copy
+    per_row = math.prod(nt[1:]) * math.prod(fshape) * spec.dtype.itemsize * N * (C + 3 * Co)
+    rows = max(1, min(nt[0], int(_config.WORKSPACE_LIMIT // max(per_row, 1))))
+    taxes = tuple(range(2 + nd, 2 + 2 * nd))
+    ost = tuple(-(-t // s) for t, s in zip(tiles, spec.stride))  # outputs per tile
     workers = plan.threads
-    grids = [range(0, q, t) for q, t in zip(need, tiles)]
     with _fft.backend() as sfft:
-        for starts in np.ndindex(*[len(g) for g in grids]):
-            q0 = tuple(g[i] for g, i in zip(grids, starts))
-            qlen = tuple(min(t, q - s) for t, q, s in zip(tiles, need, q0))
-            xin = _window(x, q0, tuple(t + k - 1 for t, k in zip(tiles, keff)),
-                          spec.pad_before)
-            X = sfft.rfftn(xin, fshape, axes=axes, workers=workers)
-            Y = np.empty((spec.batch, spec.out_channels) + X.shape[2:], X.dtype)
+        for r0 in range(0, nt[0], rows):
+            r1 = min(nt[0], r0 + rows)
+            X = sfft.rfftn(view[:, :, r0:r1], fshape, axes=taxes, workers=workers)
+            Y = np.empty((N, Co) + X.shape[2:], X.dtype)
             for g in range(G):
                 Xg = X[:, g * cig:(g + 1) * cig]
                 Wg = Wc[g * cog:(g + 1) * cog]
+                Wg = Wg.reshape(Wg.shape[:2] + (1,) * nd + Wg.shape[2:])  # tile axes
                 if cig == 1:
                     np.multiply(Xg, Wg[None, :, 0], out=Y[:, g * cog:(g + 1) * cog])
                 else:
                     Y[:, g * cog:(g + 1) * cog] = np.einsum(
                         "nc...,oc...->no...", Xg, Wg, optimize=True)
-            y = sfft.irfftn(Y, fshape, axes=axes, workers=workers)
-            # stride-1 positions q0 .. q0+qlen-1 -> strided outputs
-            sel = (slice(None), slice(None)) + tuple(
-                slice(0, ql, s) for ql, s in zip(qlen, spec.stride))
-            dst = (slice(None), slice(None)) + tuple(
-                slice(s0 // s, s0 // s + -(-ql // s)) for s0, ql, s in zip(q0, qlen, spec.stride))
-            out[dst] = y[sel]
+            y = sfft.irfftn(Y, fshape, axes=taxes, workers=workers)
+            y = y[(slice(None), slice(None)) + (slice(None),) * nd + tuple(
+                slice(0, t, s) for t, s in zip(tiles, spec.stride))]
+            # (N, Co, *nt_chunk, *ost) -> (N, Co, *(nt_chunk * ost)) -> crop into out
+            perm = (0, 1) + tuple(v for i in range(nd) for v in (2 + i, 2 + nd + i))
+            y = y.transpose(perm).reshape(
+                (N, Co) + tuple((y.shape[2 + i]) * ost[i] for i in range(nd)))
+            o0 = r0 * ost[0]
+            n0 = min(out.shape[2] - o0, y.shape[2])
+            out[(slice(None), slice(None), slice(o0, o0 + n0)) + tuple(
+                slice(0, o) for o in spec.out_size[1:])] = y[
+                (slice(None), slice(None), slice(0, n0)) + tuple(
+                    slice(0, o) for o in spec.out_size[1:])]
     if spec.has_bias:
         out += b.reshape((1, -1) + (1,) * nd)
