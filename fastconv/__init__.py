@@ -17,6 +17,10 @@ from .backward import (
 from ._autotune import autotune
 from .conv import PreparedWeight, conv1d, conv2d, conv3d, conv_separable, prepare_weight
 from .plan import Plan, plan_conv
+from .signal import (
+    SignalPlan, choose_method, convolve, correlate, filter_nd, plan_signal,
+    separable_factors,
+)
 from .threads import get_num_threads, num_threads, set_num_threads
 
 __version__ = "0.1.0"
@@ -29,4 +33,6 @@ __all__ = [
     "conv1d", "conv2d", "conv3d", "conv_separable", "prepare_weight", "PreparedWeight",
     "plan_conv", "Plan", "autotune",
     "set_num_threads", "get_num_threads", "num_threads", "threads",
+    "convolve", "correlate", "filter_nd", "plan_signal", "choose_method", "SignalPlan",
+    "separable_factors",
 ]
