@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 
 from .threads import get_num_threads
@@ -20,12 +21,13 @@ _mkl = None
 def _mkl_backend():
     global _mkl
     if _mkl is None:
-        try:
-            import mkl_fft._scipy_fft_backend as be  # type: ignore[import-not-found]
-
-            _mkl = be
-        except ImportError:
-            _mkl = False
+        _mkl = False
+        for name in ("mkl_fft.interfaces.scipy_fft", "mkl_fft._scipy_fft_backend"):
+            try:  # mkl_fft >= 1.3 / older releases
+                _mkl = importlib.import_module(name)
+                break
+            except ImportError:
+                continue
     return _mkl or None
 
 
