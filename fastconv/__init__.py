@@ -17,6 +17,10 @@ from .backward import (
 from ._autotune import autotune
 from .conv import PreparedWeight, conv1d, conv2d, conv3d, conv_separable, prepare_weight
 from .plan import Plan, plan_conv
+from .shapes import (
+    ReceptiveField, conv_output_shape, conv_transpose_output_shape, pool_output_shape,
+    receptive_field,
+)
 from .signal import (
     SignalPlan, choose_method, convolve, correlate, filter_nd, plan_signal,
     separable_factors,
@@ -35,4 +39,6 @@ __all__ = [
     "set_num_threads", "get_num_threads", "num_threads", "threads",
     "convolve", "correlate", "filter_nd", "plan_signal", "choose_method", "SignalPlan",
     "separable_factors",
+    "conv_output_shape", "pool_output_shape", "conv_transpose_output_shape",
+    "receptive_field", "ReceptiveField",
 ]
