@@ -1,0 +1,818 @@
+"""Pooling kernels, Cython/OpenMP backend (same names and contract as ``numba/pool.py``).
+
+Arrays are C-contiguous planes: ``x (P, D, H, W)`` with ``P = N * C``, outputs
+``(P, OD, OH, OW)``; geometry is 3-tuples ``(d, h, w)`` of kernel, stride,
+dilation and padding-before.  Padded taps are skipped (never read); the caller
+guarantees every window overlaps the input.  ``const`` memoryviews (read-only
+inputs work), ``nogil`` loops, OpenMP ``prange`` with per-thread row buffers.
+
+Forward work unit: one output row.  Its vertical taps are reduced column-wise
+into a row buffer (contiguous loops the compiler vectorises), then the
+horizontal taps are reduced from the buffer, with unrolled interior loops for
+the common 2- and 3-tap windows of stride 1 and 2.  Backward work units own
+their input elements (input rows, or planes for scatters): no races, fixed
+accumulation order, bit-identical results for any thread count.
+
+Max uses PyTorch's NaN rule ``v > m or isnan(v)`` (the first NaN, or the first
+maximum in row-major window order, wins).  Max-type kernels accept every
+integer dtype as well as float32/float64.
+"""
+
+from cython.parallel cimport parallel, prange
+from libc.math cimport fabs, pow, sqrt
+from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
+
+from .fused cimport real
+
+ctypedef fused anyt:
+    float
+    double
+    signed char
+    unsigned char
+    short
+    unsigned short
+    int
+    unsigned int
+    long long
+    unsigned long long
+
+
+cdef struct Geo:
+    Py_ssize_t D, H, W, OD, OH, OW
+    Py_ssize_t kd, kh, kw, sd, sh, sw, dd, dh, dw, pd, ph, pw
+    Py_ssize_t a, b  # interior output columns [a, b): whole window inside the row
+
+
+cdef Geo _geo(shape_in, shape_out, kernel, stride, dilation, padb):
+    cdef Geo g
+    g.D, g.H, g.W = shape_in[1], shape_in[2], shape_in[3]
+    g.OD, g.OH, g.OW = shape_out[1], shape_out[2], shape_out[3]
+    g.kd, g.kh, g.kw = kernel
+    g.sd, g.sh, g.sw = stride
+    g.dd, g.dh, g.dw = dilation
+    g.pd, g.ph, g.pw = padb
+    g.a = (g.pw + g.sw - 1) // g.sw
+    cdef Py_ssize_t lim = g.W - 1 - (g.kw - 1) * g.dw + g.pw
+    g.b = lim // g.sw + 1 if lim >= 0 else 0
+    if g.b > g.OW:
+        g.b = g.OW
+    if g.a > g.b:
+        g.a = g.b
+    return g
+
+
+cdef inline bint _gt(anyt v, anyt m) noexcept nogil:
+    """``v`` replaces the running max ``m``: larger, or NaN (ties keep the first)."""
+    return v > m or v != v
+
+
+cdef inline void _taps(Py_ssize_t o, Py_ssize_t s, Py_ssize_t d, Py_ssize_t pb,
+                       Py_ssize_t k, Py_ssize_t L, Py_ssize_t* st, Py_ssize_t* lo,
+                       Py_ssize_t* hi) noexcept nogil:
+    cdef Py_ssize_t t = o * s - pb
+    st[0] = t
+    lo[0] = 0 if t >= 0 else (-t + d - 1) // d
+    hi[0] = (L - 1 - t) // d + 1
+    if hi[0] > k:
+        hi[0] = k
+
+
+# ---------------------------------------------------------------------------
+# max pooling, values only
+# ---------------------------------------------------------------------------
+cdef void _max_row(const anyt* x, anyt* out, anyt* buf, Py_ssize_t job,
+                   const Geo* g) noexcept nogil:
+    cdef Py_ssize_t W = g.W, OW = g.OW, sw = g.sw, dw = g.dw, kw = g.kw, pw = g.pw
+    cdef Py_ssize_t oh = job % g.OH
+    cdef Py_ssize_t r = job // g.OH
+    cdef Py_ssize_t od = r % g.OD
+    cdef Py_ssize_t p = r // g.OD
+    cdef Py_ssize_t std, d0, d1, sth, h0, h1, stw, w0, w1, jd, jh, jw, w, ow, i, nrow, e
+    cdef const anyt* row
+    cdef const anyt* row2
+    cdef const anyt* src
+    cdef const anyt* xp = x + p * g.D * g.H * W
+    cdef anyt* orow = out + ((p * g.OD + od) * g.OH + oh) * OW
+    cdef anyt m, v
+    _taps(od, g.sd, g.dd, g.pd, g.kd, g.D, &std, &d0, &d1)
+    _taps(oh, g.sh, g.dh, g.ph, g.kh, g.H, &sth, &h0, &h1)
+    nrow = 0
+    row2 = NULL
+    for jd in range(d0, d1):
+        for jh in range(h0, h1):
+            row = xp + ((std + jd * g.dd) * g.H + sth + jh * g.dh) * W
+            if nrow == 0:
+                row2 = row
+            elif nrow == 1:
+                for w in range(W):
+                    v = row[w]
+                    m = row2[w]
+                    buf[w] = v if _gt(v, m) else m
+            else:
+                for w in range(W):
+                    v = row[w]
+                    m = buf[w]
+                    buf[w] = v if _gt(v, m) else m
+            nrow = nrow + 1
+    src = row2 if nrow == 1 else buf
+    # interior: no bounds checks, unrolled common windows
+    if kw == 2 and dw == 1 and sw == 2:
+        for ow in range(g.a, g.b):
+            i = 2 * ow - pw
+            m = src[i]
+            v = src[i + 1]
+            orow[ow] = v if _gt(v, m) else m
+    elif kw == 3 and dw == 1 and sw == 2:
+        for ow in range(g.a, g.b):
+            i = 2 * ow - pw
+            m = src[i]
+            v = src[i + 1]
+            m = v if _gt(v, m) else m
+            v = src[i + 2]
+            orow[ow] = v if _gt(v, m) else m
+    elif kw == 2 and dw == 1 and sw == 1:
+        for ow in range(g.a, g.b):
+            i = ow - pw
+            m = src[i]
+            v = src[i + 1]
+            orow[ow] = v if _gt(v, m) else m
+    elif kw == 3 and dw == 1 and sw == 1:
+        for ow in range(g.a, g.b):
+            i = ow - pw
+            m = src[i]
+            v = src[i + 1]
+            m = v if _gt(v, m) else m
+            v = src[i + 2]
+            orow[ow] = v if _gt(v, m) else m
+    else:
+        for ow in range(g.a, g.b):
+            i = ow * sw - pw
+            m = src[i]
+            for jw in range(1, kw):
+                v = src[i + jw * dw]
+                m = v if _gt(v, m) else m
+            orow[ow] = m
+    # edges (windows clipped by the padding)
+    for e in range(2):
+        for ow in range(0 if e == 0 else g.b, g.a if e == 0 else OW):
+            _taps(ow, sw, dw, pw, kw, W, &stw, &w0, &w1)
+            m = src[stw + w0 * dw]
+            for jw in range(w0 + 1, w1):
+                v = src[stw + jw * dw]
+                m = v if _gt(v, m) else m
+            orow[ow] = m
+
+
+def max_pool(const anyt[:, :, :, ::1] x, anyt[:, :, :, ::1] out, kernel, stride,
+             dilation, padb, int nthreads):
+    """Max pooling of ``x (P, D, H, W)`` into ``out (P, OD, OH, OW)``."""
+    cdef Geo g = _geo(x.shape, out.shape, kernel, stride, dilation, padb)
+    cdef Py_ssize_t njobs = out.shape[0] * g.OD * g.OH, job
+    if njobs == 0 or g.OW == 0:
+        return out
+    cdef const anyt* xp = &x[0, 0, 0, 0]
+    cdef anyt* op = &out[0, 0, 0, 0]
+    cdef anyt* buf
+    with nogil:
+        if nthreads > 1:
+            with parallel(num_threads=nthreads):
+                buf = <anyt*>malloc(g.W * sizeof(anyt))
+                for job in prange(njobs, schedule="static"):
+                    _max_row(xp, op, buf, job, &g)
+                free(buf)
+        else:
+            buf = <anyt*>malloc(g.W * sizeof(anyt))
+            for job in range(njobs):
+                _max_row(xp, op, buf, job, &g)
+            free(buf)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# max pooling with indices (row-major first maximum)
+# ---------------------------------------------------------------------------
+cdef void _maxidx_row(const anyt* x, anyt* out, int64_t* idx, Py_ssize_t job,
+                      const Geo* g) noexcept nogil:
+    cdef Py_ssize_t H = g.H, W = g.W
+    cdef Py_ssize_t oh = job % g.OH
+    cdef Py_ssize_t r = job // g.OH
+    cdef Py_ssize_t od = r % g.OD
+    cdef Py_ssize_t p = r // g.OD
+    cdef Py_ssize_t std, d0, d1, sth, h0, h1, stw, w0, w1, jd, jh, jw, ow, id_, ih, iw, pos
+    cdef Py_ssize_t best
+    cdef const anyt* xp = x + p * g.D * H * W
+    cdef Py_ssize_t o0 = ((p * g.OD + od) * g.OH + oh) * g.OW
+    cdef anyt m, v
+    _taps(od, g.sd, g.dd, g.pd, g.kd, g.D, &std, &d0, &d1)
+    _taps(oh, g.sh, g.dh, g.ph, g.kh, H, &sth, &h0, &h1)
+    for ow in range(g.OW):
+        _taps(ow, g.sw, g.dw, g.pw, g.kw, W, &stw, &w0, &w1)
+        best = ((std + d0 * g.dd) * H + sth + h0 * g.dh) * W + stw + w0 * g.dw
+        m = xp[best]
+        for jd in range(d0, d1):
+            id_ = std + jd * g.dd
+            for jh in range(h0, h1):
+                ih = sth + jh * g.dh
+                pos = (id_ * H + ih) * W + stw
+                for jw in range(w0, w1):
+                    v = xp[pos + jw * g.dw]
+                    if _gt(v, m):
+                        m = v
+                        best = pos + jw * g.dw
+        out[o0 + ow] = m
+        idx[o0 + ow] = best
+
+
+def max_pool_indices(const anyt[:, :, :, ::1] x, anyt[:, :, :, ::1] out,
+                     int64_t[:, :, :, ::1] idx, kernel, stride, dilation, padb,
+                     int nthreads):
+    """Max pooling with the flat in-plane index of each maximum into ``idx``."""
+    cdef Geo g = _geo(x.shape, out.shape, kernel, stride, dilation, padb)
+    cdef Py_ssize_t njobs = out.shape[0] * g.OD * g.OH, job
+    if njobs == 0 or g.OW == 0:
+        return out
+    cdef const anyt* xp = &x[0, 0, 0, 0]
+    cdef anyt* op = &out[0, 0, 0, 0]
+    cdef int64_t* ip = &idx[0, 0, 0, 0]
+    with nogil:
+        if nthreads > 1:
+            for job in prange(njobs, schedule="static", num_threads=nthreads):
+                _maxidx_row(xp, op, ip, job, &g)
+        else:
+            for job in range(njobs):
+                _maxidx_row(xp, op, ip, job, &g)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# max pooling backward, argmax recomputed (one plane per work unit)
+# ---------------------------------------------------------------------------
+cdef void _maxbw_plane(const real* gr, const anyt* x, real* gx, Py_ssize_t p,
+                       const Geo* g) noexcept nogil:
+    cdef Py_ssize_t H = g.H, W = g.W, plane = g.D * g.H * g.W
+    cdef Py_ssize_t std, d0, d1, sth, h0, h1, stw, w0, w1, jd, jh, jw, od, oh, ow
+    cdef Py_ssize_t id_, ih, pos, best, i
+    cdef const anyt* xp = x + p * plane
+    cdef real* gp = gx + p * plane
+    cdef const real* go = gr + p * g.OD * g.OH * g.OW
+    cdef anyt m, v
+    for i in range(plane):
+        gp[i] = 0
+    for od in range(g.OD):
+        _taps(od, g.sd, g.dd, g.pd, g.kd, g.D, &std, &d0, &d1)
+        for oh in range(g.OH):
+            _taps(oh, g.sh, g.dh, g.ph, g.kh, H, &sth, &h0, &h1)
+            for ow in range(g.OW):
+                _taps(ow, g.sw, g.dw, g.pw, g.kw, W, &stw, &w0, &w1)
+                best = ((std + d0 * g.dd) * H + sth + h0 * g.dh) * W + stw + w0 * g.dw
+                m = xp[best]
+                for jd in range(d0, d1):
+                    id_ = std + jd * g.dd
+                    for jh in range(h0, h1):
+                        ih = sth + jh * g.dh
+                        pos = (id_ * H + ih) * W + stw
+                        for jw in range(w0, w1):
+                            v = xp[pos + jw * g.dw]
+                            if _gt(v, m):
+                                m = v
+                                best = pos + jw * g.dw
+                gp[best] += go[(od * g.OH + oh) * g.OW + ow]
+
+
+def max_pool_backward(const real[:, :, :, ::1] grad, const anyt[:, :, :, ::1] x,
+                      real[:, :, :, ::1] gx, kernel, stride, dilation, padb, int nthreads):
+    """Input gradient of max pooling (argmax recomputed) into ``gx (P, D, H, W)``."""
+    cdef Geo g = _geo(x.shape, grad.shape, kernel, stride, dilation, padb)
+    cdef Py_ssize_t P = x.shape[0], p
+    if gx.size == 0:
+        return gx
+    cdef const real* gp = &grad[0, 0, 0, 0]
+    cdef const anyt* xp = &x[0, 0, 0, 0]
+    cdef real* gxp = &gx[0, 0, 0, 0]
+    with nogil:
+        if nthreads > 1:
+            for p in prange(P, schedule="static", num_threads=nthreads):
+                _maxbw_plane(gp, xp, gxp, p, &g)
+        else:
+            for p in range(P):
+                _maxbw_plane(gp, xp, gxp, p, &g)
+    return gx
+
+
+# ---------------------------------------------------------------------------
+# scatter by indices (max pooling backward with indices, max_unpool)
+# ---------------------------------------------------------------------------
+cdef void _scatter_plane(const anyt* src, const int64_t* idx, anyt* dst, Py_ssize_t p,
+                         Py_ssize_t M, Py_ssize_t S, bint accumulate) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef anyt* d = dst + p * S
+    cdef const anyt* s = src + p * M
+    cdef const int64_t* ix = idx + p * M
+    for i in range(S):
+        d[i] = 0
+    if accumulate:
+        for i in range(M):
+            d[ix[i]] += s[i]
+    else:
+        for i in range(M):
+            d[ix[i]] = s[i]
+
+
+def scatter(const anyt[:, ::1] src, const int64_t[:, ::1] idx, anyt[:, ::1] dst,
+            bint accumulate, int nthreads):
+    """Per plane ``p``: ``dst[p] = 0``, then ``dst[p, idx[p, i]] (+)= src[p, i]`` in order."""
+    cdef Py_ssize_t P = dst.shape[0], S = dst.shape[1], M = src.shape[1], p
+    if dst.size == 0:
+        return dst
+    if M == 0:
+        dst[:, :] = 0
+        return dst
+    cdef const anyt* sp = &src[0, 0]
+    cdef const int64_t* ip = &idx[0, 0]
+    cdef anyt* dp = &dst[0, 0]
+    with nogil:
+        if nthreads > 1:
+            for p in prange(P, schedule="static", num_threads=nthreads):
+                _scatter_plane(sp, ip, dp, p, M, S, accumulate)
+        else:
+            for p in range(P):
+                _scatter_plane(sp, ip, dp, p, M, S, accumulate)
+    return dst
+
+
+# ---------------------------------------------------------------------------
+# weighted sum pooling: average, sum, Lp, Gaussian
+# ---------------------------------------------------------------------------
+cdef inline real _powabs(real v, double p) noexcept nogil:
+    if p == 0.0:
+        return v
+    if p == 1.0:
+        return fabs(v)
+    if p == 2.0:
+        return v * v
+    return <real>pow(fabs(v), p)
+
+
+cdef void _sum_row(const real* x, real* out, real* buf, Py_ssize_t job, const Geo* g,
+                   const real* wd, const real* wh, const real* ww, const real* scd,
+                   const real* sch, const real* scw, double p, bint unit_w) noexcept nogil:
+    cdef Py_ssize_t W = g.W, OW = g.OW, sw = g.sw, dw = g.dw, kw = g.kw, pw = g.pw
+    cdef Py_ssize_t oh = job % g.OH
+    cdef Py_ssize_t r = job // g.OH
+    cdef Py_ssize_t od = r % g.OD
+    cdef Py_ssize_t pl = r // g.OD
+    cdef Py_ssize_t std, d0, d1, sth, h0, h1, stw, w0, w1, jd, jh, jw, w, ow, i, nrow, e, lo, hi
+    cdef const real* row
+    cdef const real* src
+    cdef const real* xp = x + pl * g.D * g.H * W
+    cdef real* orow = out + ((pl * g.OD + od) * g.OH + oh) * OW
+    cdef real c, acc, sc
+    cdef double q
+    _taps(od, g.sd, g.dd, g.pd, g.kd, g.D, &std, &d0, &d1)
+    _taps(oh, g.sh, g.dh, g.ph, g.kh, g.H, &sth, &h0, &h1)
+    nrow = (d1 - d0) * (h1 - h0)
+    src = buf
+    if nrow == 1 and p == 0.0 and wd[d0] * wh[h0] == 1:
+        src = xp + ((std + d0 * g.dd) * g.H + sth + h0 * g.dh) * W
+    else:
+        nrow = 0
+        for jd in range(d0, d1):
+            for jh in range(h0, h1):
+                row = xp + ((std + jd * g.dd) * g.H + sth + jh * g.dh) * W
+                c = wd[jd] * wh[jh]
+                if p == 0.0 and c == 1:
+                    if nrow == 0:
+                        for w in range(W):
+                            buf[w] = row[w]
+                    else:
+                        for w in range(W):
+                            buf[w] += row[w]
+                elif p == 0.0:
+                    if nrow == 0:
+                        for w in range(W):
+                            buf[w] = c * row[w]
+                    else:
+                        for w in range(W):
+                            buf[w] += c * row[w]
+                elif p == 2.0:
+                    if nrow == 0:
+                        for w in range(W):
+                            buf[w] = c * (row[w] * row[w])
+                    else:
+                        for w in range(W):
+                            buf[w] += c * (row[w] * row[w])
+                else:
+                    if nrow == 0:
+                        for w in range(W):
+                            buf[w] = c * _powabs(row[w], p)
+                    else:
+                        for w in range(W):
+                            buf[w] += c * _powabs(row[w], p)
+                nrow = nrow + 1
+    sc = scd[od] * sch[oh]
+    if unit_w:
+        if kw == 2 and dw == 1 and sw == 2:
+            for ow in range(g.a, g.b):
+                i = 2 * ow - pw
+                orow[ow] = (src[i] + src[i + 1]) * (sc * scw[ow])
+        elif kw == 3 and dw == 1 and sw == 2:
+            for ow in range(g.a, g.b):
+                i = 2 * ow - pw
+                orow[ow] = (src[i] + src[i + 1] + src[i + 2]) * (sc * scw[ow])
+        elif kw == 2 and dw == 1 and sw == 1:
+            for ow in range(g.a, g.b):
+                i = ow - pw
+                orow[ow] = (src[i] + src[i + 1]) * (sc * scw[ow])
+        elif kw == 3 and dw == 1 and sw == 1:
+            for ow in range(g.a, g.b):
+                i = ow - pw
+                orow[ow] = (src[i] + src[i + 1] + src[i + 2]) * (sc * scw[ow])
+        else:
+            for ow in range(g.a, g.b):
+                i = ow * sw - pw
+                acc = src[i]
+                for jw in range(1, kw):
+                    acc = acc + src[i + jw * dw]
+                orow[ow] = acc * (sc * scw[ow])
+    for e in range(2):
+        if unit_w:
+            lo = 0 if e == 0 else g.b
+            hi = g.a if e == 0 else OW
+        else:
+            lo = 0
+            hi = OW if e == 0 else 0
+        for ow in range(lo, hi):
+            _taps(ow, sw, dw, pw, kw, W, &stw, &w0, &w1)
+            acc = ww[w0] * src[stw + w0 * dw]
+            for jw in range(w0 + 1, w1):
+                acc = acc + ww[jw] * src[stw + jw * dw]
+            orow[ow] = acc * (sc * scw[ow])
+    if p != 0.0:
+        if p == 2.0:
+            for ow in range(OW):
+                orow[ow] = sqrt(orow[ow])
+        elif p != 1.0:
+            q = 1.0 / p
+            for ow in range(OW):
+                orow[ow] = <real>pow(orow[ow], q)
+
+
+def sum_pool(const real[:, :, :, ::1] x, real[:, :, :, ::1] out, kernel, stride, dilation,
+             padb, const real[::1] wd, const real[::1] wh, const real[::1] ww,
+             const real[::1] sd, const real[::1] sh, const real[::1] sw, double p,
+             int nthreads):
+    """Weighted window sums ``scale * sum_taps w * f(x)`` (``f = |.|**p``, then ``**(1/p)``,
+    when ``p > 0``); see ``numba/pool.py``."""
+    cdef Geo g = _geo(x.shape, out.shape, kernel, stride, dilation, padb)
+    cdef Py_ssize_t njobs = out.shape[0] * g.OD * g.OH, job, j
+    if njobs == 0 or g.OW == 0:
+        return out
+    cdef bint unit_w = True
+    for j in range(g.kw):
+        if ww[j] != 1:
+            unit_w = False
+    cdef const real* xp = &x[0, 0, 0, 0]
+    cdef real* op = &out[0, 0, 0, 0]
+    cdef real* buf
+    with nogil:
+        if nthreads > 1:
+            with parallel(num_threads=nthreads):
+                buf = <real*>malloc(g.W * sizeof(real))
+                for job in prange(njobs, schedule="static"):
+                    _sum_row(xp, op, buf, job, &g, &wd[0], &wh[0], &ww[0], &sd[0], &sh[0],
+                             &sw[0], p, unit_w)
+                free(buf)
+        else:
+            buf = <real*>malloc(g.W * sizeof(real))
+            for job in range(njobs):
+                _sum_row(xp, op, buf, job, &g, &wd[0], &wh[0], &ww[0], &sd[0], &sh[0],
+                         &sw[0], p, unit_w)
+            free(buf)
+    return out
+
+
+cdef void _sumbw_row(const real* gr, real* gx, real* cw, Py_ssize_t job, const Geo* g,
+                     const real* wd, const real* wh, const real* ww, const real* scd,
+                     const real* sch, const real* scw) noexcept nogil:
+    cdef Py_ssize_t W = g.W, OW = g.OW, sw = g.sw, dw = g.dw, kw = g.kw, pw = g.pw
+    cdef Py_ssize_t ih = job % g.H
+    cdef Py_ssize_t r = job // g.H
+    cdef Py_ssize_t id_ = r % g.D
+    cdef Py_ssize_t pl = r // g.D
+    cdef Py_ssize_t jd, jh, jw, t, u, od, oh, ow, w, stw, w0, w1, i, e
+    cdef real* grow_x = gx + ((pl * g.D + id_) * g.H + ih) * W
+    cdef const real* go
+    cdef real c, v
+    for w in range(W):
+        grow_x[w] = 0
+    for jd in range(g.kd):
+        t = id_ + g.pd - jd * g.dd
+        if t < 0 or t % g.sd != 0:
+            continue
+        od = t // g.sd
+        if od >= g.OD:
+            continue
+        for jh in range(g.kh):
+            u = ih + g.ph - jh * g.dh
+            if u < 0 or u % g.sh != 0:
+                continue
+            oh = u // g.sh
+            if oh >= g.OH:
+                continue
+            c = wd[jd] * wh[jh] * scd[od] * sch[oh]
+            go = gr + ((pl * g.OD + od) * g.OH + oh) * OW
+            for ow in range(OW):
+                cw[ow] = c * (go[ow] * scw[ow])
+            if kw == 2 and dw == 1 and sw == 2 and ww[0] == 1 and ww[1] == 1:
+                for ow in range(g.a, g.b):
+                    i = 2 * ow - pw
+                    grow_x[i] += cw[ow]
+                    grow_x[i + 1] += cw[ow]
+            elif g.a < g.b:
+                for ow in range(g.a, g.b):
+                    i = ow * sw - pw
+                    v = cw[ow]
+                    for jw in range(kw):
+                        grow_x[i + jw * dw] += ww[jw] * v
+            for e in range(2):
+                for ow in range(0 if e == 0 else g.b, g.a if e == 0 else OW):
+                    _taps(ow, sw, dw, pw, kw, W, &stw, &w0, &w1)
+                    v = cw[ow]
+                    for jw in range(w0, w1):
+                        grow_x[stw + jw * dw] += ww[jw] * v
+
+
+def sum_pool_backward(const real[:, :, :, ::1] grad, real[:, :, :, ::1] gx, kernel, stride,
+                      dilation, padb, const real[::1] wd, const real[::1] wh,
+                      const real[::1] ww, const real[::1] sd, const real[::1] sh,
+                      const real[::1] sw, int nthreads):
+    """Transpose of ``sum_pool`` (``p == 0``): one input row per work unit."""
+    cdef Geo g = _geo(gx.shape, grad.shape, kernel, stride, dilation, padb)
+    cdef Py_ssize_t njobs = gx.shape[0] * g.D * g.H, job
+    if gx.size == 0:
+        return gx
+    cdef const real* gp = &grad[0, 0, 0, 0]
+    cdef real* gxp = &gx[0, 0, 0, 0]
+    cdef real* cw
+    with nogil:
+        if nthreads > 1:
+            with parallel(num_threads=nthreads):
+                cw = <real*>malloc(g.OW * sizeof(real))
+                for job in prange(njobs, schedule="static"):
+                    _sumbw_row(gp, gxp, cw, job, &g, &wd[0], &wh[0], &ww[0], &sd[0],
+                               &sh[0], &sw[0])
+                free(cw)
+        else:
+            cw = <real*>malloc(g.OW * sizeof(real))
+            for job in range(njobs):
+                _sumbw_row(gp, gxp, cw, job, &g, &wd[0], &wh[0], &ww[0], &sd[0], &sh[0],
+                           &sw[0])
+            free(cw)
+    return gx
+
+
+# ---------------------------------------------------------------------------
+# adaptive pooling (window o of an axis: [lo[o], hi[o]))
+# ---------------------------------------------------------------------------
+cdef struct Win:
+    const int64_t* dlo
+    const int64_t* dhi
+    const int64_t* hlo
+    const int64_t* hhi
+    const int64_t* wlo
+    const int64_t* whi
+
+
+cdef void _adavg_row(const real* x, real* out, real* buf, Py_ssize_t job, const Geo* g,
+                     const Win* wn) noexcept nogil:
+    cdef Py_ssize_t W = g.W
+    cdef Py_ssize_t oh = job % g.OH
+    cdef Py_ssize_t r = job // g.OH
+    cdef Py_ssize_t od = r % g.OD
+    cdef Py_ssize_t pl = r // g.OD
+    cdef Py_ssize_t id_, ih, w, ow, cnt
+    cdef const real* row
+    cdef real* orow = out + ((pl * g.OD + od) * g.OH + oh) * g.OW
+    cdef real acc
+    for w in range(W):
+        buf[w] = 0
+    for id_ in range(wn.dlo[od], wn.dhi[od]):
+        for ih in range(wn.hlo[oh], wn.hhi[oh]):
+            row = x + ((pl * g.D + id_) * g.H + ih) * W
+            for w in range(W):
+                buf[w] += row[w]
+    cnt = (wn.dhi[od] - wn.dlo[od]) * (wn.hhi[oh] - wn.hlo[oh])
+    for ow in range(g.OW):
+        acc = buf[wn.wlo[ow]]
+        for w in range(wn.wlo[ow] + 1, wn.whi[ow]):
+            acc = acc + buf[w]
+        orow[ow] = acc / <real>(cnt * (wn.whi[ow] - wn.wlo[ow]))
+
+
+cdef Win _win(const int64_t[::1] dlo, const int64_t[::1] dhi, const int64_t[::1] hlo,
+              const int64_t[::1] hhi, const int64_t[::1] wlo, const int64_t[::1] whi):
+    cdef Win wn
+    wn.dlo, wn.dhi, wn.hlo, wn.hhi = &dlo[0], &dhi[0], &hlo[0], &hhi[0]
+    wn.wlo, wn.whi = &wlo[0], &whi[0]
+    return wn
+
+
+def adaptive_avg(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
+                 const int64_t[::1] dlo, const int64_t[::1] dhi, const int64_t[::1] hlo,
+                 const int64_t[::1] hhi, const int64_t[::1] wlo, const int64_t[::1] whi,
+                 int nthreads):
+    """Adaptive average pooling (one output row per work unit)."""
+    cdef Geo g = _geo(x.shape, out.shape, (1, 1, 1), (1, 1, 1), (1, 1, 1), (0, 0, 0))
+    cdef Win wn = _win(dlo, dhi, hlo, hhi, wlo, whi)
+    cdef Py_ssize_t njobs = out.shape[0] * g.OD * g.OH, job
+    if out.size == 0:
+        return out
+    cdef const real* xp = &x[0, 0, 0, 0]
+    cdef real* op = &out[0, 0, 0, 0]
+    cdef real* buf
+    with nogil:
+        if nthreads > 1:
+            with parallel(num_threads=nthreads):
+                buf = <real*>malloc(g.W * sizeof(real))
+                for job in prange(njobs, schedule="static"):
+                    _adavg_row(xp, op, buf, job, &g, &wn)
+                free(buf)
+        else:
+            buf = <real*>malloc(g.W * sizeof(real))
+            for job in range(njobs):
+                _adavg_row(xp, op, buf, job, &g, &wn)
+            free(buf)
+    return out
+
+
+cdef void _adavgbw_row(const real* gr, real* gx, Py_ssize_t job, const Geo* g,
+                       const Win* wn) noexcept nogil:
+    cdef Py_ssize_t W = g.W
+    cdef Py_ssize_t ih = job % g.H
+    cdef Py_ssize_t r = job // g.H
+    cdef Py_ssize_t id_ = r % g.D
+    cdef Py_ssize_t pl = r // g.D
+    cdef Py_ssize_t od, oh, ow, w, cnt
+    cdef real* grow_x = gx + ((pl * g.D + id_) * g.H + ih) * W
+    cdef const real* go
+    cdef real v
+    for w in range(W):
+        grow_x[w] = 0
+    for od in range(g.OD):
+        if id_ < wn.dlo[od] or id_ >= wn.dhi[od]:
+            continue
+        for oh in range(g.OH):
+            if ih < wn.hlo[oh] or ih >= wn.hhi[oh]:
+                continue
+            cnt = (wn.dhi[od] - wn.dlo[od]) * (wn.hhi[oh] - wn.hlo[oh])
+            go = gr + ((pl * g.OD + od) * g.OH + oh) * g.OW
+            for ow in range(g.OW):
+                v = go[ow] / <real>(cnt * (wn.whi[ow] - wn.wlo[ow]))
+                for w in range(wn.wlo[ow], wn.whi[ow]):
+                    grow_x[w] += v
+
+
+def adaptive_avg_backward(const real[:, :, :, ::1] grad, real[:, :, :, ::1] gx,
+                          const int64_t[::1] dlo, const int64_t[::1] dhi,
+                          const int64_t[::1] hlo, const int64_t[::1] hhi,
+                          const int64_t[::1] wlo, const int64_t[::1] whi, int nthreads):
+    """Input gradient of adaptive average pooling (one input row per work unit)."""
+    cdef Geo g = _geo(gx.shape, grad.shape, (1, 1, 1), (1, 1, 1), (1, 1, 1), (0, 0, 0))
+    cdef Win wn = _win(dlo, dhi, hlo, hhi, wlo, whi)
+    cdef Py_ssize_t njobs = gx.shape[0] * g.D * g.H, job
+    if gx.size == 0:
+        return gx
+    cdef const real* gp = &grad[0, 0, 0, 0]
+    cdef real* gxp = &gx[0, 0, 0, 0]
+    with nogil:
+        if nthreads > 1:
+            for job in prange(njobs, schedule="static", num_threads=nthreads):
+                _adavgbw_row(gp, gxp, job, &g, &wn)
+        else:
+            for job in range(njobs):
+                _adavgbw_row(gp, gxp, job, &g, &wn)
+    return gx
+
+
+cdef void _admax_row(const anyt* x, anyt* out, int64_t* idx, Py_ssize_t job, const Geo* g,
+                     const Win* wn) noexcept nogil:
+    cdef Py_ssize_t H = g.H, W = g.W
+    cdef Py_ssize_t oh = job % g.OH
+    cdef Py_ssize_t r = job // g.OH
+    cdef Py_ssize_t od = r % g.OD
+    cdef Py_ssize_t pl = r // g.OD
+    cdef Py_ssize_t id_, ih, iw, ow, best, pos
+    cdef const anyt* xp = x + pl * g.D * H * W
+    cdef Py_ssize_t o0 = ((pl * g.OD + od) * g.OH + oh) * g.OW
+    cdef anyt m, v
+    for ow in range(g.OW):
+        best = (wn.dlo[od] * H + wn.hlo[oh]) * W + wn.wlo[ow]
+        m = xp[best]
+        for id_ in range(wn.dlo[od], wn.dhi[od]):
+            for ih in range(wn.hlo[oh], wn.hhi[oh]):
+                pos = (id_ * H + ih) * W
+                for iw in range(wn.wlo[ow], wn.whi[ow]):
+                    v = xp[pos + iw]
+                    if _gt(v, m):
+                        m = v
+                        best = pos + iw
+        out[o0 + ow] = m
+        idx[o0 + ow] = best
+
+
+def adaptive_max(const anyt[:, :, :, ::1] x, anyt[:, :, :, ::1] out,
+                 int64_t[:, :, :, ::1] idx, const int64_t[::1] dlo, const int64_t[::1] dhi,
+                 const int64_t[::1] hlo, const int64_t[::1] hhi, const int64_t[::1] wlo,
+                 const int64_t[::1] whi, int nthreads):
+    """Adaptive max pooling with flat in-plane indices into ``idx``."""
+    cdef Geo g = _geo(x.shape, out.shape, (1, 1, 1), (1, 1, 1), (1, 1, 1), (0, 0, 0))
+    cdef Win wn = _win(dlo, dhi, hlo, hhi, wlo, whi)
+    cdef Py_ssize_t njobs = out.shape[0] * g.OD * g.OH, job
+    if out.size == 0:
+        return out
+    cdef const anyt* xp = &x[0, 0, 0, 0]
+    cdef anyt* op = &out[0, 0, 0, 0]
+    cdef int64_t* ip = &idx[0, 0, 0, 0]
+    with nogil:
+        if nthreads > 1:
+            for job in prange(njobs, schedule="static", num_threads=nthreads):
+                _admax_row(xp, op, ip, job, &g, &wn)
+        else:
+            for job in range(njobs):
+                _admax_row(xp, op, ip, job, &g, &wn)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# cross-channel max ("maxout"): x (N, G * k, S) -> out (N, G, S)
+# ---------------------------------------------------------------------------
+cdef void _chmax_job(const anyt* x, anyt* out, Py_ssize_t job, Py_ssize_t G, Py_ssize_t k,
+                     Py_ssize_t S) noexcept nogil:
+    cdef Py_ssize_t n = job // G, gi = job % G, j, s
+    cdef anyt* o = out + job * S
+    cdef const anyt* row = x + (n * G * k + gi * k) * S
+    cdef anyt m, v
+    for s in range(S):
+        o[s] = row[s]
+    for j in range(1, k):
+        row = row + S
+        for s in range(S):
+            v = row[s]
+            m = o[s]
+            o[s] = v if _gt(v, m) else m
+
+
+def channel_max(const anyt[:, :, ::1] x, anyt[:, :, ::1] out, Py_ssize_t k, int nthreads):
+    """Max over groups of ``k`` adjacent channels: ``x (N, G*k, S) -> out (N, G, S)``."""
+    cdef Py_ssize_t G = out.shape[1], S = out.shape[2], njobs = out.shape[0] * G, job
+    if out.size == 0:
+        return out
+    cdef const anyt* xp = &x[0, 0, 0]
+    cdef anyt* op = &out[0, 0, 0]
+    with nogil:
+        if nthreads > 1:
+            for job in prange(njobs, schedule="static", num_threads=nthreads):
+                _chmax_job(xp, op, job, G, k, S)
+        else:
+            for job in range(njobs):
+                _chmax_job(xp, op, job, G, k, S)
+    return out
+
+
+cdef void _chmaxbw_job(const real* gr, const anyt* x, real* gx, Py_ssize_t job,
+                       Py_ssize_t G, Py_ssize_t k, Py_ssize_t S) noexcept nogil:
+    cdef Py_ssize_t n = job // G, gi = job % G, j, s, best
+    cdef Py_ssize_t base = (n * G * k + gi * k) * S
+    cdef const real* go = gr + job * S
+    cdef anyt m, v
+    for j in range(k * S):
+        gx[base + j] = 0
+    for s in range(S):
+        m = x[base + s]
+        best = 0
+        for j in range(1, k):
+            v = x[base + j * S + s]
+            if _gt(v, m):
+                m = v
+                best = j
+        gx[base + best * S + s] = go[s]
+
+
+def channel_max_backward(const real[:, :, ::1] grad, const anyt[:, :, ::1] x,
+                         real[:, :, ::1] gx, Py_ssize_t k, int nthreads):
+    """Input gradient of ``channel_max`` (the first maximum of a group gets it)."""
+    cdef Py_ssize_t G = grad.shape[1], S = grad.shape[2], njobs = grad.shape[0] * G, job
+    if gx.size == 0:
+        return gx
+    cdef const real* gp = &grad[0, 0, 0]
+    cdef const anyt* xp = &x[0, 0, 0]
+    cdef real* gxp = &gx[0, 0, 0]
+    with nogil:
+        if nthreads > 1:
+            for job in prange(njobs, schedule="static", num_threads=nthreads):
+                _chmaxbw_job(gp, xp, gxp, job, G, k, S)
+        else:
+            for job in range(njobs):
+                _chmaxbw_job(gp, xp, gxp, job, G, k, S)
+    return gx
