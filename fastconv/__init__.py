@@ -17,6 +17,8 @@ from .backward import (
 from ._autotune import autotune
 from .conv import PreparedWeight, conv1d, conv2d, conv3d, conv_separable, prepare_weight
 from .plan import Plan, plan_conv
+from .pool import *  # noqa: F401,F403  (pooling, every name in fastconv.pool.__all__)
+from .pool import __all__ as _pool_all
 from .shapes import (
     ReceptiveField, conv_output_shape, conv_transpose_output_shape, pool_output_shape,
     receptive_field,
@@ -42,3 +44,4 @@ __all__ = [
     "conv_output_shape", "pool_output_shape", "conv_transpose_output_shape",
     "receptive_field", "ReceptiveField",
 ]
+__all__ += _pool_all  # pooling
