@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import importlib
 
-NAMES = ("direct", "im2col", "fft", "separable")
+NAMES = ("direct", "im2col", "winograd", "fft", "separable")
 
 
 def get(name: str):

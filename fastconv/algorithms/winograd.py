@@ -1,0 +1,282 @@
+"""Winograd minimal filtering: F(2x2,3x3) / F(4x4,3x3) in 2-D, F(2,3) / F(4,3) in 1-D.
+
+Serves stride-1, dilation-1 convolutions whose kernel is 3 wide along every
+spatial axis (1-D and 2-D; 3-D is not implemented), any groups, bias and zero
+padding (other padding modes arrive pre-padded with a zero-padding spec).
+
+How a call runs (one thread pool, data kept in L2):
+
+1. the weight is transformed once per call (``G g G^T``, in float64, rounded
+   to the compute dtype) into ``U (groups, F, C_out/g, C_in/g)`` with
+   ``F = (m + 2)^nd`` frequencies -- or not at all when the caller passes the
+   result of :func:`pack_weight` (``fastconv.prepare_weight``);
+2. the output tiles (``m x m``, numbered over batch, tile row, tile column) are
+   cut into blocks of ``tb`` tiles; one job = one block x one group x one
+   block of ``cob`` output channels.  A job transforms its input patches
+   (``B^T d B``) into a small buffer ``V[f, ci, t]``, runs the ``F``
+   per-frequency GEMMs ``M[f] = U[f] @ V[f]`` with single-threaded BLAS and
+   transforms ``M`` back (``A^T M A``) straight into the output, bias added.
+   Jobs run on the kernel's thread pool (OpenMP / Numba ``prange``) with BLAS
+   limited to one thread.
+
+Blocking depends on the case only, never on the thread count, and every
+output element is produced by one job in a fixed order, so results are
+bit-identical for any thread count.
+
+Tile size: ``m = 4`` (F(4x4,3x3): 36 products per 16 outputs, 4x fewer
+multiplies than direct) is the fast choice; ``m = 2`` (F(2x2,3x3): 16 per 4,
+2.25x fewer) is about 10x more accurate in float32.  :func:`tile` forces one
+of them, :data:`MAX_REL_ERROR` states the measured accuracy of each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import threading
+
+import numpy as np
+
+from .. import kernels
+from ..threads import blas_threads
+
+__all__ = ["supports", "options", "estimate", "forward", "pack_weight", "tile",
+           "MAX_REL_ERROR", "Packed"]
+
+TILES = (2, 4)
+
+#: Largest error seen, relative to max|reference|, float32, unit-normal data,
+#: on the ResNet 3x3 layers (N=8; 64ch 56x56 ... 512ch 7x7), vs the float64
+#: reference: the error bound the dispatcher may compare with a tolerance.
+#: (float64 results are ~1e-14 relative for both tiles.)
+MAX_REL_ERROR = {2: 1e-6, 4: 1e-5}
+
+# ---------------------------------------------------------------------------
+# cost model, fitted on this machine class (AVX-512, 2 cores): seconds per
+# item on one thread; see the README's Winograd section for the measurements.
+# ---------------------------------------------------------------------------
+#: input transform, per (tile, input channel), by (nd, m)
+_T_IN = {(2, 4): 45e-9, (2, 2): 20e-9, (1, 4): 10e-9, (1, 2): 6e-9}
+#: output transform, per (tile, output channel)
+_T_OUT = {(2, 4): 45e-9, (2, 2): 14e-9, (1, 4): 8e-9, (1, 2): 5e-9}
+#: single-thread GEMM rate (flop/s) for large blocks; degraded for thin GEMMs
+_GEMM_RATE = 130e9
+#: weight transform per (C_out x C_in/g) pair
+_T_W = {2: 60e-9, 1: 15e-9}
+#: per-call overhead (buffers, BLAS thread limit)
+_T_CALL = 40e-6
+
+#: per-thread scratch budget of a block's V buffer (bytes): V + M stay in L2
+_V_BYTES = 1 << 20
+
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def tile(m: int):
+    """Force the Winograd tile size ``m`` (2 or 4) for plans made in this block.
+
+    ``F(4x4,3x3)`` (``m=4``) is faster; ``F(2x2,3x3)`` (``m=2``) is about ten
+    times more accurate in float32 (see :data:`MAX_REL_ERROR`).  Without this,
+    the plan picks the tile by estimated time.  The setting is per Python
+    thread; the environment variable ``FASTCONV_WINOGRAD_TILE`` sets a
+    process-wide default.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> from fastconv.algorithms import winograd
+    >>> x = np.ones((1, 2, 8, 8), np.float32); w = np.ones((3, 2, 3, 3), np.float32)
+    >>> with winograd.tile(2):
+    ...     y = fc.conv2d(x, w, padding=1, algorithm="winograd")
+    >>> float(y[0, 0, 3, 3])
+    18.0
+    """
+    if m not in TILES:
+        raise ValueError(f"winograd tile must be one of {TILES}, got {m!r}")
+    prev = getattr(_local, "m", None)
+    _local.m = m
+    try:
+        yield m
+    finally:
+        _local.m = prev
+
+
+def _forced_tile() -> int | None:
+    m = getattr(_local, "m", None)
+    if m is None:
+        env = os.environ.get("FASTCONV_WINOGRAD_TILE")
+        if env:
+            m = int(env)
+            if m not in TILES:
+                raise ValueError(
+                    f"FASTCONV_WINOGRAD_TILE must be one of {TILES}, got {env!r}"
+                )
+    return m
+
+
+def supports(spec) -> str | None:
+    if spec.nd == 3:
+        return "winograd serves 1-D and 2-D convolutions only (3-D is not implemented)"
+    if any(k != 3 for k in spec.kernel):
+        return f"winograd needs a kernel of size 3 along every axis, got kernel {spec.kernel}"
+    if not spec.unit_stride():
+        return f"winograd needs stride 1, got stride {spec.stride}"
+    if not spec.unit_dilation():
+        return f"winograd needs dilation 1, got dilation {spec.dilation}"
+    return None
+
+
+# ---------------------------------------------------------------------------
+# blocking and the cost model
+# ---------------------------------------------------------------------------
+def _geometry(spec, m: int):
+    nd = spec.nd
+    F = (m + 2) ** nd
+    ntiles = spec.batch * math.prod(-(-o // m) for o in spec.out_size)
+    return F, ntiles
+
+
+def _blocking(spec, m: int) -> tuple[int, int]:
+    """(tiles per block, output channels per block): a function of the case
+    only (never of the thread count), so results do not depend on threads."""
+    F, NT = _geometry(spec, m)
+    cig, cog = spec.in_per_group, spec.out_per_group
+    item = spec.dtype.itemsize
+    tb = _V_BYTES // (F * max(cig, 1) * item)
+    tb = int(min(max(tb, 32), 128, max(NT, 1)))
+    nblk = -(-NT // tb)
+    tb = -(-NT // nblk)  # even blocks
+    cob = cog
+    jobs = nblk * spec.groups
+    if jobs < 4 and cog >= 128:  # too few tile blocks: split the output channels too
+        ncob = min(-(-4 // jobs), cog // 64)
+        cob = -(-cog // ncob)
+        cob = -(-cob // 16) * 16
+    return int(tb), int(min(cob, cog))
+
+
+def _stage_times(spec, m: int, threads: int, packed: bool = False) -> dict:
+    """Estimated seconds per stage (input transform, GEMM, output transform,
+    weight transform) at ``threads`` threads."""
+    F, NT = _geometry(spec, m)
+    tb, cob = _blocking(spec, m)
+    G, cig, cog = spec.groups, spec.in_per_group, spec.out_per_group
+    ncob = -(-cog // cob)
+    nblk = -(-NT // tb)
+    jobs = nblk * G * ncob
+    eff_threads = min(threads, jobs) if jobs else 1
+    # thin GEMMs (few tiles, few channels) pack more than they multiply
+    thin = min(1.0, tb / 64) * min(1.0, min(cig, cob) / 64)
+    rate = _GEMM_RATE * (0.35 + 0.65 * thin)
+    t_in = NT * cig * G * ncob * _T_IN[(spec.nd, m)]
+    t_gemm = 2.0 * F * NT * cig * cog * G / rate
+    t_out = NT * cog * G * _T_OUT[(spec.nd, m)]
+    t_w = 0.0 if packed else spec.out_channels * cig * _T_W[spec.nd] * (F / 16)
+    par = eff_threads * (0.9 if eff_threads > 1 else 1.0)
+    return {"input": t_in / par, "gemm": t_gemm / par, "output": t_out / par,
+            "weight": t_w, "call": _T_CALL}
+
+
+def _pick_tile(spec, threads: int) -> int:
+    forced = _forced_tile()
+    if forced is not None:
+        return forced
+    return min(TILES, key=lambda m: sum(_stage_times(spec, m, threads).values()))
+
+
+def options(spec, threads: int) -> dict:
+    m = _pick_tile(spec, threads)
+    tb, cob = _blocking(spec, m)
+    return {"tile": m, "tb": tb, "cob": cob}
+
+
+def _work_items(spec, m: int, tb: int, cob: int) -> int:
+    F = (m + 2) ** spec.nd
+    ld = lambda n: 16 * (-(-n // 16) + 1 - (-(-n // 16)) % 2)  # noqa: E731 (kernel's _ld)
+    L = ld(tb)
+    return 2 * F * L + F * ld(spec.in_per_group * L) + F * ld(cob * L)
+
+
+def estimate(spec, threads: int) -> tuple[float, int]:
+    m = _pick_tile(spec, threads)
+    tb, cob = _blocking(spec, m)
+    F = (m + 2) ** spec.nd
+    item = spec.dtype.itemsize
+    ws = threads * (_work_items(spec, m, tb, cob) * item + 7 * tb * 8)
+    ws += F * spec.out_channels * spec.in_per_group * item  # U
+    return float(sum(_stage_times(spec, m, threads).values())), int(ws)
+
+
+# ---------------------------------------------------------------------------
+# weight transform (packing) and the forward pass
+# ---------------------------------------------------------------------------
+class Packed:
+    """A weight transformed to the Winograd domain for one tile size."""
+
+    __slots__ = ("U", "tile", "shape", "dtype")
+
+    def __init__(self, U, tile, shape, dtype):
+        self.U, self.tile, self.shape, self.dtype = U, tile, shape, dtype
+
+    def __repr__(self) -> str:
+        return f"winograd.Packed(tile={self.tile}, shape={self.shape}, dtype={self.dtype})"
+
+
+def _as4(a: np.ndarray, nd: int) -> np.ndarray:
+    """(A, B, *spatial[nd]) -> (A, B, H, W) with H = 1 in 1-D."""
+    return a if nd == 2 else a.reshape(a.shape[:2] + (1,) + a.shape[2:])
+
+
+def _transform_weight(spec, plan, w) -> np.ndarray:
+    m = plan.options["tile"]
+    F = (m + 2) ** spec.nd
+    U = np.empty((spec.groups, F, spec.out_per_group, spec.in_per_group), spec.dtype)
+    kern = kernels.get(plan.backend, "winograd", "transform_weight")
+    kern(_as4(w, spec.nd), U, m, spec.nd, spec.groups, plan.threads)
+    return U
+
+
+def pack_weight(spec, plan, w) -> Packed:
+    """Transform ``w`` once (``G g G^T`` per channel pair) for :func:`forward`."""
+    w = np.ascontiguousarray(w, dtype=spec.dtype)
+    return Packed(_transform_weight(spec, plan, w), plan.options["tile"], w.shape, spec.dtype)
+
+
+def forward(spec, plan, x, w, b, out, packed=None, *, _stages: int = 7) -> None:
+    nd = spec.nd
+    m, tb, cob = plan.options["tile"], plan.options["tb"], plan.options["cob"]
+    if (
+        isinstance(packed, Packed) and packed.tile == m and packed.dtype == spec.dtype
+        and packed.shape == tuple(spec.w_shape)
+    ):
+        U = packed.U
+    else:
+        U = _transform_weight(spec, plan, w)
+    pad = spec.pad_before
+    ph, pw = (pad[0], pad[1]) if nd == 2 else (0, pad[0])
+    n = plan.threads
+    work = np.empty((n, _work_items(spec, m, tb, cob)), spec.dtype)
+    iwork = np.empty((n, 7 * tb), np.int64)
+    kern = kernels.get(plan.backend, "winograd", "winograd_forward")
+    with blas_threads(1):
+        kern(_as4(x, nd), U, b, spec.has_bias, _as4(out, nd), ph, pw, m, nd,
+             spec.groups, tb, cob, work, iwork, n, _stages)
+
+
+def error_bound(spec) -> float:
+    """Documented relative error bound (vs max|exact result|) of the plan's tile.
+
+    Float32: :data:`MAX_REL_ERROR` of the tile ``options`` picks, which grows
+    slowly with the number of summed input channels (the measured values are
+    for 64-512 channels; a factor ``sqrt(C_in/g / 64)`` covers wider layers).
+    Float64: the same bound scaled by the unit roundoff ratio (2^-29).
+    """
+    from ..threads import get_num_threads
+
+    m = _pick_tile(spec, get_num_threads())
+    bound = MAX_REL_ERROR[m] * max(1.0, (spec.in_per_group / 64) ** 0.5)
+    if spec.dtype.itemsize == 8:
+        bound *= 2.0 ** -29
+    return bound

@@ -1,0 +1,376 @@
+"""Winograd F(m, 3) convolution, Numba backend (same contract as the Cython one).
+
+Layouts (C-contiguous, compute dtype): ``x`` (N, C, H, W) (1-D: H = 1),
+``U`` (G, F, Cog, Cig) Winograd-domain weights from :func:`transform_weight`,
+``out`` (N, Co, OH, OW).
+
+One job = one block of ``tb`` consecutive output tiles x one group x one block
+of ``cob`` output channels, on one thread, with private buffers:
+
+1. input patches (zero padding implicit) -> ``B^T d B`` -> ``V[f, ci, t]``;
+2. ``F`` per-frequency GEMMs ``M[f] = U[g, f, co-block] @ V[f]`` with
+   ``np.dot`` on contiguous blocks (Numba calls BLAS; the caller limits BLAS
+   to one thread, ``threads.blas_threads(1)``);
+3. ``A^T M A`` + bias written straight into the output tiles.
+
+The transforms run over vectors of tiles (unit stride) so LLVM vectorises
+them.  Arithmetic constants are passed in the compute dtype (``kc``): a
+Python literal would promote float32 arithmetic to float64.  Blocks depend on
+the spec only and each output element is produced by one job in a fixed
+order, so results are bit-identical for any thread count.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ..._config import FASTMATH
+from ...threads import numba_threads
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _ld(n):
+    """Odd multiple of 16 elements >= n (frequency stride: no 4K aliasing)."""
+    n = (n + 15) // 16
+    return 16 * (n + 1 - n % 2)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _bt(m, s, so, ss, d, do, ds, T, kc):
+    """B^T over vectors of T tiles: s[so + j*ss + t] -> d[do + k*ds + t]."""
+    two, four, five = kc[0], kc[1], kc[2]
+    if m == 4:
+        for t in range(T):
+            d0 = s[so + t]
+            d1 = s[so + ss + t]
+            d2 = s[so + 2 * ss + t]
+            d3 = s[so + 3 * ss + t]
+            d4 = s[so + 4 * ss + t]
+            d5 = s[so + 5 * ss + t]
+            d[do + t] = four * d0 - five * d2 + d4
+            d[do + ds + t] = -four * (d1 + d2) + (d3 + d4)
+            d[do + 2 * ds + t] = four * (d1 - d2) + (d4 - d3)
+            d[do + 3 * ds + t] = two * (d3 - d1) + (d4 - d2)
+            d[do + 4 * ds + t] = two * (d1 - d3) + (d4 - d2)
+            d[do + 5 * ds + t] = four * d1 - five * d3 + d5
+    else:
+        for t in range(T):
+            d0 = s[so + t]
+            d1 = s[so + ss + t]
+            d2 = s[so + 2 * ss + t]
+            d3 = s[so + 3 * ss + t]
+            d[do + t] = d0 - d2
+            d[do + ds + t] = d1 + d2
+            d[do + 2 * ds + t] = d2 - d1
+            d[do + 3 * ds + t] = d1 - d3
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _at(m, s, so, ss, d, do, ds, T, kc):
+    """A^T over vectors of T tiles: alpha inputs -> m outputs."""
+    two, four, eight = kc[0], kc[1], kc[3]
+    if m == 4:
+        for t in range(T):
+            m0 = s[so + t]
+            m1 = s[so + ss + t]
+            m2 = s[so + 2 * ss + t]
+            m3 = s[so + 3 * ss + t]
+            m4 = s[so + 4 * ss + t]
+            m5 = s[so + 5 * ss + t]
+            a = m1 + m2
+            b = m1 - m2
+            c = m3 + m4
+            e = m3 - m4
+            d[do + t] = m0 + a + c
+            d[do + ds + t] = b + two * e
+            d[do + 2 * ds + t] = a + four * c
+            d[do + 3 * ds + t] = b + eight * e + m5
+    else:
+        for t in range(T):
+            m1 = s[so + ss + t]
+            m2 = s[so + 2 * ss + t]
+            d[do + t] = s[so + t] + m1 + m2
+            d[do + ds + t] = m1 - m2 - s[so + 3 * ss + t]
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _bt1(m, s, so, d, do, ds, kc):
+    """B^T of one contiguous patch row s[so:so+alpha] -> d[do + k*ds]."""
+    two, four, five = kc[0], kc[1], kc[2]
+    if m == 4:
+        d0 = s[so]
+        d1 = s[so + 1]
+        d2 = s[so + 2]
+        d3 = s[so + 3]
+        d4 = s[so + 4]
+        d5 = s[so + 5]
+        d[do] = four * d0 - five * d2 + d4
+        d[do + ds] = -four * (d1 + d2) + (d3 + d4)
+        d[do + 2 * ds] = four * (d1 - d2) + (d4 - d3)
+        d[do + 3 * ds] = two * (d3 - d1) + (d4 - d2)
+        d[do + 4 * ds] = two * (d1 - d3) + (d4 - d2)
+        d[do + 5 * ds] = four * d1 - five * d3 + d5
+    else:
+        d0 = s[so]
+        d1 = s[so + 1]
+        d2 = s[so + 2]
+        d3 = s[so + 3]
+        d[do] = d0 - d2
+        d[do + ds] = d1 + d2
+        d[do + 2 * ds] = d2 - d1
+        d[do + 3 * ds] = d1 - d3
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _at1(m, s, so, ss, d, do, bias, nj, kc):
+    """A^T of s[so + k*ss] (alpha values) + bias -> d[do:do+nj] (nj <= m)."""
+    two, four, eight = kc[0], kc[1], kc[3]
+    if m == 4:
+        m0 = s[so]
+        m1 = s[so + ss]
+        m2 = s[so + 2 * ss]
+        m3 = s[so + 3 * ss]
+        m4 = s[so + 4 * ss]
+        m5 = s[so + 5 * ss]
+        a = m1 + m2
+        b = m1 - m2
+        c = m3 + m4
+        e = m3 - m4
+        y0 = m0 + a + c
+        y1 = b + two * e
+        y2 = a + four * c
+        y3 = b + eight * e + m5
+        d[do] = y0 + bias
+        if nj > 1:
+            d[do + 1] = y1 + bias
+        if nj > 2:
+            d[do + 2] = y2 + bias
+        if nj > 3:
+            d[do + 3] = y3 + bias
+    else:
+        m1 = s[so + ss]
+        m2 = s[so + 2 * ss]
+        d[do] = s[so] + m1 + m2 + bias
+        if nj > 1:
+            d[do + 1] = m1 - m2 - s[so + 3 * ss] + bias
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _g(m, g0, g1, g2, u, uo, us):
+    """Kernel transform G (3 taps -> alpha values), float64."""
+    if m == 4:
+        u[uo] = g0 / 4.0
+        u[uo + us] = -(g0 + g1 + g2) / 6.0
+        u[uo + 2 * us] = -(g0 - g1 + g2) / 6.0
+        u[uo + 3 * us] = (g0 / 4.0 + g1 / 2.0 + g2) / 6.0
+        u[uo + 4 * us] = (g0 / 4.0 - g1 / 2.0 + g2) / 6.0
+        u[uo + 5 * us] = g2
+    else:
+        u[uo] = g0
+        u[uo + us] = (g0 + g1 + g2) / 2.0
+        u[uo + 2 * us] = (g0 - g1 + g2) / 2.0
+        u[uo + 3 * us] = g2
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _weight_row(w, U, co, groups, m, nw):
+    Co, Cig = w.shape[0], w.shape[1]
+    cog = Co // groups
+    al = m + 2
+    g = co // cog
+    col = co - g * cog
+    F = al * al if nw == 2 else al
+    tmp = np.empty(3 * al)
+    u = np.empty(al * al)
+    for ci in range(Cig):
+        if nw == 2:
+            for i in range(3):  # along w
+                _g(m, np.float64(w[co, ci, i, 0]), np.float64(w[co, ci, i, 1]),
+                   np.float64(w[co, ci, i, 2]), tmp, al * i, 1)
+            for j in range(al):  # along h
+                _g(m, tmp[j], tmp[al + j], tmp[2 * al + j], u, j, al)
+        else:
+            _g(m, np.float64(w[co, ci, 0, 0]), np.float64(w[co, ci, 0, 1]),
+               np.float64(w[co, ci, 0, 2]), u, 0, 1)
+        for f in range(F):
+            U[g, f, col, ci] = u[f]
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _transform_weight_serial(w, U, m, nw, groups):
+    for co in range(w.shape[0]):
+        _weight_row(w, U, co, groups, m, nw)
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def _transform_weight_parallel(w, U, m, nw, groups):
+    for co in prange(w.shape[0]):
+        _weight_row(w, U, co, groups, m, nw)
+
+
+def transform_weight(w, U, m, nw, groups, nthreads):
+    """``U[g, f, co_l, ci] = (G w[co, ci] G^T)[f]``, computed in float64.
+
+    ``w`` is (Co, Cig, KH, KW) with (KH, KW) = (3, 3) (``nw=2``) or (1, 3) (``nw=1``).
+    """
+    args = (w, U, int(m), int(nw), int(groups))
+    if nthreads > 1:
+        numba_threads(nthreads)
+        _transform_weight_parallel(*args)
+    else:
+        _transform_weight_serial(*args)
+    return U
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _job(x, U, b, has_bias, out, job, ph, pw, m, nw, groups, tb, cob, kc, stages):
+    N, C, H, W = x.shape
+    Co, OH, OW = out.shape[1], out.shape[2], out.shape[3]
+    xf = x.reshape(-1)
+    of = out.reshape(-1)
+    Uf = U.reshape(-1)
+    al = m + 2
+    ah = al if nw == 2 else 1
+    mh = m if nw == 2 else 1
+    F = ah * al
+    cig = C // groups
+    cog = Co // groups
+    TH = (OH + mh - 1) // mh
+    TW = (OW + m - 1) // m
+    per_img = TH * TW
+    NT = N * per_img
+    ncob = (cog + cob - 1) // cob
+    jcb = job % ncob
+    r = job // ncob
+    g = r % groups
+    blk = r // groups
+    t0 = blk * tb
+    T = tb if t0 + tb <= NT else NT - t0
+    co0 = jcb * cob
+    nco = cob if co0 + cob <= cog else cog - co0
+    HW = H * W
+    OHW = OH * OW
+    L = T  # row length of the GEMM operands (contiguous blocks for np.dot)
+    FV = _ld(cig * L)
+    FM = _ld(nco * L)
+    dt = x.dtype
+    D = np.empty(2 * F * L, dt)
+    V = np.empty(F * FV, dt)
+    Mb = np.empty(F * FM, dt)
+    patch = np.empty(al, dt)
+    zero = kc[4]
+    tmp0 = F * L  # the second half of D
+    # per-tile geometry, once per job
+    xoff = np.empty(T, np.int64)
+    ooff = np.empty(T, np.int64)
+    ih0s = np.empty(T, np.int64)
+    iw0s = np.empty(T, np.int64)
+    nhs = np.empty(T, np.int64)
+    njs = np.empty(T, np.int64)
+    edge = np.empty(T, np.bool_)
+    for tt in range(T):
+        t = t0 + tt
+        n = t // per_img
+        th = (t % per_img) // TW
+        tw = t % TW
+        ih0 = th * mh - ph
+        iw0 = tw * m - pw
+        xoff[tt] = n * C * HW + ih0 * W + iw0
+        ooff[tt] = n * Co * OHW + th * mh * OW + tw * m
+        ih0s[tt] = ih0
+        iw0s[tt] = iw0
+        edge[tt] = not (ih0 >= 0 and ih0 + ah <= H and iw0 >= 0 and iw0 + al <= W)
+        nhs[tt] = mh if th * mh + mh <= OH else OH - th * mh
+        njs[tt] = m if tw * m + m <= OW else OW - tw * m
+    # ---- 1. input transform into V[f, ci, t] ----
+    if stages & 1:
+        for ci in range(cig):
+            xc = (g * cig + ci) * HW
+            for tt in range(T):
+                if not edge[tt]:
+                    src = xc + xoff[tt]
+                    for i in range(ah):
+                        _bt1(m, xf, src + i * W, D, tmp0 + i * al * L + tt, L, kc)
+                else:
+                    ih0 = ih0s[tt]
+                    iw0 = iw0s[tt]
+                    plane = xc + xoff[tt] - ih0 * W - iw0
+                    for i in range(ah):
+                        ih = ih0 + i
+                        for j in range(al):
+                            iw = iw0 + j
+                            if ih >= 0 and ih < H and iw >= 0 and iw < W:
+                                patch[j] = xf[plane + ih * W + iw]
+                            else:
+                                patch[j] = zero
+                        _bt1(m, patch, 0, D, tmp0 + i * al * L + tt, L, kc)
+            if nw == 2:
+                for k in range(al):  # along h: f = i' * al + k
+                    _bt(m, D, tmp0 + k * L, al * L, V, k * FV + ci * L, al * FV, T, kc)
+            else:
+                for k in range(al):
+                    for tt in range(T):
+                        V[k * FV + ci * L + tt] = D[tmp0 + k * L + tt]
+    # ---- 2. per-frequency GEMMs ----
+    if stages & 2:
+        for f in range(F):
+            Vf = V[f * FV:f * FV + cig * L].reshape(cig, L)
+            Mf = Mb[f * FM:f * FM + nco * L].reshape(nco, L)
+            uo = ((g * F + f) * cog + co0) * cig
+            np.dot(Uf[uo:uo + nco * cig].reshape(nco, cig), Vf, Mf)
+    # ---- 3. output transform + bias, into the output rows ----
+    if stages & 4:
+        for co in range(nco):
+            bias = b[g * cog + co0 + co] if has_bias else zero
+            if nw == 2:
+                for k in range(al):
+                    _at(m, Mb, k * FM + co * L, al * FM, D, k * L, al * L, T, kc)
+            else:
+                for k in range(al):
+                    for tt in range(T):
+                        D[k * L + tt] = Mb[k * FM + co * L + tt]
+            obase = (g * cog + co0 + co) * OHW
+            for tt in range(T):
+                for i in range(nhs[tt]):
+                    _at1(m, D, i * al * L + tt, L, of, obase + ooff[tt] + i * OW, bias,
+                         njs[tt], kc)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _forward_serial(x, U, b, has_bias, out, ph, pw, m, nw, groups, tb, cob, njobs, kc,
+                    stages):
+    for job in range(njobs):
+        _job(x, U, b, has_bias, out, job, ph, pw, m, nw, groups, tb, cob, kc, stages)
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def _forward_parallel(x, U, b, has_bias, out, ph, pw, m, nw, groups, tb, cob, njobs, kc,
+                      stages):
+    for job in prange(njobs):
+        _job(x, U, b, has_bias, out, job, ph, pw, m, nw, groups, tb, cob, kc, stages)
+
+
+def winograd_forward(x, U, b, has_bias, out, ph, pw, m, nw, groups, tb, cob, work, iwork,
+                     nthreads, stages=7):
+    """Winograd F(m, 3) convolution into ``out`` (see the module docstring).
+
+    ``work``/``iwork`` are accepted for signature parity with the Cython kernel
+    (Numba jobs allocate their own block-sized buffers).  Call with BLAS limited
+    to one thread (``threads.blas_threads(1)``).
+    """
+    N, C, H, W = x.shape
+    Co, OH, OW = out.shape[1], out.shape[2], out.shape[3]
+    mh = m if nw == 2 else 1
+    NT = N * (-(-OH // mh)) * (-(-OW // m))
+    cog = Co // groups
+    njobs = (-(-NT // tb)) * groups * (-(-cog // cob))
+    if njobs == 0:
+        return out
+    kc = np.array([2, 4, 5, 8, 0], dtype=x.dtype)
+    args = (x, U, b, bool(has_bias), out, int(ph), int(pw), int(m), int(nw), int(groups),
+            int(tb), int(cob), int(njobs), kc, int(stages))
+    if nthreads > 1:
+        numba_threads(nthreads)
+        _forward_parallel(*args)
+    else:
+        _forward_serial(*args)
+    return out
