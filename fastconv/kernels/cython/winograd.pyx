@@ -103,10 +103,10 @@ cdef inline void _g(int m, const double* g, Py_ssize_t gs, double* u,
     cdef double g0 = g[0], g1 = g[gs], g2 = g[2 * gs]
     if m == 4:
         u[0] = g0 / 4
-        u[us] = -(g0 + g1 + g2) / 6
-        u[2 * us] = -(g0 - g1 + g2) / 6
-        u[3 * us] = g0 / 24 + g1 / 12 + g2 / 6
-        u[4 * us] = g0 / 24 - g1 / 12 + g2 / 6
+        u[us] = -(g0 + g1 + g2) / 6.0
+        u[2 * us] = -(g0 - g1 + g2) / 6.0
+        u[3 * us] = (g0 / 4.0 + g1 / 2.0 + g2) / 6.0
+        u[4 * us] = (g0 / 4.0 - g1 / 2.0 + g2) / 6.0
         u[5 * us] = g2
     else:
         u[0] = g0
@@ -115,34 +115,53 @@ cdef inline void _g(int m, const double* g, Py_ssize_t gs, double* u,
         u[3 * us] = g2
 
 
-def transform_weight(const real[:, :, :, ::1] w, real[:, :, :, ::1] U, int m,
-                     int nw, Py_ssize_t groups):
-    """``U[g, f, co_l, ci] = (G w[co, ci] G^T)[f]`` (computed in double)."""
-    cdef Py_ssize_t Co = w.shape[0], Cig = w.shape[1], KH = w.shape[2]
+cdef void _weight_row(const real* w, real* U, Py_ssize_t co, Py_ssize_t Co,
+                      Py_ssize_t Cig, Py_ssize_t groups, int m, int nw) noexcept nogil:
+    """Transform the kernels of output channel ``co`` (all its input channels)."""
     cdef Py_ssize_t cog = Co // groups, al = m + 2
-    cdef Py_ssize_t co, ci, i, j, g, f
+    cdef Py_ssize_t g = co // cog, col = co - g * cog
+    cdef Py_ssize_t F = al * al if nw == 2 else al
+    cdef Py_ssize_t ci, i, j, f
     cdef double tap[9]
     cdef double tmp[18]
     cdef double u[36]
+    cdef const real* k
+    for ci in range(Cig):
+        k = w + (co * Cig + ci) * (9 if nw == 2 else 3)
+        if nw == 2:
+            for i in range(9):
+                tap[i] = k[i]
+            for i in range(3):      # along w: tmp[i, k] = sum_j G[k, j] w[i, j]
+                _g(m, tap + 3 * i, 1, tmp + al * i, 1)
+            for j in range(al):     # along h: u[k, j] = sum_i G[k, i] tmp[i, j]
+                _g(m, tmp + j, al, u + j, al)
+        else:
+            for i in range(3):
+                tap[i] = k[i]
+            _g(m, tap, 1, u, 1)
+        for f in range(F):
+            U[((g * F + f) * cog + col) * Cig + ci] = <real>u[f]
+
+
+def transform_weight(const real[:, :, :, ::1] w, real[:, :, :, ::1] U, int m,
+                     int nw, Py_ssize_t groups, int nthreads):
+    """``U[g, f, co_l, ci] = (G w[co, ci] G^T)[f]``, computed in double.
+
+    ``w`` is (Co, Cig, KH, KW) with (KH, KW) = (3, 3) (``nw=2``) or (1, 3) (``nw=1``).
+    """
+    cdef Py_ssize_t Co = w.shape[0], Cig = w.shape[1]
+    cdef Py_ssize_t co
+    if Co == 0 or Cig == 0:
+        return U
+    cdef const real* wp = &w[0, 0, 0, 0]
+    cdef real* Up = &U[0, 0, 0, 0]
     with nogil:
-        for co in range(Co):
-            g = co // cog
-            for ci in range(Cig):
-                if nw == 2:
-                    for i in range(9):
-                        tap[i] = w[co, ci, i // 3, i % 3]
-                    for i in range(3):      # rows: tmp[i, k] = sum_j G[k, j] w[i, j]
-                        _g(m, tap + 3 * i, 1, tmp + al * i, 1)
-                    for j in range(al):     # columns: u[k, j] = sum_i G[k, i] tmp[i, j]
-                        _g(m, tmp + j, al, u + j, al)
-                    for f in range(al * al):
-                        U[g, f, co - g * cog, ci] = u[f]
-                else:
-                    for i in range(3):
-                        tap[i] = w[co, ci, 0, i]
-                    _g(m, tap, 1, u, 1)
-                    for f in range(al):
-                        U[g, f, co - g * cog, ci] = u[f]
+        if nthreads > 1:
+            for co in prange(Co, schedule="static", num_threads=nthreads):
+                _weight_row(wp, Up, co, Co, Cig, groups, m, nw)
+        else:
+            for co in range(Co):
+                _weight_row(wp, Up, co, Co, Cig, groups, m, nw)
     return U
 
 
