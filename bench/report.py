@@ -204,11 +204,15 @@ def comparison(suite: str, entries: list[Entry], summary: list) -> str:
             header += [f, f"fastconv / {f}"]
         if has_err:
             header.append("max rel err")
-        rows, ratios = [], defaultdict(list)
+        rows, ratios, excluded = [], defaultdict(list), False
         for c in cases:
             ce = [e for e in es if e.case == c]
             fcv = next((e for e in ce if e.is_fastconv), None)
-            row = [c, fmt_time(fcv.time if fcv else None), _algo(fcv), fmt_rate(fcv)]
+            counted = all(e.info.get("geomean", True) for e in ce)
+            if not counted:
+                excluded = True
+            row = [c if counted else f"{c} †", fmt_time(fcv.time if fcv else None),
+                   _algo(fcv), fmt_rate(fcv)]
             for f in fams:
                 best = _best_of_family([e for e in ce if e.family == f
                                         and not e.impl.startswith("fastconv")])
@@ -216,7 +220,7 @@ def comparison(suite: str, entries: list[Entry], summary: list) -> str:
                 if best is not None and best.method:
                     cell += f" ({best.method})"
                 r = fcv.time / best.time if (fcv and fcv.time and best) else None
-                if r is not None:
+                if r is not None and counted:
                     ratios[f].append(r)
                 row += [cell, fmt_ratio(r)]
             if has_err:
@@ -233,7 +237,9 @@ def comparison(suite: str, entries: list[Entry], summary: list) -> str:
         if has_err:
             gm_row.append("")
         rows.append(gm_row)
-        parts.append(f"#### {suite} — {_thread_label(n)}\n\n" + table(header, rows))
+        note = ("\n\n† extra case, not part of the suite: left out of the geometric mean."
+                if excluded else "")
+        parts.append(f"#### {suite} — {_thread_label(n)}\n\n" + table(header, rows) + note)
     variants = [e for e in entries if e.is_variant]
     if variants:
         parts.append(variant_table(suite, entries))

@@ -186,7 +186,8 @@ nd, xs, ws, stride, pad, impl = {nd}, {x}, {w}, {stride}, {pad}, {impl!r}
 rng = np.random.default_rng(0)
 x = rng.standard_normal(xs, dtype=np.float32)
 w = rng.standard_normal(ws, dtype=np.float32) / np.float32(np.sqrt(np.prod(ws[1:])))
-small = x[(slice(0, 1), slice(None)) + tuple(slice(0, min(L, k + 8)) for L, k in zip(xs[2:], ws[2:]))]
+win = tuple(slice(0, min(L, k + 8)) for L, k in zip(xs[2:], ws[2:]))
+small = x[(slice(0, 1), slice(None)) + win]
 info = {{}}
 if impl == "fastconv":
     import fastconv as fc
