@@ -250,18 +250,25 @@ def comparison(suite: str, entries: list[Entry], summary: list) -> str:
 
 
 def variant_table(suite: str, entries: list[Entry]) -> str:
-    rows = []
+    rows, gm = [], defaultdict(list)
     for e in sorted((e for e in entries if e.is_variant),
-                    key=lambda e: (e.threads or 0, e.case, e.impl)):
+                    key=lambda e: (e.threads or 0, e.impl, e.case)):
         same = [o for o in entries if o.case == e.case and o.threads == e.threads]
         auto = next((o for o in same if o.is_fastconv), None)
         torch = _best_of_family([o for o in same if o.family == "torch"])
+        r_torch = e.time / torch.time if torch and e.time else None
+        counted = all(o.info.get("geomean", True) for o in same)
+        if r_torch is not None and counted:
+            gm[(e.threads, e.impl)].append(r_torch)
         rows.append([
-            e.case, e.threads if e.threads is not None else "?", e.impl.removeprefix("fastconv-"),
-            _algo(e), fmt_time(e.time), fmt_rate(e),
+            e.case if counted else f"{e.case} †", e.threads if e.threads is not None else "?",
+            e.impl.removeprefix("fastconv-"), _algo(e), fmt_time(e.time), fmt_rate(e),
             fmt_ratio(e.time / auto.time if auto and auto.time and e.time else None),
-            fmt_ratio(e.time / torch.time if torch and e.time else None), fmt_err(e),
+            fmt_ratio(r_torch), fmt_err(e),
         ])
+    for (n, impl), rs in sorted(gm.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1])):
+        rows.append([f"**geometric mean** ({len(rs)})", n, impl.removeprefix("fastconv-"),
+                     "", "", "", "", f"**{fmt_ratio(geomean(rs))}**", ""])
     header = ["case", "threads", "variant", "ran", "time", "rate", "variant / auto",
               "variant / torch", "max rel err"]
     return f"#### {suite} — fastconv variants\n\n" + table(header, rows)

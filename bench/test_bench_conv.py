@@ -19,6 +19,7 @@ threads spin after each call and take a core from the next parallel region).
 from __future__ import annotations
 
 import functools
+import inspect
 import time
 from dataclasses import dataclass
 
@@ -123,11 +124,16 @@ CASES = [
 CASE_BY_NAME = {c.name: c for c in CASES}
 
 FC_FUNCS = {1: fc.conv1d, 2: fc.conv2d, 3: fc.conv3d}
+PLAN_TAKES_WEIGHT = "weight" in inspect.signature(fc.plan_conv).parameters
 SCIPY_IMPLS = ("scipy-direct", "scipy-fft", "scipy-oaconvolve")
 
 
+#: fastconv with a weight prepared (planned and packed) once, outside the timing.
+HAS_PREPARED = hasattr(fc, "prepare_weight")
+
+
 def impls_of(case: Case) -> list[str]:
-    out = ["fastconv", "torch"]
+    out = ["fastconv"] + (["fastconv-prepared"] if HAS_PREPARED else []) + ["torch"]
     if case.single_channel:
         out += [m for m in SCIPY_IMPLS
                 if m != "scipy-direct" or case.flops <= SCIPY_DIRECT_MAX_FLOPS]
@@ -230,9 +236,14 @@ def test_conv(benchmark, request, threads, case, impl):
     info = dict(case=case, impl=impl, threads=threads, suite="conv", flops=c.flops,
                 shape=c.shape, nd=c.nd, geomean=c.in_suite)
     if impl == "fastconv":
-        plan = fc.plan_conv(x.shape, w.shape, bias=b is not None, **c.kwargs())
-        info["planned_algorithm"] = plan.algorithm  # from shapes alone
+        plan = fc.plan_conv(x.shape, w.shape, bias=b is not None, **c.kwargs(),
+                            **({"weight": w} if PLAN_TAKES_WEIGHT else {}))
+        info["planned_algorithm"] = plan.algorithm
         fn = fastconv_fn(c, x, w, b)
+    elif impl == "fastconv-prepared":
+        pw = fc.prepare_weight(w, x.shape, bias=b is not None, **c.kwargs())
+        info["planned_algorithm"] = pw.plan.algorithm
+        fn = fastconv_fn(c, x, pw, b)
     elif impl == "torch":
         if torch is None:
             pytest.skip("PyTorch is not installed")
@@ -242,7 +253,7 @@ def test_conv(benchmark, request, threads, case, impl):
             pytest.skip("SciPy is not installed")
         fn = scipy_fn(c, impl, x, w)
     y = run_bench(benchmark, fn, **info)
-    if impl == "fastconv":
+    if impl.startswith("fastconv"):
         # What the call ran (the choice may also depend on the weight's values,
         # e.g. a rank-1 kernel -> separable, which plan_conv cannot see from shapes).
         benchmark.extra_info.update(fastconv_plan_info(fc.plan.last_plan()))
