@@ -199,7 +199,10 @@ def comparison(suite: str, entries: list[Entry], summary: list) -> str:
     for n in sorted({e.threads for e in entries}, key=lambda v: (v is None, v or 0)):
         es = [e for e in entries if e.threads == n]
         cases = list(dict.fromkeys(e.case for e in es))
-        header = ["case", "fastconv", "algorithm", "fastconv rate"]
+        show_algo = any(e.info.get("algorithm") for e in es if e.is_fastconv)
+        show_rate = any(e.info.get("flops") or e.info.get("bytes") for e in es)
+        header = ["case", "fastconv"] + (["algorithm"] if show_algo else []) + (
+            ["fastconv rate"] if show_rate else [])
         for f in fams:
             header += [f, f"fastconv / {f}"]
         if has_err:
@@ -211,8 +214,8 @@ def comparison(suite: str, entries: list[Entry], summary: list) -> str:
             counted = all(e.info.get("geomean", True) for e in ce)
             if not counted:
                 excluded = True
-            row = [c if counted else f"{c} †", fmt_time(fcv.time if fcv else None),
-                   _algo(fcv), fmt_rate(fcv)]
+            row = [c if counted else f"{c} †", fmt_time(fcv.time if fcv else None)]
+            row += ([_algo(fcv)] if show_algo else []) + ([fmt_rate(fcv)] if show_rate else [])
             for f in fams:
                 best = _best_of_family([e for e in ce if e.family == f
                                         and not e.impl.startswith("fastconv")])
@@ -228,7 +231,7 @@ def comparison(suite: str, entries: list[Entry], summary: list) -> str:
             rows.append(row)
         if not rows:
             continue
-        gm_row = ["**geometric mean**", "", "", ""]
+        gm_row = ["**geometric mean**", ""] + [""] * (show_algo + show_rate)
         for f in fams:
             g = geomean(ratios[f])
             gm_row += ["", f"**{fmt_ratio(g)}** ({len(ratios[f])})" if g else DASH]
