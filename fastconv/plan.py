@@ -68,13 +68,25 @@ def _record(plan: Plan) -> None:
     _last.plan = plan
 
 
-def _resolve_backend(spec: ConvSpec, backend: str) -> str:
+def _resolve_backend(spec: ConvSpec, backend: str, algorithm: str | None = None) -> str:
+    """The backend to run.  ``algorithm``: the forward algorithm being planned
+    (``"auto"`` or a name); None when a backward pass is planned."""
     check_choice(backend, "backend", BACKENDS)
     if backend == "cuda":
-        raise ValueError(
-            "backend='cuda' is not available: fastconv has no CUDA kernels for "
-            "convolution yet (use 'auto', 'numba' or 'cython')"
-        )
+        # Optional GPU backend (fastconv/kernels/cuda): forward direct only.
+        if algorithm is None:
+            raise ValueError(
+                "backend='cuda' has no kernels for the backward passes (CUDA kernels "
+                "exist only for the forward direct convolution); use 'auto', 'numba' "
+                "or 'cython'")
+        why = None if algorithm == "auto" else kernels.refusal("cuda", algorithm)
+        if why is not None:
+            raise ValueError(f"algorithm={algorithm!r} cannot serve this case: {why}")
+        if not kernels.available("cuda"):
+            from .kernels.cuda import unavailable_reason
+
+            raise ValueError(unavailable_reason())
+        return "cuda"
     if backend == "cython" and not kernels.available("cython"):
         raise ValueError(
             "backend='cython' is not available: the compiled extension "
@@ -82,6 +94,10 @@ def _resolve_backend(spec: ConvSpec, backend: str) -> str:
         )
     if backend != "auto":
         return backend
+    from .kernels.cuda import auto_pick  # no import of numba for small cases
+
+    if auto_pick(spec, algorithm):
+        return "cuda"
     # The Cython kernels need no JIT (no compile latency, no Numba import) and
     # measure as fast as the Numba ones on the direct loops.
     return "cython" if kernels.available("cython") else "numba"
@@ -117,7 +133,7 @@ def make_plan(spec: ConvSpec, algorithm: str = "auto", backend: str = "auto", *,
     from . import _autotune as _at
 
     check_choice(algorithm, "algorithm", ALGORITHMS)
-    backend = _resolve_backend(spec, backend)
+    backend = _resolve_backend(spec, backend, algorithm)
     nthreads = get_num_threads()
     threads = 1 if spec.flops < _config.PARALLEL_MIN_FLOPS else nthreads
     tol = DEFAULT_TOLERANCE.get(spec.dtype.itemsize, 1e-9) if tolerance is None else float(
@@ -141,7 +157,7 @@ def make_plan(spec: ConvSpec, algorithm: str = "auto", backend: str = "auto", *,
     rows, refusals = [], {}
     for name in algorithms.NAMES:
         mod = algorithms.get(name)
-        why = mod.supports(spec)
+        why = kernels.refusal(backend, name) or mod.supports(spec)
         if why is None:
             bound = _error_bound(mod, spec)
             if bound > tol:
@@ -284,5 +300,6 @@ def plan_conv(
 
     # shape-level algorithms only: random weights say nothing about rank-1 kernels
     names = [n for n in algorithms.NAMES if algorithms.get(n).supports(spec) is None
-             and getattr(algorithms.get(n), "accepts", None) is None]
+             and getattr(algorithms.get(n), "accepts", None) is None
+             and kernels.refusal(plan.backend, n) is None]
     return replace(plan, times=_measure(spec, names, plan.backend))

@@ -7,13 +7,18 @@ signatures (``direct.conv_direct`` exists in ``numba`` and in ``cython``), so an
 algorithm asks for a kernel by name and never branches on the backend.
 Backends are imported lazily (Numba costs ~0.2 s to import and compiles on
 first use), so ``import fastconv`` loads none of them.
+
+A backend package may narrow what it serves (the optional ``cuda`` backend has
+only the forward direct kernel): its ``__init__`` may define ``available()``
+and ``refusal(algorithm) -> str | None``; :func:`available` and :func:`refusal`
+consult them, so the planner asks the registry instead of naming backends.
 """
 
 from __future__ import annotations
 
 import importlib
 
-BACKENDS = ("numba", "cython")
+BACKENDS = ("numba", "cython", "cuda")
 _cache: dict = {}
 
 
@@ -27,10 +32,24 @@ def get(backend: str, module: str, name: str):
     return fn
 
 
+def _package(backend: str):
+    return importlib.import_module(f"fastconv.kernels.{backend}")
+
+
 def available(backend: str) -> bool:
-    """True when ``backend``'s kernels can be loaded (Cython: the extension is built)."""
+    """True when ``backend``'s kernels can run (Cython: the extension is built;
+    CUDA: a device or the simulator, see ``kernels.cuda.available``)."""
+    check = getattr(_package(backend), "available", None)
+    if check is not None:
+        return bool(check())
     try:
         get(backend, "direct", "conv_direct")
     except ImportError:
         return False
     return True
+
+
+def refusal(backend: str, algorithm: str) -> str | None:
+    """None when ``backend`` has kernels for ``algorithm``, else the reason it has not."""
+    check = getattr(_package(backend), "refusal", None)
+    return None if check is None else check(algorithm)
