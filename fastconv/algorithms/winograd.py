@@ -146,8 +146,8 @@ def _blocking(spec, m: int) -> tuple[int, int]:
     item = spec.dtype.itemsize
     tb = _V_BYTES // (F * max(cig, 1) * item)
     tb = int(min(max(tb, 32), 128, max(NT, 1)))
-    nblk = -(-NT // tb)
-    tb = -(-NT // nblk)  # even blocks
+    nblk = max(1, -(-NT // tb))
+    tb = max(1, -(-NT // nblk))  # even blocks
     cob = cog
     jobs = nblk * spec.groups
     if jobs < 4 and cog >= 128:  # too few tile blocks: split the output channels too
@@ -164,7 +164,7 @@ def _stage_times(spec, m: int, threads: int, packed: bool = False) -> dict:
     tb, cob = _blocking(spec, m)
     G, cig, cog = spec.groups, spec.in_per_group, spec.out_per_group
     ncob = -(-cog // cob)
-    nblk = -(-NT // tb)
+    nblk = max(1, -(-NT // tb))
     jobs = nblk * G * ncob
     eff_threads = min(threads, jobs) if jobs else 1
     # thin GEMMs (few tiles, few channels) pack more than they multiply
