@@ -174,6 +174,9 @@ cdef void _wg_row(
     Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
     Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t groups,
 ) noexcept nogil:
+    """One (co, ci, kd, kh) weight row: lane-wise products accumulate in a
+    (KW, OW) buffer (vectorisable, no reduction chain), then each lane row is
+    summed in order."""
     cdef Py_ssize_t r = job
     cdef Py_ssize_t kh = r % KH
     r = r // KH
@@ -184,36 +187,46 @@ cdef void _wg_row(
     cdef Py_ssize_t g = co // (Co // groups)
     cdef Py_ssize_t c = g * cig + ci
     cdef real* grow_w = gw + job * KW
+    cdef real* acc = <real*>malloc(KW * OW * sizeof(real))
+    cdef real* ak
     cdef const real* grow
     cdef const real* xrow
-    cdef real acc, part
+    cdef real tot
     cdef Py_ssize_t kw, n, od, oh, idd, ih, off, lo, hi, lim, ow
-    for kw in range(KW):
-        acc = 0
-        off = kw * dw - pw  # iw = ow * sw + off
-        lo = 0 if off >= 0 else (-off + sw - 1) // sw
-        lim = W - 1 - off
-        hi = _imin(OW, lim // sw + 1) if lim >= 0 else 0
-        for n in range(N):
-            for od in range(OD):
-                idd = od * sd + kd * dd - pd
-                if idd < 0 or idd >= D:
+    if acc == NULL:
+        return
+    for ow in range(KW * OW):
+        acc[ow] = 0
+    for n in range(N):
+        for od in range(OD):
+            idd = od * sd + kd * dd - pd
+            if idd < 0 or idd >= D:
+                continue
+            for oh in range(OH):
+                ih = oh * sh + kh * dh - ph
+                if ih < 0 or ih >= H:
                     continue
-                for oh in range(OH):
-                    ih = oh * sh + kh * dh - ph
-                    if ih < 0 or ih >= H:
-                        continue
-                    grow = go + (((n * Co + co) * OD + od) * OH + oh) * OW
+                grow = go + (((n * Co + co) * OD + od) * OH + oh) * OW
+                for kw in range(KW):
+                    off = kw * dw - pw  # iw = ow * sw + off
+                    lo = 0 if off >= 0 else (-off + sw - 1) // sw
+                    lim = W - 1 - off
+                    hi = _imin(OW, lim // sw + 1) if lim >= 0 else 0
                     xrow = x + (((n * C + c) * D + idd) * H + ih) * W + off
-                    part = 0
+                    ak = acc + kw * OW
                     if sw == 1:
                         for ow in range(lo, hi):
-                            part = part + grow[ow] * xrow[ow]
+                            ak[ow] += grow[ow] * xrow[ow]
                     else:
                         for ow in range(lo, hi):
-                            part = part + grow[ow] * xrow[ow * sw]
-                    acc = acc + part
-        grow_w[kw] = acc
+                            ak[ow] += grow[ow] * xrow[ow * sw]
+    for kw in range(KW):
+        tot = 0
+        ak = acc + kw * OW
+        for ow in range(OW):
+            tot = tot + ak[ow]
+        grow_w[kw] = tot
+    free(acc)
 
 
 def weight_grad_direct(

@@ -129,32 +129,36 @@ def _wg_row(go, x, gw, job, s, d, p, groups, z):
     co = r // cig
     g = co // (Co // groups)
     c = g * cig + ci
-    for kw in range(KW):
-        acc = z
-        off = kw * dw - pw  # iw = ow * sw + off
-        lo = 0 if off >= 0 else (-off + sw - 1) // sw
-        lim = W - 1 - off
-        hi = min(OW, lim // sw + 1) if lim >= 0 else 0
-        for n in range(N):
-            for od in range(OD):
-                idd = od * sd + kd * dd - pd
-                if idd < 0 or idd >= D:
+    # lane-wise accumulation (KW, OW), then each lane row summed in order
+    acc = np.zeros((KW, OW), x.dtype)
+    for n in range(N):
+        for od in range(OD):
+            idd = od * sd + kd * dd - pd
+            if idd < 0 or idd >= D:
+                continue
+            for oh in range(OH):
+                ih = oh * sh + kh * dh - ph
+                if ih < 0 or ih >= H:
                     continue
-                for oh in range(OH):
-                    ih = oh * sh + kh * dh - ph
-                    if ih < 0 or ih >= H:
-                        continue
-                    grow = go[n, co, od, oh]
-                    xrow = x[n, c, idd, ih]
-                    part = z
+                grow = go[n, co, od, oh]
+                xrow = x[n, c, idd, ih]
+                for kw in range(KW):
+                    off = kw * dw - pw  # iw = ow * sw + off
+                    lo = 0 if off >= 0 else (-off + sw - 1) // sw
+                    lim = W - 1 - off
+                    hi = min(OW, lim // sw + 1) if lim >= 0 else 0
+                    ak = acc[kw]
                     if sw == 1:
                         for ow in range(lo, hi):
-                            part += grow[ow] * xrow[ow + off]
+                            ak[ow] += grow[ow] * xrow[ow + off]
                     else:
                         for ow in range(lo, hi):
-                            part += grow[ow] * xrow[ow * sw + off]
-                    acc += part
-        gw[co, ci, kd, kh, kw] = acc
+                            ak[ow] += grow[ow] * xrow[ow * sw + off]
+    for kw in range(KW):
+        tot = z
+        for ow in range(OW):
+            tot += acc[kw, ow]
+        gw[co, ci, kd, kh, kw] = tot
 
 
 @njit(cache=True, fastmath=FASTMATH)
