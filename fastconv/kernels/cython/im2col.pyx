@@ -2,9 +2,9 @@
 
 Work unit (one OpenMP iteration): one batch element ``n``, one group ``g`` and one
 block of ``pb`` consecutive output positions.  The thread packs the block's
-windows into its private panel ``cols (K, pb)`` (K = C_in/groups x taps), calls
-single-threaded BLAS ``gemm`` for ``(Cog, K) @ (K, pb)`` into its private
-``acc (Cog, pb)`` and copies the result (plus bias) into ``out``.  Panels are
+windows into its private panel ``cols (K, pb)`` (K = C_in/groups x taps) and calls single-threaded BLAS ``gemm``
+for ``(Cog, K) @ (K, pb)`` straight into ``out`` (row stride = output plane size),
+then adds the bias to the block while it is still in cache.  Panels are
 sized so that they stay in L2; total scratch = threads x (K + Cog) x pb items,
 bounded by the planner.  BLAS must be limited to one thread by the caller
 (threads.blas_threads(1)): one thread pool per call.
@@ -115,7 +115,12 @@ def conv_im2col(
     cdef real* cols
     cdef real* acc
     cdef real* orow
+    cdef real* out_blk
+    cdef Py_ssize_t ldo
     cdef real bias
+    # BLAS takes int dimensions: beyond 2^31 - 1 output positions the GEMM writes a
+    # private panel that is then copied (bounded by pb, like every panel here)
+    cdef bint big = P > 2147483647
     with nogil:
         for job in prange(njobs, schedule="dynamic", num_threads=nthreads):
             tid = threadid()
@@ -126,17 +131,28 @@ def conv_im2col(
             width = _imin(pb, P - p0)
             cols = sp + tid * sstride
             acc = cols + K * pb
+            if big:
+                out_blk = acc
+                ldo = pb
+            else:  # GEMM straight into out (row stride P): no copy pass
+                out_blk = op + (n * Co + g * cog) * P + p0
+                ldo = P
             if direct_1x1:
                 # B = x[n, g*cig:(g+1)*cig, p0:p0+width] read in place (ld = P)
                 _gemm(wp + g * cog * K, <int>K, xp + (n * C + g * cig) * P + p0, <int>P,
-                      acc, <int>pb, <int>cog, <int>width, <int>K)
+                      out_blk, <int>ldo, <int>cog, <int>width, <int>K)
             else:
                 _pack(xp + (n * C + g * cig) * D * H * W, cols, p0, width, cig, D, H, W,
                       KD, KH, KW, OH, OW, sd, sh, sw, dd, dh, dw, pd, ph, pw)
-                _gemm(wp + g * cog * K, <int>K, cols, <int>width, acc, <int>pb,
+                _gemm(wp + g * cog * K, <int>K, cols, <int>width, out_blk, <int>ldo,
                       <int>cog, <int>width, <int>K)
-            for m in range(cog):
-                orow = op + (n * Co + g * cog + m) * P + p0
-                bias = bp[g * cog + m] if has_bias else 0
-                for j in range(width):
-                    orow[j] = acc[m * pb + j] + bias
+            if big or has_bias:
+                for m in range(cog):
+                    orow = op + (n * Co + g * cog + m) * P + p0
+                    bias = bp[g * cog + m] if has_bias else 0
+                    if big:
+                        for j in range(width):
+                            orow[j] = acc[m * pb + j] + bias
+                    else:
+                        for j in range(width):
+                            orow[j] = orow[j] + bias
