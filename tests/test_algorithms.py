@@ -230,3 +230,31 @@ def test_nan_propagates(algorithm):
     assert np.isnan(y[0, 0, 3:6, 3:6]).all()
     if algorithm != "fft":  # a NaN spreads over the whole FFT tile, by nature
         assert np.isfinite(y).sum() == 100 - 9
+
+
+def _has_mkl_fft():
+    from fastconv import _fft
+
+    return _fft._mkl_backend() is not None
+
+
+def test_fft_backend_can_be_forced_to_pocketfft(monkeypatch):
+    from fastconv import _fft
+
+    monkeypatch.setenv("FASTCONV_FFT", "pocketfft")
+    assert _fft.backend_name() == "pocketfft"
+    x = rng.standard_normal((1, 2, 30, 30))
+    w = rng.standard_normal((3, 2, 7, 7))
+    assert_close(fc.conv2d(x, w, algorithm="fft"), ref.conv(x, w))
+    assert fc.plan.last_plan().options["fft"] == "pocketfft"
+
+
+@pytest.mark.skipif(not _has_mkl_fft(), reason="mkl_fft is not installed (extra: mkl)")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mkl_fft_backend_matches_reference(dtype):
+    x = rng.standard_normal((2, 3, 40, 33)).astype(dtype)
+    w = rng.standard_normal((4, 3, 9, 5)).astype(dtype)
+    got = fc.conv2d(x, w, padding=(4, 2), stride=(1, 2), algorithm="fft")
+    assert fc.plan.last_plan().options["fft"] == "mkl_fft"
+    assert_close(got, ref.conv(x, w, padding=(4, 2), stride=(1, 2)), scale=5 * max(
+        1.0, float(np.abs(got).max())))
