@@ -8,8 +8,9 @@ which runs each benchmark once as a smoke check)::
 
 For authors of bench files (pooling, backward, signal ...)
 ----------------------------------------------------------
-Use the fixtures; importing from ``conftest`` works too but depends on which
-``conftest`` module pytest loaded last, fixtures never do.
+Use the fixtures, or import helpers with ``from .conftest import make_data, ...``
+(``bench`` is a package, so this conftest is ``bench.conftest`` and never shadows
+``tests/conftest.py``; a bare ``from conftest import`` would get the wrong one).
 
 ``threads`` (parametrised 1 and 2)
     Sets the thread count of fastconv (``fc.num_threads``), PyTorch

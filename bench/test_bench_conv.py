@@ -25,7 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from conftest import (
+
+import fastconv as fc
+
+from .conftest import (
     PEERS,
     conv_flops,
     fastconv_plan_info,
@@ -35,8 +38,6 @@ from conftest import (
     max_rel_err,
     run_bench,
 )
-
-import fastconv as fc
 
 torch, F, sig = PEERS.torch, PEERS.F, PEERS.scipy_signal
 

@@ -26,9 +26,10 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import PEERS
 
 import fastconv as fc
+
+from .conftest import PEERS
 
 ROUNDS = 5  # fresh processes per start-up measurement (the minimum is reported)
 
