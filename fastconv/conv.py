@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import algorithms
-from ._spec import NP_PAD_MODE, ConvSpec, as_array, check_out, conv_spec, to_compute
+from ._spec import (
+    NP_PAD_MODE, ConvSpec, as_array, check_choice, check_out, conv_spec, to_compute,
+)
 from .plan import Plan, _record, make_plan
 
 __all__ = ["conv1d", "conv2d", "conv3d", "prepare_weight", "PreparedWeight", "conv_separable"]
@@ -25,7 +27,8 @@ def _prepare_input(spec: ConvSpec, x: np.ndarray) -> tuple[ConvSpec, np.ndarray]
     return spec.after_explicit_padding(), xs
 
 
-def _run(spec: ConvSpec, plan: Plan, x, w, b, out=None, packed=None) -> np.ndarray:
+def _run(spec: ConvSpec, plan: Plan, x, w, b, out=None, packed=None,
+         activation=None) -> np.ndarray:
     """Run ``plan`` on validated arrays; returns the (N, Co, *out) compute-dtype result.
 
     ``out`` (optional) is a C-contiguous compute-dtype buffer of that shape;
@@ -39,12 +42,20 @@ def _run(spec: ConvSpec, plan: Plan, x, w, b, out=None, packed=None) -> np.ndarr
         out = np.empty(res_shape, spec.dtype)
     if spec.batch:
         algorithms.get(plan.algorithm).forward(run_spec, plan, xs, ws, bs, out, packed)
+    if activation is not None:  # fused: in place on the fresh result, before any cast
+        from .activations import apply_inplace
+
+        apply_inplace(activation, out)
     _record(plan)
     return out
 
 
 def _conv(nd, x, weight, bias, stride, padding, dilation, groups, padding_mode, algorithm,
-          backend, out, tolerance=None):
+          backend, out, tolerance=None, activation=None):
+    if activation is not None:
+        from .activations import ACTIVATIONS
+
+        check_choice(activation, "activation", ACTIVATIONS)
     prepared = weight if isinstance(weight, PreparedWeight) else None
     x = as_array(x, "x")
     weight = prepared.weight if prepared is not None else as_array(weight, "weight")
@@ -70,7 +81,7 @@ def _conv(nd, x, weight, bias, stride, padding, dilation, groups, padding_mode, 
         and not any(np.may_share_memory(out, a) for a in (x, weight, bias) if a is not None)
     ):
         direct_out = out.reshape((spec.batch, spec.out_channels) + spec.out_size)
-    res = _run(spec, plan, x, weight, bias, direct_out, packed)
+    res = _run(spec, plan, x, weight, bias, direct_out, packed, activation)
     if direct_out is not None:
         return out
     res = res.reshape(spec.out_shape)
@@ -101,6 +112,9 @@ out : ndarray, optional
 tolerance : float, optional
     Largest acceptable relative error for ``algorithm="auto"`` (default 1e-3 for
     float32, 1e-9 for float64); see :func:`fastconv.plan_conv`.
+activation : {{None, "relu", "sigmoid", "tanh"}}
+    Applied in place to the result right after the convolution (bias included),
+    so inference makes no separate pass over a temporary.
 
 ``weight`` may also be a :class:`PreparedWeight` from :func:`prepare_weight`: its
 transformed/packed form is reused when the call matches the prepared case.
@@ -119,21 +133,24 @@ Examples
 
 
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-           padding_mode="zeros", algorithm="auto", backend="auto", out=None, tolerance=None):
+           padding_mode="zeros", algorithm="auto", backend="auto", out=None, tolerance=None,
+           activation=None):
     return _conv(1, x, weight, bias, stride, padding, dilation, groups, padding_mode,
-                 algorithm, backend, out, tolerance)
+                 algorithm, backend, out, tolerance, activation)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-           padding_mode="zeros", algorithm="auto", backend="auto", out=None, tolerance=None):
+           padding_mode="zeros", algorithm="auto", backend="auto", out=None, tolerance=None,
+           activation=None):
     return _conv(2, x, weight, bias, stride, padding, dilation, groups, padding_mode,
-                 algorithm, backend, out, tolerance)
+                 algorithm, backend, out, tolerance, activation)
 
 
 def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-           padding_mode="zeros", algorithm="auto", backend="auto", out=None, tolerance=None):
+           padding_mode="zeros", algorithm="auto", backend="auto", out=None, tolerance=None,
+           activation=None):
     return _conv(3, x, weight, bias, stride, padding, dilation, groups, padding_mode,
-                 algorithm, backend, out, tolerance)
+                 algorithm, backend, out, tolerance, activation)
 
 
 for _f, _nd, _sp, _ks, _osp, _x, _w, _o in (
