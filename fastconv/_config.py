@@ -12,3 +12,11 @@ WORKSPACE_LIMIT = int(os.environ.get("FASTCONV_WORKSPACE_LIMIT", 32 * 2**20))
 #: Below this many multiply-adds a call runs on one thread (thread start-up
 #: costs more than it saves).  Thread count never changes results.
 PARALLEL_MIN_FLOPS = int(os.environ.get("FASTCONV_PARALLEL_MIN_FLOPS", 200_000))
+
+#: libgomp busy-wait after each parallel region before its threads sleep.  The
+#: default (300,000 spins, ~10-20 ms here) steals a core from whatever the user
+#: runs next (a NumPy matmul, PyTorch); fastconv's regions are long enough not to
+#: need it.  Applied as ``GOMP_SPINCOUNT`` when fastconv first loads a kernel
+#: (libgomp reads it at load), unless the user set ``GOMP_SPINCOUNT`` or
+#: ``OMP_WAIT_POLICY``.  ``FASTCONV_OMP_SPINCOUNT=default`` keeps libgomp's own.
+OMP_SPINCOUNT = os.environ.get("FASTCONV_OMP_SPINCOUNT", "10000")

@@ -20,6 +20,23 @@ import importlib
 
 BACKENDS = ("numba", "cython", "cuda")
 _cache: dict = {}
+_runtime_ready = False
+
+
+def _prepare_runtime() -> None:
+    """Before the first kernel module (and so libgomp) loads: fastconv's OpenMP
+    spin default (see ``_config.OMP_SPINCOUNT``), never overriding the user's."""
+    global _runtime_ready
+    if _runtime_ready:
+        return
+    import os
+
+    from .. import _config
+
+    if (_config.OMP_SPINCOUNT != "default" and "GOMP_SPINCOUNT" not in os.environ
+            and "OMP_WAIT_POLICY" not in os.environ):
+        os.environ["GOMP_SPINCOUNT"] = _config.OMP_SPINCOUNT
+    _runtime_ready = True
 
 
 def get(backend: str, module: str, name: str):
@@ -27,6 +44,7 @@ def get(backend: str, module: str, name: str):
     key = (backend, module, name)
     fn = _cache.get(key)
     if fn is None:
+        _prepare_runtime()
         mod = importlib.import_module(f"fastconv.kernels.{backend}.{module}")
         fn = _cache[key] = getattr(mod, name)
     return fn
