@@ -27,6 +27,7 @@ a fixed summation order: results are bit-identical for any thread count.
 """
 
 from cython.parallel cimport parallel, prange, threadid
+from libc.stdlib cimport free, malloc
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from .fused cimport real
@@ -115,32 +116,71 @@ cdef inline void _g(int m, const double* g, Py_ssize_t gs, double* u,
         u[3 * us] = g2
 
 
-cdef void _weight_row(const real* w, real* U, Py_ssize_t co, Py_ssize_t Co,
-                      Py_ssize_t Cig, Py_ssize_t groups, int m, int nw) noexcept nogil:
-    """Transform the kernels of output channel ``co`` (all its input channels)."""
+cdef inline void _gv(int m, const double* s, Py_ssize_t ss, double* d, Py_ssize_t ds,
+                     Py_ssize_t n) noexcept nogil:
+    """Kernel transform G over vectors of n kernels: s[j*ss + c] -> d[k*ds + c]."""
+    cdef Py_ssize_t c
+    cdef double g0, g1, g2, h0, h1
+    cdef double sixth = 1.0 / 6.0
+    if m == 4:
+        for c in range(n):
+            g0 = s[c]
+            g1 = s[ss + c]
+            g2 = s[2 * ss + c]
+            h0 = g0 + g2
+            h1 = 0.25 * g0 + g2
+            d[c] = 0.25 * g0
+            d[ds + c] = -(h0 + g1) * sixth
+            d[2 * ds + c] = -(h0 - g1) * sixth
+            d[3 * ds + c] = (h1 + 0.5 * g1) * sixth
+            d[4 * ds + c] = (h1 - 0.5 * g1) * sixth
+            d[5 * ds + c] = g2
+    else:
+        for c in range(n):
+            g0 = s[c]
+            g1 = s[ss + c]
+            g2 = s[2 * ss + c]
+            d[c] = g0
+            d[ds + c] = 0.5 * (g0 + g1 + g2)
+            d[2 * ds + c] = 0.5 * (g0 - g1 + g2)
+            d[3 * ds + c] = g2
+
+
+cdef int _weight_row(const real* w, real* U, Py_ssize_t co, Py_ssize_t Co,
+                     Py_ssize_t Cig, Py_ssize_t groups, int m, int nw) noexcept nogil:
+    """Transform the kernels of output channel ``co`` (vectorised over its input
+    channels, in double); 1 when out of memory."""
     cdef Py_ssize_t cog = Co // groups, al = m + 2
     cdef Py_ssize_t g = co // cog, col = co - g * cog
     cdef Py_ssize_t F = al * al if nw == 2 else al
-    cdef Py_ssize_t ci, i, j, f
-    cdef double tap[9]
-    cdef double tmp[18]
-    cdef double u[36]
-    cdef const real* k
+    cdef Py_ssize_t KK = 9 if nw == 2 else 3
+    cdef Py_ssize_t R = 3 if nw == 2 else 1
+    cdef Py_ssize_t ci, k, r, kh
+    cdef const real* src = w + co * Cig * KK
+    cdef real* dst
+    cdef double* tap = <double*>malloc((KK + R * al + al) * Cig * sizeof(double))
+    if tap == NULL:
+        return 1
+    cdef double* tmp = tap + KK * Cig
+    cdef double* u = tmp + R * al * Cig
     for ci in range(Cig):
-        k = w + (co * Cig + ci) * (9 if nw == 2 else 3)
-        if nw == 2:
-            for i in range(9):
-                tap[i] = k[i]
-            for i in range(3):      # along w: tmp[i, k] = sum_j G[k, j] w[i, j]
-                _g(m, tap + 3 * i, 1, tmp + al * i, 1)
-            for j in range(al):     # along h: u[k, j] = sum_i G[k, i] tmp[i, j]
-                _g(m, tmp + j, al, u + j, al)
+        for k in range(KK):
+            tap[k * Cig + ci] = src[ci * KK + k]
+    for r in range(R):  # along w: tmp[r, k] = sum_j G[k, j] w[r, j]
+        _gv(m, tap + 3 * r * Cig, Cig, tmp + r * al * Cig, Cig, Cig)
+    for k in range(al):
+        if nw == 2:     # along h: u[kh] = sum_r G[kh, r] tmp[r, k]; f = kh * al + k
+            _gv(m, tmp + k * Cig, al * Cig, u, Cig, Cig)
+            for kh in range(al):
+                dst = U + ((g * F + kh * al + k) * cog + col) * Cig
+                for ci in range(Cig):
+                    dst[ci] = <real>u[kh * Cig + ci]
         else:
-            for i in range(3):
-                tap[i] = k[i]
-            _g(m, tap, 1, u, 1)
-        for f in range(F):
-            U[((g * F + f) * cog + col) * Cig + ci] = <real>u[f]
+            dst = U + ((g * F + k) * cog + col) * Cig
+            for ci in range(Cig):
+                dst[ci] = <real>tmp[k * Cig + ci]
+    free(tap)
+    return 0
 
 
 def transform_weight(const real[:, :, :, ::1] w, real[:, :, :, ::1] U, int m,
@@ -151,6 +191,7 @@ def transform_weight(const real[:, :, :, ::1] w, real[:, :, :, ::1] U, int m,
     """
     cdef Py_ssize_t Co = w.shape[0], Cig = w.shape[1]
     cdef Py_ssize_t co
+    cdef int err = 0
     if Co == 0 or Cig == 0:
         return U
     cdef const real* wp = &w[0, 0, 0, 0]
@@ -158,10 +199,12 @@ def transform_weight(const real[:, :, :, ::1] w, real[:, :, :, ::1] U, int m,
     with nogil:
         if nthreads > 1:
             for co in prange(Co, schedule="static", num_threads=nthreads):
-                _weight_row(wp, Up, co, Co, Cig, groups, m, nw)
+                err += _weight_row(wp, Up, co, Co, Cig, groups, m, nw)
         else:
             for co in range(Co):
-                _weight_row(wp, Up, co, Co, Cig, groups, m, nw)
+                err += _weight_row(wp, Up, co, Co, Cig, groups, m, nw)
+    if err:
+        raise MemoryError("winograd: out of memory in the weight transform")
     return U
 
 
