@@ -16,6 +16,10 @@ from .backward import (
 )
 from ._autotune import autotune
 from .conv import PreparedWeight, conv1d, conv2d, conv3d, conv_separable, prepare_weight
+from .local import (
+    local_conv1d, local_conv1d_backward, local_conv2d, local_conv2d_backward,
+    tiled_conv2d, tiled_conv2d_backward,
+)
 from .plan import Plan, plan_conv
 from .pool import *  # noqa: F401,F403  (pooling, every name in fastconv.pool.__all__)
 from .pool import __all__ as _pool_all
@@ -43,5 +47,7 @@ __all__ = [
     "separable_factors",
     "conv_output_shape", "pool_output_shape", "conv_transpose_output_shape",
     "receptive_field", "ReceptiveField",
+    "local_conv1d", "local_conv2d", "tiled_conv2d", "local_conv1d_backward",
+    "local_conv2d_backward", "tiled_conv2d_backward",
 ]
 __all__ += _pool_all  # pooling
