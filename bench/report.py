@@ -128,14 +128,19 @@ def load(paths, stat="min") -> tuple[list[Entry], list[dict]]:
 
 
 # ------------------------------------------------------------------------------ formatting
+def _sig3(v: float) -> str:
+    return f"{v:.0f}" if v >= 99.95 else f"{v:.1f}" if v >= 9.995 else f"{v:.2f}"
+
+
 def fmt_time(t: float | None) -> str:
+    """Three significant digits: 25.0 µs, 2.00 ms, 133 ms, 2.50 s."""
     if t is None or not math.isfinite(t):
         return DASH
     if t < 1e-3:
-        return f"{t * 1e6:.0f} µs" if t >= 1e-4 else f"{t * 1e6:.1f} µs"
+        return f"{_sig3(t * 1e6)} µs"
     if t < 1:
-        return f"{t * 1e3:.3g} ms" if t >= 1e-2 else f"{t * 1e3:.2f} ms"
-    return f"{t:.3g} s"
+        return f"{_sig3(t * 1e3)} ms"
+    return f"{_sig3(t)} s"
 
 
 def fmt_ratio(r: float | None) -> str:

@@ -52,7 +52,6 @@ def _rounds(benchmark, code: str, n: int = ROUNDS) -> list[dict]:
 
 
 def _startup_info(benchmark, case, metrics):
-    benchmark.group = f"startup: {case}"
     benchmark.extra_info.update(suite="startup", case=case, impl="fastconv", metrics=metrics)
 
 
@@ -72,6 +71,7 @@ IMPORT_CODE = textwrap.dedent("""
 
 @pytest.mark.quick
 def test_import_time(benchmark):
+    benchmark.group = "startup: import"
     outs = _rounds(benchmark, IMPORT_CODE)
     heavy = sorted({m for o in outs for m in o["heavy"]})
 
@@ -138,6 +138,7 @@ print(json.dumps({{"import_s": t1 - t0, "first_s": t3 - t2, "second_s": t4 - t3,
 def test_first_call_latency(benchmark, case, backend):
     xs, ws, pad = FIRST_CALL_CASES[case]
     code = FIRST_CALL_CODE.format(x=xs, w=ws, p=pad, b=backend)
+    benchmark.group = f"startup: first call {case} backend={backend}"
     _python(code)  # populate the caches (Numba on-disk cache ...)
     outs = _rounds(benchmark, code)
     best = min(outs, key=lambda o: o["import_s"] + o["first_s"])
@@ -239,8 +240,8 @@ def test_peak_memory(benchmark, case, impl):
         pytest.skip("PyTorch is not installed")
     nd, xs, ws, stride, pad, _ = MEMORY_CASES[case]
     code = MEMORY_CODE.format(nd=nd, x=xs, w=ws, stride=stride, pad=pad, impl=impl)
-    out = _rounds(benchmark, code, n=1)[0]
     benchmark.group = f"memory: {case}"
+    out = _rounds(benchmark, code, n=1)[0]
     benchmark.extra_info.update(
         suite="memory", case=case, impl=impl,
         shape=f"x{xs} w{ws} s{stride} p{pad}", threads=fc.get_num_threads(), **out)
