@@ -20,6 +20,7 @@ from .local import (
     local_conv1d, local_conv1d_backward, local_conv2d, local_conv2d_backward,
     tiled_conv2d, tiled_conv2d_backward,
 )
+from .matrix import conv_matrix
 from .plan import Plan, plan_conv
 from .pool import *  # noqa: F401,F403  (pooling, every name in fastconv.pool.__all__)
 from .pool import __all__ as _pool_all
@@ -49,5 +50,6 @@ __all__ = [
     "receptive_field", "ReceptiveField",
     "local_conv1d", "local_conv2d", "tiled_conv2d", "local_conv1d_backward",
     "local_conv2d_backward", "tiled_conv2d_backward",
+    "conv_matrix",
 ]
 __all__ += _pool_all  # pooling
