@@ -53,3 +53,15 @@ __all__ = [
     "conv_matrix",
 ]
 __all__ += _pool_all  # pooling
+
+
+_LAZY_SUBMODULES = ("filters", "features")
+
+
+def __getattr__(name):
+    """``fastconv.filters`` / ``fastconv.features`` are imported on first use."""
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
