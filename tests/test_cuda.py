@@ -107,6 +107,53 @@ def test_forcing_cuda_without_device_or_simulator_raises():
                "to run the kernels on the simulator" in m, m
 
 
+PTX = """
+import os, shutil, subprocess, sys, tempfile
+from numba import cuda
+from numba.core import types
+import fastconv.kernels.cuda.direct as cd
+for ft in (types.float32, types.float64):
+    arr = types.Array(ft, 5, "C")
+    sig = (arr, arr, types.Array(ft, 1, "C"), arr) + (types.int64,) * 10
+    try:
+        ptx, _ = cuda.compile_ptx(cd._conv_direct_kernel.py_func, sig, cc=(7, 5))
+    except Exception as e:
+        if "nvvm" in (type(e).__name__ + str(e)).lower():
+            print("SKIP", e)
+            raise SystemExit(0)
+        raise
+    body = ptx.split(".entry", 1)[1]
+    if ft == types.float32:
+        assert "fma.rn.f32" in body and ".f64" not in body, "float32 kernel uses float64"
+    else:
+        assert "fma.rn.f64" in body
+    assert "mul.lo.s64" in body or "mad.lo.s64" in body  # 64-bit index arithmetic
+    ptxas = shutil.which("ptxas") or "/usr/local/cuda/bin/ptxas"
+    if os.path.exists(ptxas):
+        with tempfile.TemporaryDirectory() as d:
+            f = os.path.join(d, "k.ptx")
+            with open(f, "w") as fh:
+                fh.write(ptx)
+            r = subprocess.run([ptxas, "-arch=sm_75", "-v", f, "-o", os.path.join(d, "k.cubin")],
+                               capture_output=True, text=True)
+            assert r.returncode == 0, r.stderr
+            assert " 0 bytes spill stores" in r.stderr, r.stderr
+            print(ft, "ptxas", r.stderr.strip().splitlines()[-2].strip())
+print("OK")
+"""
+
+
+def test_kernel_compiles_for_a_real_gpu():
+    """Lower the kernel with the real CUDA target (NVVM -> PTX, and ``ptxas`` to SASS
+    for sm_75 when found): catches what the simulator accepts but a GPU would not.
+    Needs libNVVM (a CUDA toolkit), not a device; skipped without one."""
+    r = _python(["-c", PTX], {"NUMBA_ENABLE_CUDASIM": "0"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    if r.stdout.startswith("SKIP"):
+        pytest.skip(f"no libNVVM: {r.stdout.strip()}")
+    assert r.stdout.strip().endswith("OK"), r.stdout
+
+
 def test_import_and_cpu_calls_do_not_import_numba_cuda():
     r = _python(["-c", (
         "import sys, numpy as np, fastconv as fc\n"
@@ -140,6 +187,8 @@ def test_backward_refused_with_cuda():
         fc.conv2d_backward(go, X, W, backend="cuda")
     with pytest.raises(ValueError, match="backend='cuda' has no kernels for the backward"):
         fc.plan_conv(X.shape, W.shape, backend="cuda", pass_="weight_grad")
+    with pytest.raises(ValueError, match="backend='cuda' has no kernels for the backward"):
+        fc.conv_transpose2d(X, W, backend="cuda")
 
 
 def test_registry_refusals():
