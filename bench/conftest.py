@@ -96,6 +96,17 @@ class Peers:
 PEERS = Peers(torch, F, scipy_signal, scipy_fft)
 
 
+def _loadavg():
+    try:
+        return list(os.getloadavg())
+    except OSError:  # pragma: no cover - not on Linux
+        return None
+
+
+#: System load when the benchmarks were collected (a quiet run starts near 0).
+LOAD_AT_START = _loadavg()
+
+
 # --------------------------------------------------------------------------------------
 # Command-line options
 # --------------------------------------------------------------------------------------
@@ -357,5 +368,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         "env": {k: v for k, v in os.environ.items()
                 if k.startswith(("OMP_", "NUMBA_", "OPENBLAS_", "MKL_", "FASTCONV_"))},
         "bench_threads": bench_threads(config),
+        "loadavg_start": LOAD_AT_START,
+        "loadavg_end": _loadavg(),
         "executable": sys.executable,
     }

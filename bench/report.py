@@ -358,6 +358,12 @@ def machine_section(runs: list[dict]) -> str:
                 f"{p.get('internal_api')} {p.get('version') or ''} "
                 f"({p.get('threading_layer') or '-'}, {p.get('architecture') or '-'})".strip()
                 for p in pools))
+        if fb.get("loadavg_start") and fb.get("loadavg_end"):
+            ls0, ls1 = fb["loadavg_start"][0], fb["loadavg_end"][0]
+            busy = max(ls0, ls1) > 0.5 * (fb.get("cpus_available") or 1)
+            desc.append(f"load average (1 min) at start / end of the run: {ls0:.2f} / "
+                        f"{ls1:.2f}" + (" — **the machine was busy: timings are noisy**"
+                                        if busy else ""))
         if fb.get("env"):
             desc.append("env: " + " ".join(f"{k}={v}" for k, v in fb["env"].items()))
         key = tuple(desc)
