@@ -98,88 +98,71 @@ cdef inline void _at(int m, const real* s, Py_ssize_t ss, real* d, Py_ssize_t ds
             d[ds + t] = m1 - m2 - s[3 * ss + t]
 
 
-cdef inline void _g(int m, const double* g, Py_ssize_t gs, double* u,
-                    Py_ssize_t us) noexcept nogil:
-    """Kernel transform G (3 taps -> alpha values), in double."""
-    cdef double g0 = g[0], g1 = g[gs], g2 = g[2 * gs]
-    if m == 4:
-        u[0] = g0 / 4
-        u[us] = -(g0 + g1 + g2) / 6.0
-        u[2 * us] = -(g0 - g1 + g2) / 6.0
-        u[3 * us] = (g0 / 4.0 + g1 / 2.0 + g2) / 6.0
-        u[4 * us] = (g0 / 4.0 - g1 / 2.0 + g2) / 6.0
-        u[5 * us] = g2
-    else:
-        u[0] = g0
-        u[us] = (g0 + g1 + g2) / 2
-        u[2 * us] = (g0 - g1 + g2) / 2
-        u[3 * us] = g2
+#: G matrices (alpha x 3), row-major: F(2,3) then F(4,3).
+cdef double _G2[12]
+cdef double _G4[18]
+_G2[:] = [1.0, 0.0, 0.0,  0.5, 0.5, 0.5,  0.5, -0.5, 0.5,  0.0, 0.0, 1.0]
+_G4[:] = [0.25, 0.0, 0.0,
+          -1.0 / 6, -1.0 / 6, -1.0 / 6,
+          -1.0 / 6, 1.0 / 6, -1.0 / 6,
+          1.0 / 24, 1.0 / 12, 1.0 / 6,
+          1.0 / 24, -1.0 / 12, 1.0 / 6,
+          0.0, 0.0, 1.0]
+
+#: kernels per chunk of the weight transform (its buffers stay in L1/L2)
+DEF WCHUNK = 256
 
 
-cdef inline void _gv(int m, const double* s, Py_ssize_t ss, double* d, Py_ssize_t ds,
-                     Py_ssize_t n) noexcept nogil:
-    """Kernel transform G over vectors of n kernels: s[j*ss + c] -> d[k*ds + c]."""
-    cdef Py_ssize_t c
-    cdef double g0, g1, g2, h0, h1
-    cdef double sixth = 1.0 / 6.0
-    if m == 4:
-        for c in range(n):
-            g0 = s[c]
-            g1 = s[ss + c]
-            g2 = s[2 * ss + c]
-            h0 = g0 + g2
-            h1 = 0.25 * g0 + g2
-            d[c] = 0.25 * g0
-            d[ds + c] = -(h0 + g1) * sixth
-            d[2 * ds + c] = -(h0 - g1) * sixth
-            d[3 * ds + c] = (h1 + 0.5 * g1) * sixth
-            d[4 * ds + c] = (h1 - 0.5 * g1) * sixth
-            d[5 * ds + c] = g2
-    else:
-        for c in range(n):
-            g0 = s[c]
-            g1 = s[ss + c]
-            g2 = s[2 * ss + c]
-            d[c] = g0
-            d[ds + c] = 0.5 * (g0 + g1 + g2)
-            d[2 * ds + c] = 0.5 * (g0 - g1 + g2)
-            d[3 * ds + c] = g2
-
-
-cdef int _weight_row(const real* w, real* U, Py_ssize_t co, Py_ssize_t Co,
-                     Py_ssize_t Cig, Py_ssize_t groups, int m, int nw) noexcept nogil:
-    """Transform the kernels of output channel ``co`` (vectorised over its input
-    channels, in double); 1 when out of memory."""
+cdef int _weight_chunk(const real* w, real* U, Py_ssize_t job, Py_ssize_t Co,
+                       Py_ssize_t Cig, Py_ssize_t groups, int m, int nw) noexcept nogil:
+    """Transform the kernels of one chunk of (co, ci) pairs of one group, as
+    plain loops over the chunk (vectorised), in double; 1 when out of memory."""
     cdef Py_ssize_t cog = Co // groups, al = m + 2
-    cdef Py_ssize_t g = co // cog, col = co - g * cog
+    cdef Py_ssize_t per_g = cog * Cig
+    cdef Py_ssize_t nch = (per_g + WCHUNK - 1) // WCHUNK
+    cdef Py_ssize_t g = job // nch
+    cdef Py_ssize_t p0 = (job % nch) * WCHUNK
+    cdef Py_ssize_t P = WCHUNK if p0 + WCHUNK <= per_g else per_g - p0
     cdef Py_ssize_t F = al * al if nw == 2 else al
     cdef Py_ssize_t KK = 9 if nw == 2 else 3
     cdef Py_ssize_t R = 3 if nw == 2 else 1
-    cdef Py_ssize_t ci, k, r, kh
-    cdef const real* src = w + co * Cig * KK
+    cdef const double* G = &_G2[0]
+    if m == 4:
+        G = &_G4[0]
+    cdef Py_ssize_t p, k, r, k1, k2
+    cdef double a0, a1, a2
+    cdef const real* src = w + (g * per_g + p0) * KK
     cdef real* dst
-    cdef double* tap = <double*>malloc((KK + R * al + al) * Cig * sizeof(double))
-    if tap == NULL:
+    cdef double* Wt = <double*>malloc((KK + R * al) * WCHUNK * sizeof(double))
+    if Wt == NULL:
         return 1
-    cdef double* tmp = tap + KK * Cig
-    cdef double* u = tmp + R * al * Cig
-    for ci in range(Cig):
+    cdef double* tmp = Wt + KK * WCHUNK
+    for p in range(P):                  # Wt[tap, p]
         for k in range(KK):
-            tap[k * Cig + ci] = src[ci * KK + k]
-    for r in range(R):  # along w: tmp[r, k] = sum_j G[k, j] w[r, j]
-        _gv(m, tap + 3 * r * Cig, Cig, tmp + r * al * Cig, Cig, Cig)
-    for k in range(al):
-        if nw == 2:     # along h: u[kh] = sum_r G[kh, r] tmp[r, k]; f = kh * al + k
-            _gv(m, tmp + k * Cig, al * Cig, u, Cig, Cig)
-            for kh in range(al):
-                dst = U + ((g * F + kh * al + k) * cog + col) * Cig
-                for ci in range(Cig):
-                    dst[ci] = <real>u[kh * Cig + ci]
-        else:
-            dst = U + ((g * F + k) * cog + col) * Cig
-            for ci in range(Cig):
-                dst[ci] = <real>tmp[k * Cig + ci]
-    free(tap)
+            Wt[k * WCHUNK + p] = src[p * KK + k]
+    for r in range(R):                  # along w: tmp[r, k2] = sum_j G[k2, j] w[r, j]
+        for k2 in range(al):
+            a0 = G[3 * k2]
+            a1 = G[3 * k2 + 1]
+            a2 = G[3 * k2 + 2]
+            for p in range(P):
+                tmp[(r * al + k2) * WCHUNK + p] = (
+                    a0 * Wt[(3 * r) * WCHUNK + p] + a1 * Wt[(3 * r + 1) * WCHUNK + p]
+                    + a2 * Wt[(3 * r + 2) * WCHUNK + p])
+    for k1 in range(al if nw == 2 else 1):
+        a0 = G[3 * k1]
+        a1 = G[3 * k1 + 1]
+        a2 = G[3 * k1 + 2]
+        for k2 in range(al):            # along h: U[k1 * al + k2] = sum_r G[k1, r] tmp[r, k2]
+            dst = U + (g * F + k1 * al + k2) * per_g + p0
+            if nw == 2:
+                for p in range(P):
+                    dst[p] = <real>(a0 * tmp[k2 * WCHUNK + p] + a1 * tmp[(al + k2) * WCHUNK + p]
+                                    + a2 * tmp[(2 * al + k2) * WCHUNK + p])
+            else:
+                for p in range(P):
+                    dst[p] = <real>tmp[k2 * WCHUNK + p]
+    free(Wt)
     return 0
 
 
@@ -190,19 +173,20 @@ def transform_weight(const real[:, :, :, ::1] w, real[:, :, :, ::1] U, int m,
     ``w`` is (Co, Cig, KH, KW) with (KH, KW) = (3, 3) (``nw=2``) or (1, 3) (``nw=1``).
     """
     cdef Py_ssize_t Co = w.shape[0], Cig = w.shape[1]
-    cdef Py_ssize_t co
+    cdef Py_ssize_t job, njobs
     cdef int err = 0
     if Co == 0 or Cig == 0:
         return U
+    njobs = groups * ((Co // groups * Cig + WCHUNK - 1) // WCHUNK)
     cdef const real* wp = &w[0, 0, 0, 0]
     cdef real* Up = &U[0, 0, 0, 0]
     with nogil:
         if nthreads > 1:
-            for co in prange(Co, schedule="static", num_threads=nthreads):
-                err += _weight_row(wp, Up, co, Co, Cig, groups, m, nw)
+            for job in prange(njobs, schedule="static", num_threads=nthreads):
+                err += _weight_chunk(wp, Up, job, Co, Cig, groups, m, nw)
         else:
-            for co in range(Co):
-                err += _weight_row(wp, Up, co, Co, Cig, groups, m, nw)
+            for job in range(njobs):
+                err += _weight_chunk(wp, Up, job, Co, Cig, groups, m, nw)
     if err:
         raise MemoryError("winograd: out of memory in the weight transform")
     return U
