@@ -285,15 +285,19 @@ def record(benchmark, *, case: str, impl: str, threads: int, suite: str | None =
 
 
 def fastconv_plan_info(plan) -> dict:
-    """extra_info entries describing a fastconv ``Plan``."""
-    return {
-        "algorithm": plan.algorithm,
-        "backend": plan.backend,
-        "plan_threads": int(plan.threads),
-        "workspace_bytes": int(plan.workspace_bytes),
-        "estimated_s": float(plan.estimated_seconds),
-        "reason": plan.reason,
+    """extra_info entries describing a fastconv ``Plan`` (empty for None)."""
+    if plan is None:
+        return {}
+    info = {
+        "algorithm": getattr(plan, "algorithm", None),
+        "backend": getattr(plan, "backend", None),
+        "plan_threads": getattr(plan, "threads", None),
+        "workspace_bytes": getattr(plan, "workspace_bytes", None),
+        "estimated_s": getattr(plan, "estimated_seconds", None),
+        "reason": getattr(plan, "reason", None),
     }
+    return {k: (int(v) if k in ("plan_threads", "workspace_bytes") and v is not None else v)
+            for k, v in info.items() if v is not None}
 
 
 def run_bench(benchmark, fn, *, warmup: int = 1, **record_kw):
