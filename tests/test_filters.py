@@ -143,3 +143,19 @@ def test_kernels_plug_into_conv2d_and_separable_path():
     assert fc.choose_method(img[0, 0], g, "same") == "separable"
     assert fc.separable_factors(filters.sobel("x")) is not None
     assert fc.separable_factors(filters.laplacian()) is None
+
+
+def test_demo_gabor_step(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from fastconv.__main__ import gabor_demo
+    from fastconv.data import sample_image
+
+    path = gabor_demo(sample_image(64), str(tmp_path / "gabor.png"))
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert "saved the response grid to" in capsys.readouterr().out
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # as if not installed
+    assert gabor_demo(sample_image(64), str(tmp_path / "none.png")) is None
+    assert "matplotlib is not installed: skipping the PNG" in capsys.readouterr().out
+    assert not (tmp_path / "none.png").exists()
