@@ -380,6 +380,90 @@ def machine_section(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------------------ targets
+#: The issues' "must show" thresholds on the conv suite (2 threads, fastconv / peer
+#: time).  (label, cases, peer family, max ratio): every listed case must meet it.
+RATIO_TARGETS = [
+    ("depthwise at least 2x faster than PyTorch",
+     ("mobilenet_dw112_n1", "mobilenet_dw112_n8", "mobilenet_dw14"), "torch", 0.5),
+    ("ResNet 3x3 stride 1 within 0.8x of PyTorch",
+     ("resnet3x3_56", "resnet3x3_14", "resnet3x3_7"), "torch", 0.8),
+    ("stem and 1x1 within 1.0x of PyTorch", ("resnet_stem7x7s2", "resnet1x1_56"), "torch", 1.0),
+    ("31x31 on 512^2 at least 5x faster than PyTorch", ("filter512_k31",), "torch", 0.2),
+    ("31x31 on 512^2 no slower than SciPy's best method", ("filter512_k31",), "scipy", 1.0),
+    ("1-D k=101 at least 3x faster than PyTorch", ("audio1d_k101",), "torch", 1 / 3),
+    ("3-D 16->32 on 32^3 at least 3x faster than PyTorch", ("conv3d_16to32_32",), "torch",
+     1 / 3),
+]
+GEMM_BOUND = ("resnet3x3_56", "resnet3x3_14", "resnet3x3_7", "resnet_stem7x7s2", "resnet1x1_56")
+#: The issue's layer suite (bench/test_bench_conv.py names): the geometric mean's cases.
+SUITE_CASES = (
+    "lenet_conv1", "lenet_conv2", "resnet_stem7x7s2", "resnet3x3_56", "resnet3x3_28",
+    "resnet3x3_14", "resnet3x3_7", "resnet1x1_56", "mobilenet_dw112_n1", "mobilenet_dw112_n8",
+    "mobilenet_dw14", "dilated3x3_56", "conv11x11_256", "filter512_k15", "filter512_k31",
+    "audio1d_k101", "conv3d_16to32_32",
+)
+GEOMEAN_TARGET = 0.6
+RATE_TARGET = (150e9, 2)  # >= 150 GFLOP/s effective on at least two GEMM-bound layers
+
+
+def targets_section(entries: list[Entry], threads: int = 2) -> str:
+    """Measured values against the issues' thresholds (conv suite, ``threads``)."""
+    es = [e for e in entries if e.suite == "conv" and e.threads == threads]
+    if not es:
+        return ""
+
+    def find(case, impl):
+        return next((e for e in es if e.case == case and e.impl == impl and e.time), None)
+
+    def ratio(case, fam, impl="fastconv"):
+        fcv = find(case, impl)
+        peer = _best_of_family([e for e in es if e.case == case and e.family == fam
+                                and not e.impl.startswith("fastconv")])
+        return fcv.time / peer.time if fcv and peer else None
+
+    rows = []
+    for impl in ("fastconv", "fastconv-prepared"):
+        if not any(e.impl == impl for e in es):
+            continue
+        tag = "" if impl == "fastconv" else " (prepared weight)"
+        for label, cases, fam, limit in RATIO_TARGETS:
+            if impl != "fastconv" and not set(cases) <= set(GEMM_BOUND):
+                continue  # prepared weights: the GEMM-bound rows again
+            rs = {c: ratio(c, fam, impl) for c in cases}
+            got = [f"{c} {fmt_ratio(r)}" for c, r in rs.items() if r is not None]
+            if any(r is not None and r > limit for r in rs.values()):
+                met = "**no**"
+            elif not got:
+                met = DASH
+            else:
+                met = "yes" if len(got) == len(rs) else "incomplete"
+            rows.append([label + tag, f"≤ {limit:.2f}", ", ".join(got) or DASH, met])
+        if impl != "fastconv":
+            gm_cases = set()
+        else:
+            gm_cases = {e.case for e in es if e.info.get("geomean", True)}
+        rs = [r for c in sorted(gm_cases) if (r := ratio(c, "torch", impl)) is not None]
+        measured = {c for c in gm_cases if ratio(c, "torch", impl) is not None}
+        missing = set(SUITE_CASES) - measured
+        g = geomean(rs)
+        if gm_cases:
+            rows.append([f"geometric mean vs PyTorch over the suite{tag}",
+                         f"≤ {GEOMEAN_TARGET}", f"{fmt_ratio(g)} ({len(rs)} cases)",
+                         DASH if g is None else ("incomplete" if missing else "yes"
+                                                  if g <= GEOMEAN_TARGET else "**no**")])
+        rates = {c: find(c, impl).info["flops"] / find(c, impl).time for c in GEMM_BOUND
+                 if find(c, impl) and find(c, impl).info.get("flops")}
+        n_ok = sum(r >= RATE_TARGET[0] for r in rates.values())
+        rows.append([f">= {RATE_TARGET[0] / 1e9:.0f} GFLOP/s on {RATE_TARGET[1]} GEMM-bound "
+                     f"layers{tag}", f"{RATE_TARGET[1]} layers",
+                     ", ".join(f"{c} {r / 1e9:.0f}" for c, r in rates.items()) or DASH,
+                     DASH if not rates else "yes" if n_ok >= RATE_TARGET[1] else
+                     "incomplete" if len(rates) < len(GEMM_BOUND) else "**no**"])
+    return (f"### Targets from the issues (conv suite, {threads} threads, fastconv / peer time)"
+            "\n\n" + table(["target", "threshold", "measured", "met"], rows))
+
+
 def render(entries: list[Entry], runs: list[dict], stat: str, suites=None) -> str:
     by_suite = defaultdict(list)
     for e in entries:
@@ -410,6 +494,9 @@ def render(entries: list[Entry], runs: list[dict], stat: str, suites=None) -> st
         out += ["", "### Summary: geometric mean of fastconv / peer time", "",
                 table(["suite", "threads", "peer", "geo-mean ratio", "cases"],
                       [[s, n, f, f"{g:.2f}", k] for s, n, f, g, k in summary])]
+    tgt = targets_section(entries) if (not suites or "conv" in suites) else ""
+    if tgt:
+        out += ["", tgt]
     out += ["", "\n\n".join(body)]
     return "\n".join(out).rstrip() + "\n"
 

@@ -150,3 +150,29 @@ def test_bad_json_raises(tmp_path, bad):
     p.write_text(bad)
     with pytest.raises((ValueError, TypeError)):
         report.load([str(p)])
+
+
+def test_suite_cases_match_the_conv_bench():
+    from . import test_bench_conv as tbc
+
+    assert set(report.SUITE_CASES) == {c.name for c in tbc.CASES if c.in_suite}
+    named = {c for _, cases, _, _ in report.RATIO_TARGETS for c in cases} | set(report.GEMM_BOUND)
+    assert named <= set(report.SUITE_CASES)
+
+
+def test_targets_section(tmp_path):
+    benches = []
+    for c in report.SUITE_CASES:
+        benches += [_conv(c, "fastconv", 2, 0.001), _conv(c, "torch", 2, 0.010)]
+    benches.append(_conv("filter512_k31", "scipy-fft", 2, 0.0005))   # fastconv 2x slower
+    entries, runs = report.load([_write(tmp_path, benches)])
+    md = report.targets_section(entries)
+    assert "| depthwise at least 2x faster than PyTorch | ≤ 0.50 |" in md
+    assert _row(md, "depthwise at least 2x faster than PyTorch")[-1] == "yes"
+    assert _row(md, "31x31 on 512^2 no slower than SciPy's best method")[-1] == "**no**"
+    assert _row(md, "geometric mean vs PyTorch over the suite")[2] == "0.10 (17 cases)"
+    assert _row(md, "geometric mean vs PyTorch over the suite")[-1] == "yes"
+    assert _row(md, ">= 150 GFLOP/s on 2 GEMM-bound layers")[-1] == "yes"  # 2e9 / 1 ms
+    entries, runs = report.load([_write(tmp_path, benches[:6], "few.json")])
+    md = report.targets_section(entries)
+    assert _row(md, "geometric mean vs PyTorch over the suite")[-1] == "incomplete"
