@@ -53,17 +53,18 @@ TILES = (2, 4)
 MAX_REL_ERROR = {2: 1e-6, 4: 1e-5}
 
 # ---------------------------------------------------------------------------
-# cost model, fitted on this machine class (AVX-512, 2 cores): seconds per
-# item on one thread; see the README's Winograd section for the measurements.
+# cost model, fitted on this machine class (AVX-512, 2 cores, OpenBLAS
+# SkylakeX sgemm ~150 GFLOP/s per core) from single-thread CPU times of each
+# stage (README, "Winograd"): seconds per item on one thread.
 # ---------------------------------------------------------------------------
-#: input transform, per (tile, input channel), by (nd, m)
-_T_IN = {(2, 4): 45e-9, (2, 2): 20e-9, (1, 4): 10e-9, (1, 2): 6e-9}
+#: input transform, per (tile, input channel), by (nd, m); grows ~(1 + Cin/800)
+_T_IN = {(2, 4): 40e-9, (2, 2): 17e-9, (1, 4): 5e-9, (1, 2): 3.5e-9}
 #: output transform, per (tile, output channel)
-_T_OUT = {(2, 4): 45e-9, (2, 2): 14e-9, (1, 4): 8e-9, (1, 2): 5e-9}
-#: single-thread GEMM rate (flop/s) for large blocks; degraded for thin GEMMs
-_GEMM_RATE = 130e9
-#: weight transform per (C_out x C_in/g) pair
-_T_W = {2: 60e-9, 1: 15e-9}
+_T_OUT = {(2, 4): 45e-9, (2, 2): 8.5e-9, (1, 4): 10.5e-9, (1, 2): 4e-9}
+#: per-frequency GEMM rate (flop/s, one thread) for long tile blocks
+_GEMM_RATE = 145e9
+#: weight transform per (C_out x C_in/g pair, frequency)
+_T_W = 0.8e-9
 #: per-call overhead (buffers, BLAS thread limit)
 _T_CALL = 40e-6
 
@@ -159,23 +160,23 @@ def _blocking(spec, m: int) -> tuple[int, int]:
 
 def _stage_times(spec, m: int, threads: int, packed: bool = False) -> dict:
     """Estimated seconds per stage (input transform, GEMM, output transform,
-    weight transform) at ``threads`` threads."""
+    weight transform, call overhead) at ``threads`` threads."""
     F, NT = _geometry(spec, m)
     tb, cob = _blocking(spec, m)
     G, cig, cog = spec.groups, spec.in_per_group, spec.out_per_group
     ncob = -(-cog // cob)
     nblk = max(1, -(-NT // tb))
     jobs = nblk * G * ncob
-    eff_threads = min(threads, jobs) if jobs else 1
-    # thin GEMMs (few tiles, few channels) pack more than they multiply
-    thin = min(1.0, tb / 64) * min(1.0, min(cig, cob) / 64)
-    rate = _GEMM_RATE * (0.35 + 0.65 * thin)
-    t_in = NT * cig * G * ncob * _T_IN[(spec.nd, m)]
+    # jobs run in rounds of ``threads``; ~5% lost to synchronisation
+    share = (-(-jobs // threads) / jobs) / (0.95 if threads > 1 else 1.0)
+    # thin GEMMs (few tiles per block) and split output channels pack more
+    # than they multiply
+    rate = _GEMM_RATE * tb / (tb + 8) * (0.65 if ncob > 1 else 1.0)
+    t_in = NT * cig * G * ncob * _T_IN[(spec.nd, m)] * (1 + cig / 800)
     t_gemm = 2.0 * F * NT * cig * cog * G / rate
     t_out = NT * cog * G * _T_OUT[(spec.nd, m)]
-    t_w = 0.0 if packed else spec.out_channels * cig * _T_W[spec.nd] * (F / 16)
-    par = eff_threads * (0.9 if eff_threads > 1 else 1.0)
-    return {"input": t_in / par, "gemm": t_gemm / par, "output": t_out / par,
+    t_w = 0.0 if packed else spec.out_channels * cig * F * _T_W / min(threads, spec.out_channels)
+    return {"input": t_in * share, "gemm": t_gemm * share, "output": t_out * share,
             "weight": t_w, "call": _T_CALL}
 
 
@@ -229,10 +230,27 @@ def _as4(a: np.ndarray, nd: int) -> np.ndarray:
     return a if nd == 2 else a.reshape(a.shape[:2] + (1,) + a.shape[2:])
 
 
-def _transform_weight(spec, plan, w) -> np.ndarray:
+#: Largest transformed-weight scratch kept between calls, per Python thread.
+_KEEP_BYTES = 64 << 20
+
+
+def _scratch_u(shape, dtype) -> np.ndarray:
+    """Per-thread reusable buffer for the per-call weight transform: a fresh
+    37 MB array (512x512 F(4x4)) costs ~5 ms of page faults on every call."""
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    if nbytes > _KEEP_BYTES:
+        return np.empty(shape, dtype)
+    buf = getattr(_local, "ubuf", None)
+    if buf is None or buf.nbytes < nbytes:
+        buf = _local.ubuf = np.empty(nbytes, np.uint8)
+    return buf[:nbytes].view(dtype).reshape(shape)
+
+
+def _transform_weight(spec, plan, w, keep: bool = False) -> np.ndarray:
     m = plan.options["tile"]
     F = (m + 2) ** spec.nd
-    U = np.empty((spec.groups, F, spec.out_per_group, spec.in_per_group), spec.dtype)
+    shape = (spec.groups, F, spec.out_per_group, spec.in_per_group)
+    U = np.empty(shape, spec.dtype) if keep else _scratch_u(shape, spec.dtype)
     kern = kernels.get(plan.backend, "winograd", "transform_weight")
     kern(_as4(w, spec.nd), U, m, spec.nd, spec.groups, plan.threads)
     return U
@@ -241,7 +259,8 @@ def _transform_weight(spec, plan, w) -> np.ndarray:
 def pack_weight(spec, plan, w) -> Packed:
     """Transform ``w`` once (``G g G^T`` per channel pair) for :func:`forward`."""
     w = np.ascontiguousarray(w, dtype=spec.dtype)
-    return Packed(_transform_weight(spec, plan, w), plan.options["tile"], w.shape, spec.dtype)
+    return Packed(_transform_weight(spec, plan, w, keep=True), plan.options["tile"], w.shape,
+                  spec.dtype)
 
 
 def forward(spec, plan, x, w, b, out, packed=None, *, _stages: int = 7) -> None:

@@ -154,57 +154,68 @@ def _at1(m, s, so, ss, d, do, bias, nj, kc):
             d[do + 1] = m1 - m2 - s[so + 3 * ss] + bias
 
 
-@njit(cache=True, fastmath=FASTMATH, inline="always")
-def _g(m, g0, g1, g2, u, uo, us):
-    """Kernel transform G (3 taps -> alpha values), float64."""
-    if m == 4:
-        u[uo] = g0 / 4.0
-        u[uo + us] = -(g0 + g1 + g2) / 6.0
-        u[uo + 2 * us] = -(g0 - g1 + g2) / 6.0
-        u[uo + 3 * us] = (g0 / 4.0 + g1 / 2.0 + g2) / 6.0
-        u[uo + 4 * us] = (g0 / 4.0 - g1 / 2.0 + g2) / 6.0
-        u[uo + 5 * us] = g2
-    else:
-        u[uo] = g0
-        u[uo + us] = (g0 + g1 + g2) / 2.0
-        u[uo + 2 * us] = (g0 - g1 + g2) / 2.0
-        u[uo + 3 * us] = g2
+#: G matrices (alpha x 3) of F(2,3) and F(4,3).
+_G = {
+    2: np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]),
+    4: np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                 [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]),
+}
+#: kernels per chunk of the weight transform (its buffers stay in L1/L2)
+_WCHUNK = 256
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _weight_row(w, U, co, groups, m, nw):
+def _weight_chunk(w, U, job, groups, m, nw, G):
+    """One chunk of (co, ci) kernel pairs of one group, as plain loops over the
+    chunk (vectorised), in float64: U[g, f, pair] = (G w G^T)[f]."""
     Co, Cig = w.shape[0], w.shape[1]
     cog = Co // groups
     al = m + 2
-    g = co // cog
-    col = co - g * cog
+    per_g = cog * Cig
+    nch = (per_g + _WCHUNK - 1) // _WCHUNK
+    g = job // nch
+    p0 = (job % nch) * _WCHUNK
+    P = min(_WCHUNK, per_g - p0)
+    KK = 9 if nw == 2 else 3
+    R = 3 if nw == 2 else 1
     F = al * al if nw == 2 else al
-    tmp = np.empty(3 * al)
-    u = np.empty(al * al)
-    for ci in range(Cig):
-        if nw == 2:
-            for i in range(3):  # along w
-                _g(m, np.float64(w[co, ci, i, 0]), np.float64(w[co, ci, i, 1]),
-                   np.float64(w[co, ci, i, 2]), tmp, al * i, 1)
-            for j in range(al):  # along h
-                _g(m, tmp[j], tmp[al + j], tmp[2 * al + j], u, j, al)
-        else:
-            _g(m, np.float64(w[co, ci, 0, 0]), np.float64(w[co, ci, 0, 1]),
-               np.float64(w[co, ci, 0, 2]), u, 0, 1)
-        for f in range(F):
-            U[g, f, col, ci] = u[f]
+    wf = w.reshape(-1)
+    Uf = U.reshape(-1)
+    src = (g * per_g + p0) * KK
+    Wt = np.empty((KK, _WCHUNK))
+    tmp = np.empty((R * al, _WCHUNK))
+    for p in range(P):
+        for k in range(KK):
+            Wt[k, p] = wf[src + p * KK + k]
+    for r in range(R):  # along w
+        for k2 in range(al):
+            a0, a1, a2 = G[k2, 0], G[k2, 1], G[k2, 2]
+            for p in range(P):
+                tmp[r * al + k2, p] = (a0 * Wt[3 * r, p] + a1 * Wt[3 * r + 1, p]
+                                       + a2 * Wt[3 * r + 2, p])
+    for k1 in range(al if nw == 2 else 1):
+        a0, a1, a2 = G[k1, 0], G[k1, 1], G[k1, 2]
+        for k2 in range(al):  # along h: f = k1 * al + k2
+            d = (g * F + k1 * al + k2) * per_g + p0
+            if nw == 2:
+                for p in range(P):
+                    Uf[d + p] = (a0 * tmp[k2, p] + a1 * tmp[al + k2, p]
+                                 + a2 * tmp[2 * al + k2, p])
+            else:
+                for p in range(P):
+                    Uf[d + p] = tmp[k2, p]
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _transform_weight_serial(w, U, m, nw, groups):
-    for co in range(w.shape[0]):
-        _weight_row(w, U, co, groups, m, nw)
+def _transform_weight_serial(w, U, m, nw, groups, njobs, G):
+    for job in range(njobs):
+        _weight_chunk(w, U, job, groups, m, nw, G)
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
-def _transform_weight_parallel(w, U, m, nw, groups):
-    for co in prange(w.shape[0]):
-        _weight_row(w, U, co, groups, m, nw)
+def _transform_weight_parallel(w, U, m, nw, groups, njobs, G):
+    for job in prange(njobs):
+        _weight_chunk(w, U, job, groups, m, nw, G)
 
 
 def transform_weight(w, U, m, nw, groups, nthreads):
@@ -212,7 +223,11 @@ def transform_weight(w, U, m, nw, groups, nthreads):
 
     ``w`` is (Co, Cig, KH, KW) with (KH, KW) = (3, 3) (``nw=2``) or (1, 3) (``nw=1``).
     """
-    args = (w, U, int(m), int(nw), int(groups))
+    Co, Cig = w.shape[0], w.shape[1]
+    if Co == 0 or Cig == 0:
+        return U
+    njobs = groups * (-(-(Co // groups * Cig) // _WCHUNK))
+    args = (w, U, int(m), int(nw), int(groups), int(njobs), _G[int(m)])
     if nthreads > 1:
         numba_threads(nthreads)
         _transform_weight_parallel(*args)
