@@ -84,11 +84,13 @@ cdef void _pack(
 def conv_im2col(
     const real[:, :, :, :, ::1] x, const real[:, ::1] w2, const real[::1] b, bint has_bias,
     real[:, :, :, :, ::1] out, kernel, stride, dilation, pad, Py_ssize_t groups,
-    Py_ssize_t pb, real[:, ::1] scratch, int nthreads, bint direct_1x1,
+    Py_ssize_t pb, real[:, ::1] scratch, int nthreads, bint direct_1x1, int stage=0,
 ):
     """im2col-GEMM convolution into ``out``.
 
     ``w2`` is the weight as a (C_out, K) matrix; ``scratch`` is (nthreads, (K + Cog) * pb).
+    ``stage`` (profiling only, ``bench/stages.py``): 0 = everything, 1 = packing
+    only, 2 = GEMM only (on whatever the panels hold).
     """
     cdef Py_ssize_t KD = kernel[0], KH = kernel[1], KW = kernel[2]
     cdef Py_ssize_t sd = stride[0], sh = stride[1], sw = stride[2]
@@ -142,10 +144,12 @@ def conv_im2col(
                 _gemm(wp + g * cog * K, <int>K, xp + (n * C + g * cig) * P + p0, <int>P,
                       out_blk, <int>ldo, <int>cog, <int>width, <int>K)
             else:
-                _pack(xp + (n * C + g * cig) * D * H * W, cols, p0, width, cig, D, H, W,
-                      KD, KH, KW, OH, OW, sd, sh, sw, dd, dh, dw, pd, ph, pw)
-                _gemm(wp + g * cog * K, <int>K, cols, <int>width, out_blk, <int>ldo,
-                      <int>cog, <int>width, <int>K)
+                if stage != 2:
+                    _pack(xp + (n * C + g * cig) * D * H * W, cols, p0, width, cig, D, H, W,
+                          KD, KH, KW, OH, OW, sd, sh, sw, dd, dh, dw, pd, ph, pw)
+                if stage != 1:
+                    _gemm(wp + g * cog * K, <int>K, cols, <int>width, out_blk, <int>ldo,
+                          <int>cog, <int>width, <int>K)
             if big or has_bias:
                 for m in range(cog):
                     orow = op + (n * Co + g * cog + m) * P + p0
