@@ -49,8 +49,13 @@ _ND_PAD = {
 }
 
 # ---- cost model constants (seconds), measured on the development machine ----
-#: direct loop: multiply-adds per second per thread (row axpy of the layer kernel)
-_DIRECT_MAC_RATE = 3.0e9
+#: direct loop: float64 multiply-adds per second per thread (row axpy of the layer
+#: kernel, rows in L1; measured 16-20e9 on 512-wide images, AVX-512); float32 x2
+_DIRECT_MAC_RATE = 16e9
+#: ... halved when the input rows one output row reads exceed this (L1/L2 spill)
+_DIRECT_ROWS_BYTES = 64 * 1024
+#: memory traffic of the direct method (read input, write output), bytes per second
+_MEM_RATE = 5e9
 #: per-call overhead of a direct kernel call / an FFT call
 _CALL_OVERHEAD = 15e-6
 
@@ -103,7 +108,9 @@ def plan_signal(shape1, shape2, mode="full", *, dtype=np.float64, axes=None,
     the cheapest --
 
     * direct: multiply-adds of the definition (taps outside the input skipped)
-      at ``3e9`` per second per thread;
+      at ``16e9`` per second per thread in float64 (``32e9`` in float32), halved
+      when the input rows that one output row reads spill out of L1 (64 KiB),
+      plus the memory traffic of reading the input and writing the output;
     * fft: three transforms of the minimal length for the output window
       (``fastconv._fft.window_fft_len``: "valid" and "same" need less than
       ``la + lb - 1``), or overlap-add (many small transforms) when one input is
@@ -162,13 +169,19 @@ def _plan(spec, method, separable, finite) -> SignalPlan:
     if cplx:
         cfac = 4.0 if (spec.a_complex and spec.b_complex) else 2.0
     nout = max(nbatch * math.prod(spec.sizes), 1)
-    rows = max(nout // max(spec.sizes[-1] if K else 1, 1), 1)
-    par = min(threads, rows)
     rowlen = spec.sizes[-1] if K else 1
-    eff = min(1.0, rowlen / 64.0) * 0.8 + 0.2
+    rows = max(nout // max(rowlen, 1), 1)
+    par = min(threads, max(rows, rowlen // 256, 1))
+    eff = min(1.0, rowlen / 64.0) * 0.8 + 0.2  # short rows vectorise poorly
+    item = np.dtype(spec.dtype).itemsize // (2 if cplx else 1)
+    rate = _DIRECT_MAC_RATE * (8 / item) * eff
+    touched = (lb[-2] if K >= 2 else 1) * (la[-1] if K else 1) * item
+    if touched > _DIRECT_ROWS_BYTES:
+        rate *= 0.5
     loops = math.prod(lb[:-3]) if K > 3 else 1
-    est["direct"] = (cfac * macs / (_DIRECT_MAC_RATE * eff * par)
-                     + _CALL_OVERHEAD * cfac * loops + 2e-9 * nout)
+    nin = math.prod(spec.a_lead) * math.prod(la)
+    est["direct"] = (cfac * macs / (rate * par) + _CALL_OVERHEAD * cfac * loops
+                     + cfac * (nin + nout) * item / _MEM_RATE)
     # fft (only when there is something to transform)
     blocks = (0,) * K
     if K and finite:
@@ -216,7 +229,8 @@ def _plan(spec, method, separable, finite) -> SignalPlan:
         sep = 0.0
         for i in range(K):
             cur[i] = spec.sizes[i]
-            sep += m * math.prod(cur) * lb[i] / (_DIRECT_MAC_RATE * eff * par) + _CALL_OVERHEAD
+            sep += (m * math.prod(cur) * lb[i] / (rate * par) + _CALL_OVERHEAD
+                    + m * math.prod(cur) * 2 * item / _MEM_RATE)
         est["separable"] = sep
     if method != "auto":
         if method == "fft" and not K:
