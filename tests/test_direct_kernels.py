@@ -1,0 +1,206 @@
+"""Kernel-level tests of the direct and depthwise kernels, both backends.
+
+Outputs are filled with NaN before a kernel runs, so an element a kernel
+forgets to write fails the comparison with the float64 reference.
+"""
+
+import numpy as np
+import pytest
+from conftest import BACKENDS, assert_close, needs_torch, torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import fastconv as fc
+from fastconv import kernels
+from fastconv._spec import conv_spec, pad3, to_3d
+from fastconv.algorithms import direct as direct_alg
+from fastconv.reference import conv as ref_conv
+
+DTYPES = [np.float32, np.float64]
+
+
+def _depthwise_case(nd, N, C, mult, size, kernel, stride=1, dilation=1, padding=0,
+                    dtype=np.float32, bias=True, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C) + tuple(size)).astype(dtype)
+    w = rng.standard_normal((C * mult, 1) + tuple(kernel)).astype(dtype)
+    b = rng.standard_normal(C * mult).astype(dtype) if bias else None
+    spec = conv_spec(nd, x.shape, w.shape, None if b is None else b.shape, stride, padding,
+                     dilation, C, "zeros", x.dtype, w.dtype)
+    return spec, x, w, b
+
+
+def _run_dw(backend, spec, x, w, b, rowblock, colblock, nthreads):
+    nd = spec.nd
+    out = np.full((spec.batch, spec.out_channels) + spec.out_size, np.nan, spec.dtype)
+    kern = kernels.get(backend, "depthwise", "conv_depthwise")
+    bb = b if b is not None else np.zeros(1, spec.dtype)
+    kern(to_3d(x, nd), to_3d(w, nd), bb, b is not None, to_3d(out, nd),
+         pad3(spec.stride, nd, 1), pad3(spec.dilation, nd, 1), pad3(spec.pad_before, nd, 0),
+         rowblock, colblock, nthreads)
+    return out
+
+
+def _check_dw(backend, spec, x, w, b, rowblock=None, colblock=None, nthreads=2):
+    rb, cb = direct_alg._dw_blocking(spec, nthreads)
+    out = _run_dw(backend, spec, x, w, b, rowblock or rb, colblock or cb, nthreads)
+    expected = ref_conv(x, w, b, spec.stride, spec.pad, spec.dilation, spec.groups)
+    assert not np.isnan(out).any(), "unwritten output elements"
+    assert_close(out, expected, spec.dtype)
+    return out
+
+
+# widths around the SIMD vector (16 float32 / 8 float64) and tile (2-8 vectors) sizes
+WIDTHS = [1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 129]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("W", WIDTHS)
+def test_depthwise_widths(backend, dtype, W):
+    for k, s, p in [(3, 1, 1), (3, 2, 1), (5, 1, 2), (1, 1, 0)]:
+        if W + 2 * p < k:
+            continue
+        spec, x, w, b = _depthwise_case(2, 1, 3, 1, (6, W), (k, k), s, 1, p, dtype)
+        _check_dw(backend, spec, x, w, b)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_depthwise_argument_space(backend, dtype):
+    cases = [
+        # nd, N, C, mult, size, kernel, stride, dilation, padding
+        (2, 2, 3, 2, (9, 20), (3, 3), 1, 1, 1),            # channel multiplier 2
+        (2, 1, 2, 3, (8, 37), (3, 3), 2, 1, 1),            # multiplier 3, stride 2
+        (2, 1, 4, 1, (11, 40), (3, 3), 1, 2, 2),           # dilation 2
+        (2, 1, 2, 1, (12, 50), (3, 5), (2, 3), (1, 2), ((2, 0), (1, 4))),  # asymmetric
+        (2, 1, 2, 1, (7, 33), (2, 4), 1, 1, "same"),       # even kernel, "same"
+        (2, 1, 2, 2, (10, 45), (7, 7), 3, 1, "full"),      # stride 3 (generic phases)
+        (2, 1, 1, 4, (16, 16), (5, 5), 1, 1, 2),           # single channel, 4 outputs
+        (2, 3, 5, 1, (5, 5), (5, 5), 1, 1, 0),             # output 1x1
+        (1, 2, 3, 1, (100,), (3,), 1, 1, 1),               # 1-D k=3
+        (1, 1, 2, 2, (257,), (7,), 2, 3, ((4, 1),)),       # 1-D strided dilated
+        (1, 1, 2, 1, (33,), (1,), 1, 1, 0),                # 1-D 1-tap
+        (3, 1, 2, 1, (5, 6, 35), (3, 3, 3), 1, 1, 1),      # 3-D
+        (3, 2, 2, 2, (6, 7, 18), (2, 3, 3), (2, 1, 2), (1, 2, 1), ((1, 0), 1, (0, 2))),
+    ]
+    for i, (nd, N, C, mult, size, k, s, d, p) in enumerate(cases):
+        spec, x, w, b = _depthwise_case(nd, N, C, mult, size, k, s, d, p, dtype,
+                                        bias=bool(i % 2), seed=i)
+        _check_dw(backend, spec, x, w, b)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_depthwise_blocking_and_threads_bit_identical(backend):
+    """Row blocks, column chunks and thread counts never change a single bit."""
+    for k, s, size in [((3, 3), 1, (23, 70)), ((3, 3), 2, (17, 45)), ((5, 3), (1, 2), (9, 40))]:
+        spec, x, w, b = _depthwise_case(2, 2, 3, 2, size, k, s, 1, 1, np.float32)
+        ref = _check_dw(backend, spec, x, w, b, rowblock=1000, colblock=1000, nthreads=1)
+        for rb, cb, nt in [(1, 16, 2), (3, 32, 1), (4, 17, 2), (5, 1000, 2), (7, 48, 3)]:
+            out = _run_dw(backend, spec, x, w, b, rb, cb, nt)
+            np.testing.assert_array_equal(out, ref)
+
+
+def test_depthwise_backends_agree():
+    spec, x, w, b = _depthwise_case(2, 2, 4, 2, (19, 53), (3, 3), 1, 1, 1, np.float64)
+    a = _check_dw("cython", spec, x, w, b)
+    c = _check_dw("numba", spec, x, w, b)
+    np.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_depthwise_nan_propagates_and_readonly(backend):
+    spec, x, w, b = _depthwise_case(2, 1, 2, 1, (8, 40), (3, 3), 1, 1, 1, np.float32)
+    x = x.copy()
+    x[0, 1, 4, 20] = np.nan
+    x.setflags(write=False)
+    w.setflags(write=False)
+    out = _run_dw(backend, spec, x, w, b, 8, 40, 2)
+    bad = np.isnan(out[0, 1])
+    assert bad[3:6, 19:22].all() and bad.sum() == 9
+    assert not np.isnan(out[0, 0]).any()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@given(
+    nd=st.integers(1, 3),
+    C=st.integers(1, 3),
+    mult=st.integers(1, 3),
+    k=st.integers(1, 4),
+    s=st.integers(1, 3),
+    d=st.integers(1, 2),
+    pb=st.integers(0, 3),
+    pa=st.integers(0, 3),
+    L=st.integers(1, 40),
+)
+def test_depthwise_hypothesis(backend, nd, C, mult, k, s, d, pb, pa, L):
+    size = (L,) + (5,) * (nd - 1)
+    kernel = (k,) + (min(k, 3),) * (nd - 1)
+    if L + pb + pa < d * (k - 1) + 1 or 5 + pb + pa < d * (min(k, 3) - 1) + 1:
+        return
+    pad = ((pb, pa),) * nd
+    spec, x, w, b = _depthwise_case(nd, 1, C, mult, size[::-1], kernel[::-1], s, d, pad,
+                                    np.float32)
+    _check_dw(backend, spec, x, w, b)
+
+
+# ---------------------------------------------------------------------------
+# the generic direct kernel
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_direct_kernel(backend, dtype):
+    rng = np.random.default_rng(3)
+    cases = [
+        (2, (2, 4, 9, 33), (6, 2, 3, 3), 1, 1, 1, 2),
+        (2, (1, 3, 10, 65), (4, 3, 3, 5), (2, 3), (1, 2), ((0, 2), (3, 1)), 1),
+        (1, (2, 4, 70), (4, 2, 5), 2, 1, 2, 2),
+        (3, (1, 2, 5, 6, 17), (3, 2, 3, 3, 3), 1, 1, 1, 1),
+    ]
+    for nd, xs, ws, s, d, p, g in cases:
+        x = rng.standard_normal(xs).astype(dtype)
+        w = rng.standard_normal(ws).astype(dtype)
+        b = rng.standard_normal(ws[0]).astype(dtype)
+        spec = conv_spec(nd, xs, ws, b.shape, s, p, d, g, "zeros", x.dtype, w.dtype)
+        expected = ref_conv(x, w, b, s, p, d, g)
+        for colblock in (spec.out_size[-1], 16):
+            out = np.full(expected.shape, np.nan, dtype)
+            kernels.get(backend, "direct", "conv_direct")(
+                to_3d(x, nd), to_3d(w, nd), b, True, to_3d(out, nd), pad3(spec.stride, nd, 1),
+                pad3(spec.dilation, nd, 1), pad3(spec.pad_before, nd, 0), g, colblock, 2)
+            assert_close(out, expected, dtype)
+
+
+# ---------------------------------------------------------------------------
+# through the public API
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_public_depthwise_uses_its_kernel(backend, monkeypatch):
+    spec, x, w, b = _depthwise_case(2, 2, 8, 1, (20, 30), (3, 3), 1, 1, 1, np.float32)
+    calls = []
+    real = kernels.get(backend, "depthwise", "conv_depthwise")
+    monkeypatch.setitem(kernels._cache, (backend, "depthwise", "conv_depthwise"),
+                        lambda *a: calls.append(1) or real(*a))
+    y = fc.conv2d(x, w, b, padding=1, groups=8, backend=backend, algorithm="direct")
+    assert calls == [1]
+    assert_close(y, ref_conv(x, w, b, padding=1, groups=8))
+
+
+@needs_torch
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_depthwise_matches_torch(backend):
+    rng = np.random.default_rng(5)
+    F = torch.nn.functional
+    for conv, tconv, xs, ws, kw in [
+        (fc.conv2d, F.conv2d, (2, 16, 28, 28), (32, 1, 3, 3), dict(padding=1, groups=16)),
+        (fc.conv2d, F.conv2d, (1, 8, 31, 29), (8, 1, 5, 5), dict(padding=2, stride=2,
+                                                                  groups=8)),
+        (fc.conv1d, F.conv1d, (2, 6, 300), (12, 1, 7), dict(padding=3, dilation=2, groups=6)),
+        (fc.conv3d, F.conv3d, (1, 4, 6, 9, 20), (4, 1, 3, 3, 3), dict(padding=1, groups=4)),
+    ]:
+        x = rng.standard_normal(xs).astype(np.float32)
+        w = rng.standard_normal(ws).astype(np.float32)
+        b = rng.standard_normal(ws[0]).astype(np.float32)
+        got = conv(x, w, b, backend=backend, **kw)
+        exp = tconv(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), **kw)
+        assert_close(got, exp.numpy().astype(np.float64))
