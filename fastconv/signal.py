@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,7 +35,7 @@ from .threads import get_num_threads
 
 __all__ = [
     "convolve", "correlate", "filter_nd", "plan_signal", "choose_method", "SignalPlan",
-    "separable_factors",
+    "separable_factors", "last_plan",
 ]
 
 MODES = ("full", "valid", "same")
@@ -186,7 +187,7 @@ def _plan(spec, method, separable, finite) -> SignalPlan:
     blocks = (0,) * K
     if K and finite:
         real = not cplx
-        cf = 1.0 if real else 1.0
+        cf = 1.0  # (fft_seconds already halves real transforms)
         n = tuple(_fft.window_fft_len(x, y, st, sz, real)
                   for x, y, st, sz in zip(la, lb, spec.starts, spec.sizes))
         na, nb_ = math.prod(spec.a_lead), math.prod(spec.b_lead)
@@ -233,10 +234,6 @@ def _plan(spec, method, separable, finite) -> SignalPlan:
                     + m * math.prod(cur) * 2 * item / _MEM_RATE)
         est["separable"] = sep
     if method != "auto":
-        if method == "fft" and not K:
-            blocks = (0,) * K
-        if method == "fft" and "oa" in est and blocks == (0,) * K:
-            pass
         return SignalPlan(method, blocks if method == "fft" else (0,) * K,
                           f"method={method!r} was requested explicitly.", est)
     cands = {k: v for k, v in est.items() if k != "oa"}
@@ -560,16 +557,13 @@ def _run(spec, a, b, method, plan=None):
     return np.ascontiguousarray(_uncanon(spec, y))
 
 
-class _Last:
-    plan = None
-
-
-_last = _Last()
+_last = threading.local()
 
 
 def last_plan() -> SignalPlan | None:
-    """The plan of the last ``convolve``/``correlate`` call (for tests and tuning)."""
-    return _last.plan
+    """The plan of the last ``convolve``/``correlate``/``filter_nd`` call made by
+    this Python thread (for tests and tuning)."""
+    return getattr(_last, "plan", None)
 
 
 def choose_method(in1, in2, mode: str = "full", axes=None) -> str:
