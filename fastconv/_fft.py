@@ -114,6 +114,24 @@ def _forward(sfft, x, n, axes, real, nw):
     return y
 
 
+def _inverse_window(sfft, y, n, axes, real, nw, starts, sizes):
+    """Inverse N-d transform keeping only the window ``[start, start + size)`` on
+    each axis: one axis at a time (last axis last), each result cut to its window
+    before the next pass, so rows outside the window are never transformed back."""
+    for ni, ax, st, sz in zip(n[:-1], axes[:-1], starts[:-1], sizes[:-1]):
+        y = sfft.ifft(y, ni, axis=ax, workers=nw, overwrite_x=True)
+        sl = [slice(None)] * y.ndim
+        sl[ax] = slice(st, st + sz)
+        y = y[tuple(sl)]
+    if real:
+        y = sfft.irfft(y, n[-1], axis=axes[-1], workers=nw)
+    else:
+        y = sfft.ifft(y, n[-1], axis=axes[-1], workers=nw)
+    sl = [slice(None)] * y.ndim
+    sl[axes[-1]] = slice(starts[-1], starts[-1] + sizes[-1])
+    return y[tuple(sl)]
+
+
 def conv_window(a, b, starts, sizes):
     """Window of the linear convolution of ``a`` and ``b`` over their last
     ``K = len(starts)`` axes, by one (r)FFT of the minimal length per axis.
@@ -141,10 +159,8 @@ def conv_window(a, b, starts, sizes):
         else:
             fa = fa * fb
         del fb
-        y = (sfft.irfftn(fa, n, axes=axes, workers=nw) if real
-             else sfft.ifftn(fa, n, axes=axes, workers=nw))
-    sl = (Ellipsis,) + tuple(slice(st, st + sz) for st, sz in zip(starts, sizes))
-    return np.ascontiguousarray(y[sl])
+        y = _inverse_window(sfft, fa, n, axes, real, nw, starts, sizes)
+    return np.ascontiguousarray(y)
 
 
 def oa_block_len(la: int, lb: int, real: bool = True) -> int:
