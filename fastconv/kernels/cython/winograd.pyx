@@ -41,49 +41,71 @@ from .fused cimport real
 cdef extern from *:
     """
     #include <stddef.h>
+    /* One restrict pointer per row: with a single output pointer and runtime
+       row strides GCC must assume the rows overlap and will not vectorise. */
     #define WG_TRANSFORMS(T, S)                                                    \
-    static inline void wg_bt4_##S(const T* restrict s, ptrdiff_t ss,              \
-                                  T* restrict d, ptrdiff_t ds, ptrdiff_t n) {     \
+    static inline void wg_bt4r_##S(const T* restrict s0, const T* restrict s1, const T* restrict s2, const T* restrict s3, const T* restrict s4,   \
+            const T* restrict s5, T* restrict o0, T* restrict o1, T* restrict o2, T* restrict o3, T* restrict o4, T* restrict o5,         \
+            ptrdiff_t n) {                                                        \
         for (ptrdiff_t t = 0; t < n; t++) {                                       \
-            T d0 = s[t], d1 = s[ss + t], d2 = s[2 * ss + t];                      \
-            T d3 = s[3 * ss + t], d4 = s[4 * ss + t], d5 = s[5 * ss + t];         \
-            d[t] = (T)4 * d0 - (T)5 * d2 + d4;                                    \
-            d[ds + t] = (T)-4 * (d1 + d2) + (d3 + d4);                            \
-            d[2 * ds + t] = (T)4 * (d1 - d2) + (d4 - d3);                         \
-            d[3 * ds + t] = (T)2 * (d3 - d1) + (d4 - d2);                         \
-            d[4 * ds + t] = (T)2 * (d1 - d3) + (d4 - d2);                         \
-            d[5 * ds + t] = (T)4 * d1 - (T)5 * d3 + d5;                           \
+            T d0 = s0[t], d1 = s1[t], d2 = s2[t], d3 = s3[t], d4 = s4[t];         \
+            T d5 = s5[t];                                                         \
+            o0[t] = (T)4 * d0 - (T)5 * d2 + d4;                                   \
+            o1[t] = (T)-4 * (d1 + d2) + (d3 + d4);                                \
+            o2[t] = (T)4 * (d1 - d2) + (d4 - d3);                                 \
+            o3[t] = (T)2 * (d3 - d1) + (d4 - d2);                                 \
+            o4[t] = (T)2 * (d1 - d3) + (d4 - d2);                                 \
+            o5[t] = (T)4 * d1 - (T)5 * d3 + d5;                                   \
         }                                                                         \
     }                                                                             \
-    static inline void wg_bt2_##S(const T* restrict s, ptrdiff_t ss,              \
-                                  T* restrict d, ptrdiff_t ds, ptrdiff_t n) {     \
+    static inline void wg_bt2r_##S(const T* restrict s0, const T* restrict s1, const T* restrict s2, const T* restrict s3,            \
+            T* restrict o0, T* restrict o1, T* restrict o2, T* restrict o3, ptrdiff_t n) {                    \
         for (ptrdiff_t t = 0; t < n; t++) {                                       \
-            T d0 = s[t], d1 = s[ss + t], d2 = s[2 * ss + t], d3 = s[3 * ss + t];  \
-            d[t] = d0 - d2;                                                       \
-            d[ds + t] = d1 + d2;                                                  \
-            d[2 * ds + t] = d2 - d1;                                              \
-            d[3 * ds + t] = d1 - d3;                                              \
+            T d0 = s0[t], d1 = s1[t], d2 = s2[t], d3 = s3[t];                     \
+            o0[t] = d0 - d2;                                                      \
+            o1[t] = d1 + d2;                                                      \
+            o2[t] = d2 - d1;                                                      \
+            o3[t] = d1 - d3;                                                      \
         }                                                                         \
     }                                                                             \
-    static inline void wg_at4_##S(const T* restrict s, ptrdiff_t ss,              \
-                                  T* restrict d, ptrdiff_t ds, ptrdiff_t n) {     \
+    static inline void wg_at4r_##S(const T* restrict s0, const T* restrict s1, const T* restrict s2, const T* restrict s3, const T* restrict s4,   \
+            const T* restrict s5, T* restrict o0, T* restrict o1, T* restrict o2, T* restrict o3, ptrdiff_t n) {           \
         for (ptrdiff_t t = 0; t < n; t++) {                                       \
-            T m0 = s[t], m1 = s[ss + t], m2 = s[2 * ss + t];                      \
-            T m3 = s[3 * ss + t], m4 = s[4 * ss + t], m5 = s[5 * ss + t];         \
+            T m0 = s0[t], m1 = s1[t], m2 = s2[t], m3 = s3[t], m4 = s4[t];         \
+            T m5 = s5[t];                                                         \
             T a = m1 + m2, b = m1 - m2, c = m3 + m4, e = m3 - m4;                 \
-            d[t] = m0 + a + c;                                                    \
-            d[ds + t] = b + (T)2 * e;                                             \
-            d[2 * ds + t] = a + (T)4 * c;                                         \
-            d[3 * ds + t] = b + (T)8 * e + m5;                                    \
+            o0[t] = m0 + a + c;                                                   \
+            o1[t] = b + (T)2 * e;                                                 \
+            o2[t] = a + (T)4 * c;                                                 \
+            o3[t] = b + (T)8 * e + m5;                                            \
         }                                                                         \
     }                                                                             \
-    static inline void wg_at2_##S(const T* restrict s, ptrdiff_t ss,              \
-                                  T* restrict d, ptrdiff_t ds, ptrdiff_t n) {     \
+    static inline void wg_at2r_##S(const T* restrict s0, const T* restrict s1, const T* restrict s2, const T* restrict s3,            \
+            T* restrict o0, T* restrict o1, ptrdiff_t n) {                                      \
         for (ptrdiff_t t = 0; t < n; t++) {                                       \
-            T m1 = s[ss + t], m2 = s[2 * ss + t];                                 \
-            d[t] = s[t] + m1 + m2;                                                \
-            d[ds + t] = m1 - m2 - s[3 * ss + t];                                  \
+            T m1 = s1[t], m2 = s2[t];                                             \
+            o0[t] = s0[t] + m1 + m2;                                              \
+            o1[t] = m1 - m2 - s3[t];                                              \
         }                                                                         \
+    }                                                                             \
+    static inline void wg_bt4_##S(const T* s, ptrdiff_t ss, T* d, ptrdiff_t ds,   \
+                                  ptrdiff_t n) {                                  \
+        wg_bt4r_##S(s, s + ss, s + 2 * ss, s + 3 * ss, s + 4 * ss, s + 5 * ss,    \
+                    d, d + ds, d + 2 * ds, d + 3 * ds, d + 4 * ds, d + 5 * ds, n); \
+    }                                                                             \
+    static inline void wg_bt2_##S(const T* s, ptrdiff_t ss, T* d, ptrdiff_t ds,   \
+                                  ptrdiff_t n) {                                  \
+        wg_bt2r_##S(s, s + ss, s + 2 * ss, s + 3 * ss,                            \
+                    d, d + ds, d + 2 * ds, d + 3 * ds, n);                        \
+    }                                                                             \
+    static inline void wg_at4_##S(const T* s, ptrdiff_t ss, T* d, ptrdiff_t ds,   \
+                                  ptrdiff_t n) {                                  \
+        wg_at4r_##S(s, s + ss, s + 2 * ss, s + 3 * ss, s + 4 * ss, s + 5 * ss,    \
+                    d, d + ds, d + 2 * ds, d + 3 * ds, n);                        \
+    }                                                                             \
+    static inline void wg_at2_##S(const T* s, ptrdiff_t ss, T* d, ptrdiff_t ds,   \
+                                  ptrdiff_t n) {                                  \
+        wg_at2r_##S(s, s + ss, s + 2 * ss, s + 3 * ss, d, d + ds, n);             \
     }
     WG_TRANSFORMS(float, f)
     WG_TRANSFORMS(double, d)
@@ -340,7 +362,7 @@ cdef void _job(
     cdef Py_ssize_t nco = cob if co0 + cob <= cog else cog - co0
     cdef Py_ssize_t HW = H * W, OHW = OH * OW
     cdef Py_ssize_t ci, t, tt, n, th, tw, i, j, ih, iw, ih0, iw0, f, co, oh, ow, k
-    cdef Py_ssize_t nh, nj
+    cdef Py_ssize_t nh, nj, jlo, jhi
     cdef const real* xc
     cdef const real* src
     cdef Py_ssize_t L = _ld(tb), FV = _ld(cig * L), FM = _ld(cob * L)
@@ -379,15 +401,19 @@ cdef void _job(
             else:
                 ih0 = iorg[2 * tt]
                 iw0 = iorg[2 * tt + 1]
-                src = xc + (xoff[tt] - ih0 * W - iw0)  # the image's plane
+                src = xc + xoff[tt]  # the patch origin (may lie in the padding)
+                jlo = -iw0 if iw0 < 0 else 0
+                jhi = W - iw0 if iw0 + al > W else al
+                for j in range(al):
+                    patch[j] = 0
                 for i in range(ah):
                     ih = ih0 + i
-                    for j in range(al):
-                        iw = iw0 + j
-                        if ih >= 0 and ih < H and iw >= 0 and iw < W:
-                            patch[j] = src[ih * W + iw]
-                        else:
-                            patch[j] = 0
+                    if ih < 0 or ih >= H:
+                        for k in range(al):
+                            Tmp[(i * al + k) * L + tt] = 0
+                        continue
+                    for j in range(jlo, jhi):
+                        patch[j] = src[i * W + j]
                     _bt1(m, patch, Tmp + i * al * L + tt, L)
         if nw == 2:
             for k in range(al):      # along h: f = i' * al + k
