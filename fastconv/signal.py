@@ -838,7 +838,9 @@ def filter_nd(input, weights, mode: str = "reflect", cval: float = 0.0, origin=0
     -------
     ndarray
         Same shape and dtype as ``input``, like SciPy (integer inputs: the
-        float result truncated toward zero, as SciPy's cast does).
+        float result truncated toward zero, as SciPy's cast does; complex
+        weights on a real input give a complex result).  Complex weights are
+        conjugated by the correlation, not by the convolution, as in SciPy.
 
     Examples
     --------
@@ -866,6 +868,8 @@ def filter_nd(input, weights, mode: str = "reflect", cval: float = 0.0, origin=0
             raise ValueError(f"origin must be an int or have {nd} entries, got {origin!r}")
     if convolve:
         w = w[(slice(None, None, -1),) * nd]
+        if w.dtype.kind == "c":  # correlate() conjugates; a convolution must not
+            w = np.conj(w)
         origins = [-o - (1 - (k & 1)) for o, k in zip(origins, w.shape)]
     pads = []
     for k, o, orig in zip(w.shape, origins, origins):
@@ -891,9 +895,6 @@ def filter_nd(input, weights, mode: str = "reflect", cval: float = 0.0, origin=0
         return out.astype(x.dtype)
     if x.dtype.kind == "b":
         return out.astype(x.dtype)
-    if x.dtype.kind != "c" and out.dtype.kind == "c":
-        raise TypeError(
-            f"complex weights (dtype {w.dtype}) need a complex input, got input dtype "
-            f"{x.dtype} (SciPy would need a complex output too)"
-        )
-    return out.astype(x.dtype if x.dtype.kind == "c" else x.dtype, copy=False)
+    if out.dtype.kind == "c" and x.dtype.kind != "c":  # complex weights: complex result
+        return out.astype(np.result_type(x.dtype, np.complex64), copy=False)
+    return out.astype(x.dtype, copy=False)

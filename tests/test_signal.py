@@ -312,7 +312,11 @@ def test_filter_nd_dtypes_and_errors():
     xf = _rand((8, 8), np.float32)
     assert fc.filter_nd(xf, w).dtype == np.float32
     xc = _rand((8, 8), np.complex128)
-    _close(fc.filter_nd(xc, w + 1j * w, "wrap"), ndi.correlate(xc, w + 1j * w, mode="wrap"))
+    wc = _rand((3, 2), np.complex128)
+    for x_ in (xc, _rand((8, 8), np.float64)):
+        for conv in (False, True):
+            f = ndi.convolve if conv else ndi.correlate
+            _close(fc.filter_nd(x_, wc, "wrap", convolve=conv), f(x_, wc, mode="wrap"))
     with pytest.raises(ValueError, match="same number of dimensions"):
         fc.filter_nd(xf, np.ones(3))
     with pytest.raises(ValueError, match="mode must be one of"):
