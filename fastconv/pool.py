@@ -593,7 +593,7 @@ def channel_max_pool(x, k: int, axis: int = 1, *, backend: str = "auto") -> np.n
 def channel_max_pool_backward(grad_output, x, k: int, axis: int = 1, *,
                               backend: str = "auto") -> np.ndarray:
     """Input gradient of :func:`channel_max_pool`: each output's gradient goes to the
-    first maximum of its group of channels (first NaN if any).
+    first maximum of its group of channels (the last NaN if any, as max pooling).
 
     Examples
     --------
@@ -631,8 +631,8 @@ def max_pool1d(
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """1-D max pooling (``torch.nn.functional.max_pool1d`` semantics).
 
-    Padded positions never win; a window containing NaN yields NaN; ties go to the
-    first maximum in row-major window order.  Integer and bool inputs keep their dtype.
+    Padded positions never win; a window containing NaN yields NaN (its index is the
+    window's last NaN, as PyTorch); ties go to the first maximum in row-major window order.  Integer and bool inputs keep their dtype.
 
     Parameters
     ----------
@@ -717,8 +717,8 @@ def max_pool2d(
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """2-D max pooling (``torch.nn.functional.max_pool2d`` semantics).
 
-    Padded positions never win; a window containing NaN yields NaN; ties go to the
-    first maximum in row-major window order.  Integer and bool inputs keep their dtype.
+    Padded positions never win; a window containing NaN yields NaN (its index is the
+    window's last NaN, as PyTorch); ties go to the first maximum in row-major window order.  Integer and bool inputs keep their dtype.
 
     Parameters
     ----------
@@ -803,8 +803,8 @@ def max_pool3d(
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """3-D max pooling (``torch.nn.functional.max_pool3d`` semantics).
 
-    Padded positions never win; a window containing NaN yields NaN; ties go to the
-    first maximum in row-major window order.  Integer and bool inputs keep their dtype.
+    Padded positions never win; a window containing NaN yields NaN (its index is the
+    window's last NaN, as PyTorch); ties go to the first maximum in row-major window order.  Integer and bool inputs keep their dtype.
 
     Parameters
     ----------

@@ -71,7 +71,8 @@ def _unbatch(a, spec):
 
 
 def _first_max(vals, valid):
-    """Index along the last axis of the first NaN, else the first maximum, of valid taps."""
+    """Index along the last axis of the winning valid tap: the *last* NaN if there is
+    one (PyTorch's ``val > max || isnan(val)`` update), else the first maximum."""
     v = np.where(valid, vals, -np.inf)
     isnan = np.isnan(v) & valid
     arg = np.argmax(np.where(isnan, -np.inf, v), axis=-1)
@@ -79,7 +80,8 @@ def _first_max(vals, valid):
     first_valid = np.argmax(np.broadcast_to(valid, v.shape), axis=-1)
     vmax = np.take_along_axis(np.where(isnan, -np.inf, v), arg[..., None], -1)[..., 0]
     arg = np.where(vmax == -np.inf, first_valid, arg)
-    return np.where(isnan.any(-1), np.argmax(isnan, axis=-1), arg)
+    last_nan = isnan.shape[-1] - 1 - np.argmax(isnan[..., ::-1], axis=-1)
+    return np.where(isnan.any(-1), last_nan, arg)
 
 
 def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,

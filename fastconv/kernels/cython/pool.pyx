@@ -13,7 +13,7 @@ the common 2- and 3-tap windows of stride 1 and 2.  Backward work units own
 their input elements (input rows, or planes for scatters): no races, fixed
 accumulation order, bit-identical results for any thread count.
 
-Max uses PyTorch's NaN rule ``v > m or isnan(v)`` (the first NaN, or the first
+Max uses PyTorch's NaN rule ``v > m or isnan(v)`` (the last NaN, else the first
 maximum in row-major window order, wins).  Max-type kernels accept every
 integer dtype as well as float32/float64.
 """
@@ -62,9 +62,20 @@ cdef Geo _geo(shape_in, shape_out, kernel, stride, dilation, padb):
     return g
 
 
+cdef inline Py_ssize_t _shift(const Geo* g, Py_ssize_t esize) noexcept nogil:
+    """Offset (elements) of the row buffer inside a 64-byte aligned block chosen so
+    that the interior's first window starts on a cache line (no split loads)."""
+    cdef Py_ssize_t V = 64 // esize
+    return ((g.pw - g.a * g.sw) % V + V) % V
+
+
+cdef inline char* _aligned(char* raw) noexcept nogil:
+    return <char*>((<size_t>raw + 63) & ~(<size_t>63))
+
+
 cdef inline bint _gt(anyt v, anyt m) noexcept nogil:
     """``v`` replaces the running max ``m``: larger, or NaN (ties keep the first)."""
-    return v > m or v != v
+    return (v > m) | (v != v)
 
 
 cdef inline void _taps(Py_ssize_t o, Py_ssize_t s, Py_ssize_t d, Py_ssize_t pb,
@@ -117,42 +128,41 @@ cdef void _max_row(const anyt* x, anyt* out, anyt* buf, Py_ssize_t job,
             nrow = nrow + 1
     src = row2 if nrow == 1 else buf
     # interior: no bounds checks, unrolled common windows
+    cdef const anyt* s0 = src + g.a * sw - pw
+    cdef anyt* o0 = orow + g.a
+    cdef Py_ssize_t n = g.b - g.a, j
     if kw == 2 and dw == 1 and sw == 2:
-        for ow in range(g.a, g.b):
-            i = 2 * ow - pw
-            m = src[i]
-            v = src[i + 1]
-            orow[ow] = v if _gt(v, m) else m
+        for j in range(n):
+            m = s0[2 * j]
+            v = s0[2 * j + 1]
+            o0[j] = v if _gt(v, m) else m
     elif kw == 3 and dw == 1 and sw == 2:
-        for ow in range(g.a, g.b):
-            i = 2 * ow - pw
-            m = src[i]
-            v = src[i + 1]
+        for j in range(n):
+            m = s0[2 * j]
+            v = s0[2 * j + 1]
             m = v if _gt(v, m) else m
-            v = src[i + 2]
-            orow[ow] = v if _gt(v, m) else m
+            v = s0[2 * j + 2]
+            o0[j] = v if _gt(v, m) else m
     elif kw == 2 and dw == 1 and sw == 1:
-        for ow in range(g.a, g.b):
-            i = ow - pw
-            m = src[i]
-            v = src[i + 1]
-            orow[ow] = v if _gt(v, m) else m
+        for j in range(n):
+            m = s0[j]
+            v = s0[j + 1]
+            o0[j] = v if _gt(v, m) else m
     elif kw == 3 and dw == 1 and sw == 1:
-        for ow in range(g.a, g.b):
-            i = ow - pw
-            m = src[i]
-            v = src[i + 1]
+        for j in range(n):
+            m = s0[j]
+            v = s0[j + 1]
             m = v if _gt(v, m) else m
-            v = src[i + 2]
-            orow[ow] = v if _gt(v, m) else m
+            v = s0[j + 2]
+            o0[j] = v if _gt(v, m) else m
     else:
-        for ow in range(g.a, g.b):
-            i = ow * sw - pw
-            m = src[i]
+        for j in range(n):
+            i = j * sw
+            m = s0[i]
             for jw in range(1, kw):
-                v = src[i + jw * dw]
+                v = s0[i + jw * dw]
                 m = v if _gt(v, m) else m
-            orow[ow] = m
+            o0[j] = m
     # edges (windows clipped by the padding)
     for e in range(2):
         for ow in range(0 if e == 0 else g.b, g.a if e == 0 else OW):
@@ -173,19 +183,24 @@ def max_pool(const anyt[:, :, :, ::1] x, anyt[:, :, :, ::1] out, kernel, stride,
         return out
     cdef const anyt* xp = &x[0, 0, 0, 0]
     cdef anyt* op = &out[0, 0, 0, 0]
+    cdef char* raw
     cdef anyt* buf
+    cdef Py_ssize_t sh = _shift(&g, sizeof(anyt))
+    cdef size_t nbytes = (g.W + 64) * sizeof(anyt) + 64
     with nogil:
         if nthreads > 1:
             with parallel(num_threads=nthreads):
-                buf = <anyt*>malloc(g.W * sizeof(anyt))
+                raw = <char*>malloc(nbytes)
+                buf = (<anyt*>_aligned(raw)) + sh
                 for job in prange(njobs, schedule="static"):
                     _max_row(xp, op, buf, job, &g)
-                free(buf)
+                free(raw)
         else:
-            buf = <anyt*>malloc(g.W * sizeof(anyt))
+            raw = <char*>malloc(nbytes)
+            buf = (<anyt*>_aligned(raw)) + sh
             for job in range(njobs):
                 _max_row(xp, op, buf, job, &g)
-            free(buf)
+            free(raw)
     return out
 
 
@@ -207,7 +222,12 @@ cdef void _maxidx_row(const anyt* x, anyt* out, int64_t* idx, Py_ssize_t job,
     _taps(od, g.sd, g.dd, g.pd, g.kd, g.D, &std, &d0, &d1)
     _taps(oh, g.sh, g.dh, g.ph, g.kh, H, &sth, &h0, &h1)
     for ow in range(g.OW):
-        _taps(ow, g.sw, g.dw, g.pw, g.kw, W, &stw, &w0, &w1)
+        if g.a <= ow < g.b:
+            stw = ow * g.sw - g.pw
+            w0 = 0
+            w1 = g.kw
+        else:
+            _taps(ow, g.sw, g.dw, g.pw, g.kw, W, &stw, &w0, &w1)
         best = ((std + d0 * g.dd) * H + sth + h0 * g.dh) * W + stw + w0 * g.dw
         m = xp[best]
         for jd in range(d0, d1):
@@ -264,7 +284,12 @@ cdef void _maxbw_plane(const real* gr, const anyt* x, real* gx, Py_ssize_t p,
         for oh in range(g.OH):
             _taps(oh, g.sh, g.dh, g.ph, g.kh, H, &sth, &h0, &h1)
             for ow in range(g.OW):
-                _taps(ow, g.sw, g.dw, g.pw, g.kw, W, &stw, &w0, &w1)
+                if g.a <= ow < g.b:
+                    stw = ow * g.sw - g.pw
+                    w0 = 0
+                    w1 = g.kw
+                else:
+                    _taps(ow, g.sw, g.dw, g.pw, g.kw, W, &stw, &w0, &w1)
                 best = ((std + d0 * g.dd) * H + sth + h0 * g.dh) * W + stw + w0 * g.dw
                 m = xp[best]
                 for jd in range(d0, d1):
@@ -474,21 +499,26 @@ def sum_pool(const real[:, :, :, ::1] x, real[:, :, :, ::1] out, kernel, stride,
             unit_w = False
     cdef const real* xp = &x[0, 0, 0, 0]
     cdef real* op = &out[0, 0, 0, 0]
+    cdef char* raw
     cdef real* buf
+    cdef Py_ssize_t shf = _shift(&g, sizeof(real))
+    cdef size_t nbytes = (g.W + 64) * sizeof(real) + 64
     with nogil:
         if nthreads > 1:
             with parallel(num_threads=nthreads):
-                buf = <real*>malloc(g.W * sizeof(real))
+                raw = <char*>malloc(nbytes)
+                buf = (<real*>_aligned(raw)) + shf
                 for job in prange(njobs, schedule="static"):
                     _sum_row(xp, op, buf, job, &g, &wd[0], &wh[0], &ww[0], &sd[0], &sh[0],
                              &sw[0], p, unit_w)
-                free(buf)
+                free(raw)
         else:
-            buf = <real*>malloc(g.W * sizeof(real))
+            raw = <char*>malloc(nbytes)
+            buf = (<real*>_aligned(raw)) + shf
             for job in range(njobs):
                 _sum_row(xp, op, buf, job, &g, &wd[0], &wh[0], &ww[0], &sd[0], &sh[0],
                          &sw[0], p, unit_w)
-            free(buf)
+            free(raw)
     return out
 
 

@@ -14,7 +14,7 @@ each input element from one work unit only (input rows, or whole planes for
 scatters), so no two threads touch the same element and every element is
 accumulated in a fixed order: results are bit-identical for any thread count.
 
-Max is NaN-propagating with PyTorch's rule ``v > m or isnan(v)`` (the first NaN,
+Max is NaN-propagating with PyTorch's rule ``v > m or isnan(v)`` (the last NaN,
 or the first maximum in row-major window order, wins).
 """
 
@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..._config import FASTMATH
+from ..._spec import pool_window_taps
 from ...threads import numba_threads
 
 _OPTS = dict(cache=True, fastmath=FASTMATH)
@@ -33,7 +34,7 @@ _OPTS = dict(cache=True, fastmath=FASTMATH)
 @njit(inline="always", **_OPTS)
 def _gt(v, m):
     """True when ``v`` replaces the running max ``m`` (NaN wins, ties keep the first)."""
-    return v > m or v != v
+    return (v > m) | (v != v)
 
 
 @njit(inline="always", **_OPTS)
@@ -70,98 +71,104 @@ def _nchunks(njobs, nthreads):
 # max pooling, values only
 # ---------------------------------------------------------------------------
 @njit(inline="always", **_OPTS)
-def _max_rows(x, out, j0, j1, K, S, Dl, Pb):
+def _max_rows(x, out, j0, j1, K, S, Dl, Pb, T):
     P, D, H, W = x.shape
     OD, OH, OW = out.shape[1], out.shape[2], out.shape[3]
     kd_, kh_, kw = K
     sd, sh, sw = S
     dd, dh, dw = Dl
     pd, ph, pw = Pb
+    td, th, tw = T
     a, b = _interior(OW, W, kw, sw, dw, pw)
+    xf = x.reshape(-1)
+    of = out.reshape(-1)
     buf = np.empty(W, x.dtype)
+    n = b - a
     for job in range(j0, j1):
         oh = job % OH
         r = job // OH
         od = r % OD
         p = r // OD
-        std, d0, d1 = _taps(od, sd, dd, pd, kd_, D)
-        sth, h0, h1 = _taps(oh, sh, dh, ph, kh_, H)
+        std, d0, d1 = td[0, od], td[1, od], td[2, od]
+        sth, h0, h1 = th[0, oh], th[1, oh], th[2, oh]
         first = True
         for jd in range(d0, d1):
             for jh in range(h0, h1):
-                row = x[p, std + jd * dd, sth + jh * dh]
+                r0 = ((p * D + std + jd * dd) * H + sth + jh * dh) * W
                 if first:
                     for w in range(W):
-                        buf[w] = row[w]
+                        buf[w] = xf[r0 + w]
                     first = False
                 else:
                     for w in range(W):
-                        v = row[w]
-                        if _gt(v, buf[w]):
-                            buf[w] = v
-        src = buf
-        orow = out[p, od, oh]
-        for ow in range(OW):
-            if ow == a:  # the interior, without bounds checks
-                if kw == 2 and dw == 1:
-                    for o2 in range(a, b):
-                        i = o2 * sw - pw
-                        m = src[i]
-                        v = src[i + 1]
-                        orow[o2] = v if _gt(v, m) else m
-                elif kw == 3 and dw == 1:
-                    for o2 in range(a, b):
-                        i = o2 * sw - pw
-                        m = src[i]
-                        v = src[i + 1]
-                        if _gt(v, m):
-                            m = v
-                        v = src[i + 2]
-                        orow[o2] = v if _gt(v, m) else m
-                else:
-                    for o2 in range(a, b):
-                        i = o2 * sw - pw
-                        m = src[i]
-                        for jw in range(1, kw):
-                            v = src[i + jw * dw]
-                            if _gt(v, m):
-                                m = v
-                        orow[o2] = m
-            if a <= ow < b:
-                continue
-            stw, w0, w1 = _taps(ow, sw, dw, pw, kw, W)
-            m = src[stw + w0 * dw]
-            for jw in range(w0 + 1, w1):
-                v = src[stw + jw * dw]
-                if _gt(v, m):
-                    m = v
-            orow[ow] = m
+                        v = xf[r0 + w]
+                        m = buf[w]
+                        buf[w] = v if _gt(v, m) else m
+        o0 = job * OW
+        s0 = a * sw - pw
+        if kw == 2 and dw == 1 and sw == 2:
+            for j in range(n):
+                m = buf[s0 + 2 * j]
+                v = buf[s0 + 2 * j + 1]
+                of[o0 + a + j] = v if _gt(v, m) else m
+        elif kw == 3 and dw == 1 and sw == 2:
+            for j in range(n):
+                m = buf[s0 + 2 * j]
+                v = buf[s0 + 2 * j + 1]
+                m = v if _gt(v, m) else m
+                v = buf[s0 + 2 * j + 2]
+                of[o0 + a + j] = v if _gt(v, m) else m
+        else:
+            for j in range(n):
+                i = s0 + j * sw
+                m = buf[i]
+                for jw in range(1, kw):
+                    v = buf[i + jw * dw]
+                    m = v if _gt(v, m) else m
+                of[o0 + a + j] = m
+        for e in range(2):
+            lo = 0 if e == 0 else b
+            hi = a if e == 0 else OW
+            for ow in range(lo, hi):
+                stw, w0, w1 = tw[0, ow], tw[1, ow], tw[2, ow]
+                m = buf[stw + w0 * dw]
+                for jw in range(w0 + 1, w1):
+                    v = buf[stw + jw * dw]
+                    m = v if _gt(v, m) else m
+                of[o0 + ow] = m
 
 
 @njit(**_OPTS)
-def _max_pool_serial(x, out, K, S, Dl, Pb):
+def _max_pool_serial(x, out, K, S, Dl, Pb, T):
     njobs = out.shape[0] * out.shape[1] * out.shape[2]
-    _max_rows(x, out, 0, njobs, K, S, Dl, Pb)
+    _max_rows(x, out, 0, njobs, K, S, Dl, Pb, T)
 
 
 @njit(parallel=True, **_OPTS)
-def _max_pool_parallel(x, out, K, S, Dl, Pb, nthreads):
+def _max_pool_parallel(x, out, K, S, Dl, Pb, T, nthreads):
     njobs = out.shape[0] * out.shape[1] * out.shape[2]
     nc = _nchunks(njobs, nthreads)
     for c in prange(nc):
-        _max_rows(x, out, c * njobs // nc, (c + 1) * njobs // nc, K, S, Dl, Pb)
+        _max_rows(x, out, c * njobs // nc, (c + 1) * njobs // nc, K, S, Dl, Pb, T)
 
 
-def _geom(kernel, stride, dilation, padb):
-    return (tuple(int(v) for v in kernel), tuple(int(v) for v in stride),
-            tuple(int(v) for v in dilation), tuple(int(v) for v in padb))
+def _geom(kernel, stride, dilation, padb, shape_in, shape_out):
+    """Geometry tuples plus per-axis tap tables ``(3, O)`` int64: window start and
+    the valid tap range ``[lo, hi)`` of every output position (no division in loops)."""
+    K, S, Dl, Pb = (tuple(int(v) for v in kernel), tuple(int(v) for v in stride),
+                    tuple(int(v) for v in dilation), tuple(int(v) for v in padb))
+    T = tuple(
+        np.stack(pool_window_taps(shape_in[a + 1], shape_out[a + 1], K[a], S[a], Dl[a], Pb[a]))
+        for a in range(3)
+    )
+    return K, S, Dl, Pb, T
 
 
 def max_pool(x, out, kernel, stride, dilation, padb, nthreads):
     """Max pooling of ``x (P, D, H, W)`` into ``out (P, OD, OH, OW)``."""
     if out.size == 0:
         return out
-    g = _geom(kernel, stride, dilation, padb)
+    g = _geom(kernel, stride, dilation, padb, x.shape, out.shape)
     if nthreads > 1:
         numba_threads(nthreads)
         _max_pool_parallel(x, out, *g, int(nthreads))
@@ -174,23 +181,24 @@ def max_pool(x, out, kernel, stride, dilation, padb, nthreads):
 # max pooling with indices (row-major first maximum, as PyTorch)
 # ---------------------------------------------------------------------------
 @njit(inline="always", **_OPTS)
-def _maxidx_rows(x, out, idx, j0, j1, K, S, Dl, Pb):
+def _maxidx_rows(x, out, idx, j0, j1, K, S, Dl, Pb, T):
     P, D, H, W = x.shape
     OD, OH, OW = out.shape[1], out.shape[2], out.shape[3]
     kd_, kh_, kw = K
     sd, sh, sw = S
     dd, dh, dw = Dl
     pd, ph, pw = Pb
+    td, th, tw = T
     for job in range(j0, j1):
         oh = job % OH
         r = job // OH
         od = r % OD
         p = r // OD
-        std, d0, d1 = _taps(od, sd, dd, pd, kd_, D)
-        sth, h0, h1 = _taps(oh, sh, dh, ph, kh_, H)
+        std, d0, d1 = td[0, od], td[1, od], td[2, od]
+        sth, h0, h1 = th[0, oh], th[1, oh], th[2, oh]
         xp = x[p]
         for ow in range(OW):
-            stw, w0, w1 = _taps(ow, sw, dw, pw, kw, W)
+            stw, w0, w1 = tw[0, ow], tw[1, ow], tw[2, ow]
             i0 = std + d0 * dd
             i1 = sth + h0 * dh
             i2 = stw + w0 * dw
@@ -211,24 +219,24 @@ def _maxidx_rows(x, out, idx, j0, j1, K, S, Dl, Pb):
 
 
 @njit(**_OPTS)
-def _max_pool_indices_serial(x, out, idx, K, S, Dl, Pb):
+def _max_pool_indices_serial(x, out, idx, K, S, Dl, Pb, T):
     njobs = out.shape[0] * out.shape[1] * out.shape[2]
-    _maxidx_rows(x, out, idx, 0, njobs, K, S, Dl, Pb)
+    _maxidx_rows(x, out, idx, 0, njobs, K, S, Dl, Pb, T)
 
 
 @njit(parallel=True, **_OPTS)
-def _max_pool_indices_parallel(x, out, idx, K, S, Dl, Pb, nthreads):
+def _max_pool_indices_parallel(x, out, idx, K, S, Dl, Pb, T, nthreads):
     njobs = out.shape[0] * out.shape[1] * out.shape[2]
     nc = _nchunks(njobs, nthreads)
     for c in prange(nc):
-        _maxidx_rows(x, out, idx, c * njobs // nc, (c + 1) * njobs // nc, K, S, Dl, Pb)
+        _maxidx_rows(x, out, idx, c * njobs // nc, (c + 1) * njobs // nc, K, S, Dl, Pb, T)
 
 
 def max_pool_indices(x, out, idx, kernel, stride, dilation, padb, nthreads):
     """Max pooling with the flat in-plane index of each maximum into ``idx`` (int64)."""
     if out.size == 0:
         return out
-    g = _geom(kernel, stride, dilation, padb)
+    g = _geom(kernel, stride, dilation, padb, x.shape, out.shape)
     if nthreads > 1:
         numba_threads(nthreads)
         _max_pool_indices_parallel(x, out, idx, *g, int(nthreads))
@@ -241,13 +249,14 @@ def max_pool_indices(x, out, idx, kernel, stride, dilation, padb, nthreads):
 # max pooling backward, recomputing the argmax (one plane per work unit)
 # ---------------------------------------------------------------------------
 @njit(inline="always", **_OPTS)
-def _maxbw_plane(g, x, gx, p, K, S, Dl, Pb):
+def _maxbw_plane(g, x, gx, p, K, S, Dl, Pb, T):
     P, D, H, W = x.shape
     OD, OH, OW = g.shape[1], g.shape[2], g.shape[3]
     kd_, kh_, kw = K
     sd, sh, sw = S
     dd, dh, dw = Dl
     pd, ph, pw = Pb
+    td, th, tw = T
     xp = x[p]
     gp = gx[p]
     for a in range(D):
@@ -255,12 +264,12 @@ def _maxbw_plane(g, x, gx, p, K, S, Dl, Pb):
             for c in range(W):
                 gp[a, b, c] = 0
     for od in range(OD):
-        std, d0, d1 = _taps(od, sd, dd, pd, kd_, D)
+        std, d0, d1 = td[0, od], td[1, od], td[2, od]
         for oh in range(OH):
-            sth, h0, h1 = _taps(oh, sh, dh, ph, kh_, H)
+            sth, h0, h1 = th[0, oh], th[1, oh], th[2, oh]
             grow = g[p, od, oh]
             for ow in range(OW):
-                stw, w0, w1 = _taps(ow, sw, dw, pw, kw, W)
+                stw, w0, w1 = tw[0, ow], tw[1, ow], tw[2, ow]
                 bd = std + d0 * dd
                 bh = sth + h0 * dh
                 bw = stw + w0 * dw
@@ -281,22 +290,22 @@ def _maxbw_plane(g, x, gx, p, K, S, Dl, Pb):
 
 
 @njit(**_OPTS)
-def _max_pool_backward_serial(g, x, gx, K, S, Dl, Pb):
+def _max_pool_backward_serial(g, x, gx, K, S, Dl, Pb, T):
     for p in range(x.shape[0]):
-        _maxbw_plane(g, x, gx, p, K, S, Dl, Pb)
+        _maxbw_plane(g, x, gx, p, K, S, Dl, Pb, T)
 
 
 @njit(parallel=True, **_OPTS)
-def _max_pool_backward_parallel(g, x, gx, K, S, Dl, Pb):
+def _max_pool_backward_parallel(g, x, gx, K, S, Dl, Pb, T):
     for p in prange(x.shape[0]):
-        _maxbw_plane(g, x, gx, p, K, S, Dl, Pb)
+        _maxbw_plane(g, x, gx, p, K, S, Dl, Pb, T)
 
 
 def max_pool_backward(g, x, gx, kernel, stride, dilation, padb, nthreads):
     """Input gradient of max pooling (argmax recomputed) into ``gx (P, D, H, W)``."""
     if gx.size == 0:
         return gx
-    geo = _geom(kernel, stride, dilation, padb)
+    geo = _geom(kernel, stride, dilation, padb, x.shape, g.shape)
     if nthreads > 1:
         numba_threads(nthreads)
         _max_pool_backward_parallel(g, x, gx, *geo)
@@ -365,13 +374,14 @@ def _powabs(v, p):
 
 
 @njit(inline="always", **_OPTS)
-def _sum_rows(x, out, j0, j1, K, S, Dl, Pb, wd, wh, ww, sd_, sh_, sw_, p):
+def _sum_rows(x, out, j0, j1, K, S, Dl, Pb, T, wd, wh, ww, sd_, sh_, sw_, p):
     P, D, H, W = x.shape
     OD, OH, OW = out.shape[1], out.shape[2], out.shape[3]
     kd_, kh_, kw = K
     sd, sh, sw = S
     dd, dh, dw = Dl
     pd, ph, pw = Pb
+    td, th, tw = T
     a, b = _interior(OW, W, kw, sw, dw, pw)
     buf = np.empty(W, out.dtype)
     unit_w = True
@@ -383,8 +393,8 @@ def _sum_rows(x, out, j0, j1, K, S, Dl, Pb, wd, wh, ww, sd_, sh_, sw_, p):
         r = job // OH
         od = r % OD
         pl = r // OD
-        std, d0, d1 = _taps(od, sd, dd, pd, kd_, D)
-        sth, h0, h1 = _taps(oh, sh, dh, ph, kh_, H)
+        std, d0, d1 = td[0, od], td[1, od], td[2, od]
+        sth, h0, h1 = th[0, oh], th[1, oh], th[2, oh]
         first = True
         for jd in range(d0, d1):
             for jh in range(h0, h1):
@@ -425,7 +435,7 @@ def _sum_rows(x, out, j0, j1, K, S, Dl, Pb, wd, wh, ww, sd_, sh_, sw_, p):
                         orow[o2] = acc * (sc * sw_[o2])
             if unit_w and a <= ow < b:
                 continue
-            stw, w0, w1 = _taps(ow, sw, dw, pw, kw, W)
+            stw, w0, w1 = tw[0, ow], tw[1, ow], tw[2, ow]
             acc = ww[w0] * buf[stw + w0 * dw]
             for jw in range(w0 + 1, w1):
                 acc += ww[jw] * buf[stw + jw * dw]
@@ -441,17 +451,17 @@ def _sum_rows(x, out, j0, j1, K, S, Dl, Pb, wd, wh, ww, sd_, sh_, sw_, p):
 
 
 @njit(**_OPTS)
-def _sum_pool_serial(x, out, K, S, Dl, Pb, wd, wh, ww, sd, sh, sw, p):
+def _sum_pool_serial(x, out, K, S, Dl, Pb, T, wd, wh, ww, sd, sh, sw, p):
     njobs = out.shape[0] * out.shape[1] * out.shape[2]
-    _sum_rows(x, out, 0, njobs, K, S, Dl, Pb, wd, wh, ww, sd, sh, sw, p)
+    _sum_rows(x, out, 0, njobs, K, S, Dl, Pb, T, wd, wh, ww, sd, sh, sw, p)
 
 
 @njit(parallel=True, **_OPTS)
-def _sum_pool_parallel(x, out, K, S, Dl, Pb, wd, wh, ww, sd, sh, sw, p, nthreads):
+def _sum_pool_parallel(x, out, K, S, Dl, Pb, T, wd, wh, ww, sd, sh, sw, p, nthreads):
     njobs = out.shape[0] * out.shape[1] * out.shape[2]
     nc = _nchunks(njobs, nthreads)
     for c in prange(nc):
-        _sum_rows(x, out, c * njobs // nc, (c + 1) * njobs // nc, K, S, Dl, Pb,
+        _sum_rows(x, out, c * njobs // nc, (c + 1) * njobs // nc, K, S, Dl, Pb, T,
                   wd, wh, ww, sd, sh, sw, p)
 
 
@@ -465,7 +475,7 @@ def sum_pool(x, out, kernel, stride, dilation, padb, wd, wh, ww, sd, sh, sw, p, 
     """
     if out.size == 0:
         return out
-    geo = _geom(kernel, stride, dilation, padb)
+    geo = _geom(kernel, stride, dilation, padb, x.shape, out.shape)
     args = (x, out) + geo + (wd, wh, ww, sd, sh, sw, float(p))
     if nthreads > 1:
         numba_threads(nthreads)
@@ -476,13 +486,14 @@ def sum_pool(x, out, kernel, stride, dilation, padb, wd, wh, ww, sd, sh, sw, p, 
 
 
 @njit(inline="always", **_OPTS)
-def _sumbw_rows(g, gx, j0, j1, K, S, Dl, Pb, wd, wh, ww, sd_, sh_, sw_):
+def _sumbw_rows(g, gx, j0, j1, K, S, Dl, Pb, T, wd, wh, ww, sd_, sh_, sw_):
     P, D, H, W = gx.shape
     OD, OH, OW = g.shape[1], g.shape[2], g.shape[3]
     kd_, kh_, kw = K
     sd, sh, sw = S
     dd, dh, dw = Dl
     pd, ph, pw = Pb
+    td, th, tw = T
     cw = np.empty(OW, gx.dtype)
     for job in range(j0, j1):
         ih = job % H
@@ -512,24 +523,24 @@ def _sumbw_rows(g, gx, j0, j1, K, S, Dl, Pb, wd, wh, ww, sd_, sh_, sw_):
                 for ow in range(OW):
                     cw[ow] = c * (gr[ow] * sw_[ow])
                 for ow in range(OW):
-                    stw, w0, w1 = _taps(ow, sw, dw, pw, kw, W)
+                    stw, w0, w1 = tw[0, ow], tw[1, ow], tw[2, ow]
                     v = cw[ow]
                     for jw in range(w0, w1):
                         grow_x[stw + jw * dw] += ww[jw] * v
 
 
 @njit(**_OPTS)
-def _sum_pool_backward_serial(g, gx, K, S, Dl, Pb, wd, wh, ww, sd, sh, sw):
+def _sum_pool_backward_serial(g, gx, K, S, Dl, Pb, T, wd, wh, ww, sd, sh, sw):
     njobs = gx.shape[0] * gx.shape[1] * gx.shape[2]
-    _sumbw_rows(g, gx, 0, njobs, K, S, Dl, Pb, wd, wh, ww, sd, sh, sw)
+    _sumbw_rows(g, gx, 0, njobs, K, S, Dl, Pb, T, wd, wh, ww, sd, sh, sw)
 
 
 @njit(parallel=True, **_OPTS)
-def _sum_pool_backward_parallel(g, gx, K, S, Dl, Pb, wd, wh, ww, sd, sh, sw, nthreads):
+def _sum_pool_backward_parallel(g, gx, K, S, Dl, Pb, T, wd, wh, ww, sd, sh, sw, nthreads):
     njobs = gx.shape[0] * gx.shape[1] * gx.shape[2]
     nc = _nchunks(njobs, nthreads)
     for c in prange(nc):
-        _sumbw_rows(g, gx, c * njobs // nc, (c + 1) * njobs // nc, K, S, Dl, Pb,
+        _sumbw_rows(g, gx, c * njobs // nc, (c + 1) * njobs // nc, K, S, Dl, Pb, T,
                     wd, wh, ww, sd, sh, sw)
 
 
@@ -542,7 +553,7 @@ def sum_pool_backward(g, gx, kernel, stride, dilation, padb, wd, wh, ww, sd, sh,
     """
     if gx.size == 0:
         return gx
-    geo = _geom(kernel, stride, dilation, padb)
+    geo = _geom(kernel, stride, dilation, padb, gx.shape, g.shape)
     args = (g, gx) + geo + (wd, wh, ww, sd, sh, sw)
     if nthreads > 1:
         numba_threads(nthreads)
