@@ -22,21 +22,29 @@ from .. import kernels
 from .._spec import pad3, to_3d
 
 # ---------------------------------------------------------------------------
-# cost model (measured on the development machine: AVX-512 Xeon, 2.3 GHz,
-# gcc -O3 -march=native; seconds per thread unless stated)
+# cost model, fitted to kernel timings on the development machine (AVX-512
+# Xeon at 2.3 GHz, gcc -O3 -march=native, Cython backend, 1 thread, data in
+# L2/L3 as in a benchmark loop); thread scaling is close to linear once every
+# thread has a few jobs.  Seconds per thread.
 # ---------------------------------------------------------------------------
-#: Generic kernel: multiply-add rate (flop/s) of the row axpy for long rows.
-_RATE_GENERIC = 16e9
-#: Depthwise kernel: flop/s of the register tiles (3x3: ~90 GFLOP/s measured
-#: from L1 at 2 threads, i.e. ~45 per thread; 5x5 ~80 per thread).
-_RATE_DW = 45e9
-#: Depthwise kernel: bytes/s of streaming the input and output planes through
-#: the padded row copy (input read, output written; L2/L3-resident data).
-_BW_DW = 12e9
-#: Depthwise kernel: fixed cost per job (row block of one plane).
-_JOB_DW = 60e-9
-#: Fixed cost of a call (argument handling, OpenMP fork when threads > 1).
+#: Generic kernel: multiply-add rate (flop/s) of the row axpy for long rows;
+#: a row of OW outputs runs at OW / (OW + 40) of it (measured: 13 GFLOP/s at
+#: OW=112, 11 at 56, 7 at 40 with 4 input channels per group, 3.3 at 16 with
+#: stride 2).
+_RATE_GENERIC = 15e9
+#: Depthwise kernel: flop/s of the register tiles (5x5 112^2: ~90-145 GFLOP/s,
+#: the 3x3 tiles are load-bound at about the same rate).
+_RATE_DW = 100e9
+#: Depthwise kernel: bytes/s of the padded row copy (input; x3 cost for a
+#: column stride 2, x6 for larger strides) plus the output stores
+#: (32 ch 112^2 3x3: 0.159 ms = 0.072 ms of tiles + 4.8 MB at ~55 GB/s).
+_BW_DW = 37e9
+#: Depthwise kernel: fixed cost per job (one row block of one plane;
+#: 512 ch 14^2: 0.090 ms of which ~0.036 ms is per-job overhead).
+_JOB_DW = 70e-9
+#: Fixed cost of a call (wrapper, output allocation) and of an OpenMP fork.
 _CALL = 4e-6
+_FORK = 4e-6
 
 
 def supports(spec) -> str | None:
@@ -89,31 +97,32 @@ def options(spec, threads: int) -> dict:
 
 
 def estimate(spec, threads: int) -> tuple[float, int]:
-    """Seconds (measured model, see the constants above) and workspace bytes."""
+    """Seconds (the measured model above) and workspace bytes."""
     threads = max(1, threads)
+    fixed = _CALL + _FORK * (threads > 1)
+    nd = spec.nd
+    kd, kh, kw = pad3(spec.kernel, nd, 1)
+    _, sh, sw = pad3(spec.stride, nd, 1)
+    _, dh, dw = pad3(spec.dilation, nd, 1)
+    OW = spec.out_size[-1]
     if is_depthwise(spec):
         rb, cb = _dw_blocking(spec, threads)
-        OH = spec.out_size[-2] if spec.nd >= 2 else 1
-        OW = spec.out_size[-1]
+        OH = spec.out_size[-2] if nd >= 2 else 1
         jobs = spec.batch * spec.out_channels * math.prod(spec.out_size[:-2]) * -(-OH // rb)
-        # short rows waste SIMD lanes (16 float32 / 8 float64 per vector)
         vl = 64 // spec.dtype.itemsize
-        lanes = OW / (-(-OW // vl) * vl)
+        lanes = OW / (-(-OW // vl) * vl)  # short rows leave SIMD lanes idle
         item = spec.dtype.itemsize
-        nbytes = item * (spec.batch * spec.in_channels * math.prod(spec.in_size)
-                         + 2 * spec.batch * spec.out_channels * math.prod(spec.out_size))
-        per_thread = (spec.flops / (_RATE_DW * lanes) + nbytes / _BW_DW
-                      + jobs * _JOB_DW) / threads
-        kd, kh, kw = pad3(spec.kernel, spec.nd, 1)
-        _, sh, sw = pad3(spec.stride, spec.nd, 1)
-        _, dh, dw = pad3(spec.dilation, spec.nd, 1)
-        vlc = -(-cb // vl) * vl
-        pl = -(-(vlc + (kw - 1) * dw // sw) // vl) * vl
+        copy = kd * (1 if sw == 1 else 3 if sw == 2 else 6)
+        nbytes = item * (spec.batch * spec.out_channels * math.prod(spec.in_size) * copy
+                         + spec.batch * spec.out_channels * math.prod(spec.out_size))
+        work = spec.flops / (_RATE_DW * lanes) + nbytes / _BW_DW + jobs * _JOB_DW
+        pl = -(-(-(-cb // vl) * vl + (kw - 1) * dw // sw) // vl) * vl
         ws = threads * kd * ((rb - 1) * sh + (kh - 1) * dh + 1) * sw * pl * item
-        return _CALL + per_thread, ws
-    OW = spec.out_size[-1]
-    eff = min(1.0, OW / 64.0) * 0.8 + 0.2  # short rows vectorise poorly
-    return _CALL + spec.flops / (_RATE_GENERIC * eff * threads), 0
+        return fixed + work / max(1, min(threads, jobs)), ws
+    eff = OW / (OW + 40.0)  # short rows: loop overheads, idle SIMD lanes
+    eff /= 1.0 + 0.5 * (sw - 1)  # strided loads
+    rows = spec.batch * spec.out_channels * math.prod(spec.out_size[:-1])
+    return fixed + spec.flops / (_RATE_GENERIC * eff * max(1, min(threads, rows))), 0
 
 
 def _depthwise_kernel(backend: str):
