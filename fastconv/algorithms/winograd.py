@@ -58,9 +58,9 @@ MAX_REL_ERROR = {2: 1e-6, 4: 1e-5}
 # stage (README, "Winograd"): seconds per item on one thread.
 # ---------------------------------------------------------------------------
 #: input transform, per (tile, input channel), by (nd, m); grows ~(1 + Cin/800)
-_T_IN = {(2, 4): 40e-9, (2, 2): 17e-9, (1, 4): 5e-9, (1, 2): 3.5e-9}
+_T_IN = {(2, 4): 32e-9, (2, 2): 12e-9, (1, 4): 5.3e-9, (1, 2): 4e-9}
 #: output transform, per (tile, output channel)
-_T_OUT = {(2, 4): 45e-9, (2, 2): 8.5e-9, (1, 4): 10.5e-9, (1, 2): 4e-9}
+_T_OUT = {(2, 4): 15e-9, (2, 2): 5.7e-9, (1, 4): 5e-9, (1, 2): 2.7e-9}
 #: per-frequency GEMM rate (flop/s, one thread) for long tile blocks
 _GEMM_RATE = 145e9
 #: weight transform per (C_out x C_in/g pair, frequency)
@@ -151,8 +151,8 @@ def _blocking(spec, m: int) -> tuple[int, int]:
     tb = max(1, -(-NT // nblk))  # even blocks
     cob = cog
     jobs = nblk * spec.groups
-    if jobs < 4 and cog >= 128:  # too few tile blocks: split the output channels too
-        ncob = min(-(-4 // jobs), cog // 64)
+    if jobs < 2 and cog >= 128:  # one tile block: split the output channels in two
+        ncob = 2
         cob = -(-cog // ncob)
         cob = -(-cob // 16) * 16
     return int(tb), int(min(cob, cog))
@@ -171,7 +171,9 @@ def _stage_times(spec, m: int, threads: int, packed: bool = False) -> dict:
     share = (-(-jobs // threads) / jobs) / (0.95 if threads > 1 else 1.0)
     # thin GEMMs (few tiles per block) and split output channels pack more
     # than they multiply
-    rate = _GEMM_RATE * tb / (tb + 8) * (0.65 if ncob > 1 else 1.0)
+    # (wide layers: the weight panels stream from L3)
+    rate = (_GEMM_RATE * tb / (tb + 8) * (0.75 if ncob > 1 else 1.0)
+            * (1 - 0.15 * min(1.0, cig / 256)))
     t_in = NT * cig * G * ncob * _T_IN[(spec.nd, m)] * (1 + cig / 800)
     t_gemm = 2.0 * F * NT * cig * cog * G / rate
     t_out = NT * cog * G * _T_OUT[(spec.nd, m)]

@@ -308,15 +308,19 @@ def _job(x, U, b, has_bias, out, job, ph, pw, m, nw, groups, tb, cob, kc, stages
                 else:
                     ih0 = ih0s[tt]
                     iw0 = iw0s[tt]
-                    plane = xc + xoff[tt] - ih0 * W - iw0
+                    src = xc + xoff[tt]  # the patch origin (may lie in the padding)
+                    jlo = -iw0 if iw0 < 0 else 0
+                    jhi = W - iw0 if iw0 + al > W else al
+                    for j in range(al):
+                        patch[j] = zero
                     for i in range(ah):
                         ih = ih0 + i
-                        for j in range(al):
-                            iw = iw0 + j
-                            if ih >= 0 and ih < H and iw >= 0 and iw < W:
-                                patch[j] = xf[plane + ih * W + iw]
-                            else:
-                                patch[j] = zero
+                        if ih < 0 or ih >= H:
+                            for k in range(al):
+                                D[tmp0 + (i * al + k) * L + tt] = zero
+                            continue
+                        for j in range(jlo, jhi):
+                            patch[j] = xf[src + i * W + j]
                         _bt1(m, patch, 0, D, tmp0 + i * al * L + tt, L, kc)
             if nw == 2:
                 for k in range(al):  # along h: f = i' * al + k
