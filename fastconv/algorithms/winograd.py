@@ -65,8 +65,10 @@ _T_OUT = {(2, 4): 15e-9, (2, 2): 5.7e-9, (1, 4): 5e-9, (1, 2): 2.7e-9}
 _GEMM_RATE = 145e9
 #: weight transform per (C_out x C_in/g pair, frequency)
 _T_W = 0.8e-9
-#: per-call overhead (buffers, BLAS thread limit)
-_T_CALL = 40e-6
+#: per-call overhead (buffers, and ~80 us for threadpoolctl's BLAS limit)
+_T_CALL = 100e-6
+#: output write bandwidth of one core (bytes/s)
+_WRITE_BW = 3e9
 
 #: per-thread scratch budget of a block's V buffer (bytes): V + M stay in L2
 _V_BYTES = 1 << 20
@@ -173,10 +175,14 @@ def _stage_times(spec, m: int, threads: int, packed: bool = False) -> dict:
     # than they multiply
     # (wide layers: the weight panels stream from L3)
     rate = (_GEMM_RATE * tb / (tb + 8) * (0.75 if ncob > 1 else 1.0)
-            * (1 - 0.15 * min(1.0, cig / 256)))
+            * (1 - 0.15 * min(1.0, cig / 256))
+            * (min(1.0, cig / 32) * min(1.0, cob / 32)) ** 0.5)  # narrow GEMMs
     t_in = NT * cig * G * ncob * _T_IN[(spec.nd, m)] * (1 + cig / 800)
     t_gemm = 2.0 * F * NT * cig * cog * G / rate
     t_out = NT * cog * G * _T_OUT[(spec.nd, m)]
+    # large outputs: bound by the memory write bandwidth of one core
+    t_out = max(t_out, spec.batch * spec.out_channels * math.prod(spec.out_size)
+                * spec.dtype.itemsize / _WRITE_BW)
     t_w = 0.0 if packed else spec.out_channels * cig * F * _T_W / min(threads, spec.out_channels)
     return {"input": t_in * share, "gemm": t_gemm * share, "output": t_out * share,
             "weight": t_w, "call": _T_CALL}
