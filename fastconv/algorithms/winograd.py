@@ -39,7 +39,7 @@ import threading
 import numpy as np
 
 from .. import kernels
-from ..threads import blas_threads
+from ..threads import blas_threads, cpu_count
 
 __all__ = ["supports", "options", "estimate", "forward", "pack_weight", "tile",
            "MAX_REL_ERROR", "Packed"]
@@ -150,6 +150,11 @@ def _blocking(spec, m: int) -> tuple[int, int]:
     tb = _V_BYTES // (F * max(cig, 1) * item)
     tb = int(min(max(tb, 32), 128, max(NT, 1)))
     nblk = max(1, -(-NT // tb))
+    # a multiple of the machine's cores (not of the thread setting: results
+    # must not depend on it), so the last round of jobs keeps every core busy
+    ncpu = cpu_count()
+    if nblk > 1 and NT >= 16 * ncpu:
+        nblk = -(-nblk // ncpu) * ncpu
     tb = max(1, -(-NT // nblk))  # even blocks
     cob = cog
     jobs = nblk * spec.groups
