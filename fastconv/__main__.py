@@ -66,7 +66,24 @@ def demo() -> None:
               f"{plan.backend:7s} {dt * 1e3:7.3f} ms {gf:6.1f} GFLOP/s")
         h = np.maximum(y, 0)  # ReLU
     print(f"  total {total * 1e3:.2f} ms; plan reason of the last layer: {plan.reason}")
+    pooling_demo(h)
     gabor_demo(img)
+
+
+def pooling_demo(h):
+    """Pool the CNN stack's output (max, average, global average), with timings."""
+    import fastconv as fc
+
+    print(f"\npooling the stack's output {h.shape} (memory-bound: GB/s = bytes in + out):")
+    for name, f, args in (
+        ("max 2x2", fc.max_pool2d, (2,)),
+        ("max 3x3 s2 p1", fc.max_pool2d, (3, 2, 1)),
+        ("avg 2x2", fc.avg_pool2d, (2,)),
+        ("global average", fc.adaptive_avg_pool2d, (1,)),
+    ):
+        y, dt = _timed(f, h, *args)
+        gbs = (h.nbytes + y.nbytes) / dt / 1e9
+        print(f"  {name:16s} -> {str(y.shape):18s} {dt * 1e3:7.3f} ms {gbs:6.1f} GB/s")
 
 
 def gabor_demo(img, path=None):
