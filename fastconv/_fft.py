@@ -250,18 +250,31 @@ def oa_conv_window(a, b, starts, sizes, blocks):
         a = np.pad(a, pad)
     a = a.reshape(ashape)
     b = b.reshape(bshape)
+    # block-index axes first, sample axes last: every block is one contiguous
+    # small array, so the batched transforms run in cache
+    nb_axes = [fft_axes[i] - 1 for i in range(K) if blocks[i]]
+    perm = list(range(lead)) + nb_axes + list(fft_axes)
+    inv = list(np.argsort(perm))
+    a = np.ascontiguousarray(a.transpose(perm))
+    b = b.transpose(perm)
+    last = tuple(range(a.ndim - K, a.ndim))
     nw = workers()
     with backend() as sfft:
-        fa = _forward(sfft, a, n, fft_axes, real, nw)
-        fb = _forward(sfft, b, n, fft_axes, real, nw)
+        fa = _forward(sfft, a, n, last, real, nw)
+        del a
+        fb = _forward(sfft, b, n, last, real, nw)
         if np.broadcast_shapes(fa.shape, fb.shape) == fa.shape:
             fa *= fb
         else:
             fa = fa * fb
         del fb
-        y = (sfft.irfftn(fa, n, axes=fft_axes, workers=nw) if real
-             else sfft.ifftn(fa, n, axes=fft_axes, workers=nw))
+        y = (sfft.irfftn(fa, n, axes=last, workers=nw) if real
+             else sfft.ifftn(fa, n, axes=last, workers=nw))
     del fa
+    # keep each block's linear-convolution segment, then restore the axis order
+    y = y[(Ellipsis,) + tuple(slice(0, blocks[i] + lb[i] - 1) if blocks[i] else slice(None)
+                              for i in range(K))]
+    y = y.transpose(inv)
     # -- overlap-add, axis by axis (last first, so earlier positions stay valid)
     for i in reversed(range(K)):
         ax = fft_axes[i]
