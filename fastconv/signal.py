@@ -92,11 +92,15 @@ def _macs_direct(la, lb, starts, sizes, nbatch):
     """Multiply-adds of the direct method (taps falling outside skipped)."""
     total = nbatch
     for x, y, st, sz in zip(la, lb, starts, sizes):
-        # number of (output, tap) pairs with the input index inside [0, x)
-        lo, hi = st, st + sz  # output full-index range
-        # sum over f in [lo, hi) of |{k in [0, y): 0 <= f - k < x}|
-        f = np.arange(lo, hi)
-        cnt = np.minimum(f, y - 1) - np.maximum(f - x + 1, 0) + 1
+        # number of (output f, tap k) pairs with lo <= f < hi and 0 <= f - k < x,
+        # summed over the shorter of the two ranges
+        lo, hi = st, st + sz
+        if y <= sz:
+            k = np.arange(y)
+            cnt = np.minimum(hi, k + x) - np.maximum(lo, k)
+        else:
+            f = np.arange(lo, hi)
+            cnt = np.minimum(f, y - 1) - np.maximum(f - x + 1, 0) + 1
         total *= int(np.clip(cnt, 0, None).sum())
     return total
 
