@@ -103,7 +103,8 @@ def test_signal(benchmark, case, impl, threads):
         info.update(algorithm=plan.method, reason=plan.reason)
     elif impl == "scipy-direct":
         if flops > SCIPY_DIRECT_MAX_FLOPS and len(case.x) > 1:
-            pytest.skip(f"SciPy's direct method is not timed above {SCIPY_DIRECT_MAX_FLOPS:.0e} FLOPs")
+            pytest.skip("SciPy's direct method is not timed above "
+                        f"{SCIPY_DIRECT_MAX_FLOPS:.0e} FLOPs")
         fn = lambda: sig.convolve(x, k, "same", method="direct")  # noqa: E731
     elif impl == "scipy-fft":
         fn = lambda: sig.convolve(x, k, "same", method="fft")  # noqa: E731

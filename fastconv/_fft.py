@@ -109,7 +109,7 @@ def _forward(sfft, x, n, axes, real, nw):
         y = sfft.rfft(x, n[-1], axis=axes[-1], workers=nw)
     else:
         y = sfft.fft(x, n[-1], axis=axes[-1], workers=nw)
-    for ni, ax in zip(reversed(n[:-1]), reversed(axes[:-1])):
+    for ni, ax in zip(reversed(n[:-1]), reversed(axes[:-1]), strict=True):
         y = sfft.fft(y, ni, axis=ax, workers=nw, overwrite_x=True)
     return y
 
@@ -118,7 +118,7 @@ def _inverse_window(sfft, y, n, axes, real, nw, starts, sizes):
     """Inverse N-d transform keeping only the window ``[start, start + size)`` on
     each axis: one axis at a time (last axis last), each result cut to its window
     before the next pass, so rows outside the window are never transformed back."""
-    for ni, ax, st, sz in zip(n[:-1], axes[:-1], starts[:-1], sizes[:-1]):
+    for ni, ax, st, sz in zip(n[:-1], axes[:-1], starts[:-1], sizes[:-1], strict=True):
         y = sfft.ifft(y, ni, axis=ax, workers=nw, overwrite_x=True)
         sl = [slice(None)] * y.ndim
         sl[ax] = slice(st, st + sz)
@@ -147,7 +147,8 @@ def conv_window(a, b, starts, sizes):
     b = np.asarray(b, dtype=dt)
     la, lb = a.shape[a.ndim - K:], b.shape[b.ndim - K:]
     n = tuple(
-        window_fft_len(x, y, st, sz, real) for x, y, st, sz in zip(la, lb, starts, sizes)
+        window_fft_len(x, y, st, sz, real)
+        for x, y, st, sz in zip(la, lb, starts, sizes, strict=True)
     )
     axes = tuple(range(-K, 0))
     nw = workers()

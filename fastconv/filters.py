@@ -27,7 +27,7 @@ Examples
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -251,7 +251,8 @@ def gaussian(sigma, order=0, *, ndim: int = 2, size=None, truncate: float = 4.0,
             raise ValueError(f"size must be odd and positive on each of the {nd} axes, "
                              f"got {size!r}")
         radii = [int(s) // 2 for s in sizes]
-    factors = [gaussian_1d(s, o, r, truncate=truncate) for s, o, r in zip(sig, orders, radii)]
+    factors = [gaussian_1d(s, o, r, truncate=truncate)
+               for s, o, r in zip(sig, orders, radii, strict=True)]
     if separable:
         return [f.astype(dtype) for f in factors]
     return _outer(factors).astype(dtype)
@@ -279,7 +280,7 @@ def log(sigma: float, *, size=None, truncate: float = 4.0, separable: bool = Fal
         terms.append(tuple(
             gaussian_1d(sigma, o, None if s is None else int(s) // 2, truncate=truncate,
                         dtype=dtype)
-            for o, s in zip(orders, sizes)))
+            for o, s in zip(orders, sizes, strict=True)))
     if separable:
         return terms
     return sum(np.outer(a, b) for a, b in terms).astype(dtype)

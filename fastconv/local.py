@@ -25,7 +25,13 @@ import numpy as np
 
 from . import _config, kernels
 from ._spec import (
-    as_array, check_choice, compute_dtype, int_tuple, out_size_1, parse_padding, to_compute,
+    as_array,
+    check_choice,
+    compute_dtype,
+    int_tuple,
+    out_size_1,
+    parse_padding,
+    to_compute,
 )
 from .backward import ConvGrads
 from .threads import get_num_threads
@@ -121,7 +127,8 @@ def _spec(nd, kind, x_shape, w_shape, bias_shape, stride, padding, dtypes):
         raise ValueError(f"weight must have C_out >= 1 and kernel sizes >= 1, got shape {w_shape}")
     stride = int_tuple(stride, nd, "stride")
     pad = parse_padding(padding, nd, in_size, kernel, stride, (1,) * nd)
-    out = tuple(out_size_1(L, p, k, s, 1) for L, p, k, s in zip(in_size, pad, kernel, stride))
+    out = tuple(out_size_1(L, p, k, s, 1)
+                for L, p, k, s in zip(in_size, pad, kernel, stride, strict=True))
     if any(o < 1 for o in out):
         raise ValueError(
             f"output would be empty: input spatial size {in_size} with padding {pad} is "

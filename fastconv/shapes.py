@@ -8,7 +8,8 @@ error messages, no duplicate arithmetic.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -194,7 +195,8 @@ def receptive_field(layers: Sequence, *, per_layer: bool = False):
     ReceptiveField(size=(7, 7), jump=(2, 2), start=(0.0, 0.0))
     """
     if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence) or not layers:
-        raise TypeError(f"layers must be a non-empty sequence of layer descriptions, got {layers!r}")
+        raise TypeError(
+            f"layers must be a non-empty sequence of layer descriptions, got {layers!r}")
     parsed = [_layer_args(layer, i) for i, layer in enumerate(layers)]
     nds = {_nd_of(a) for a in parsed} - {None}
     if len(nds) > 1:

@@ -91,7 +91,7 @@ class SignalPlan:
 def _macs_direct(la, lb, starts, sizes, nbatch):
     """Multiply-adds of the direct method (taps falling outside skipped)."""
     total = nbatch
-    for x, y, st, sz in zip(la, lb, starts, sizes):
+    for x, y, st, sz in zip(la, lb, starts, sizes, strict=True):
         # number of (output f, tap k) pairs with lo <= f < hi and 0 <= f - k < x,
         # summed over the shorter of the two ranges
         lo, hi = st, st + sz
@@ -161,6 +161,11 @@ def plan_signal(shape1, shape2, mode="full", *, dtype=np.float64, axes=None,
     return _plan(spec, method, separable, finite)
 
 
+def _fft_shape(spec):
+    return tuple(_fft.window_fft_len(x, y, st, sz)
+                 for x, y, st, sz in zip(spec.la, spec.lb, spec.starts, spec.sizes, strict=True))
+
+
 def _plan(spec, method, separable, finite) -> SignalPlan:
     K = len(spec.conv_axes)
     la, lb = spec.la, spec.lb
@@ -193,7 +198,7 @@ def _plan(spec, method, separable, finite) -> SignalPlan:
         real = not cplx
         cf = 1.0  # (fft_seconds already halves real transforms)
         n = tuple(_fft.window_fft_len(x, y, st, sz, real)
-                  for x, y, st, sz in zip(la, lb, spec.starts, spec.sizes))
+                  for x, y, st, sz in zip(la, lb, spec.starts, spec.sizes, strict=True))
         na, nb_ = math.prod(spec.a_lead), math.prod(spec.b_lead)
         tpar = max(1.0, min(threads, max(na, math.prod(n[:-1]) if K > 1 else na)) * 0.8)
         t = cf * (_fft.fft_seconds(n, na, real) * 2 + _fft.fft_seconds(n, nb_, real))
@@ -255,7 +260,7 @@ def _plan(spec, method, separable, finite) -> SignalPlan:
                    "than the other, so many small transforms beat one large one")
         else:
             why = ("fft: the kernel is large, transforms of shape "
-                   f"{tuple(_fft.window_fft_len(x, y, st, sz) for x, y, st, sz in zip(la, lb, spec.starts, spec.sizes))} "
+                   f"{_fft_shape(spec)} "
                    "cost less than the direct loop")
     else:
         why = "separable: the kernel is rank 1, so one 1-D pass per axis is cheapest"
@@ -366,20 +371,20 @@ def _spec_from_shapes(s1, s2, mode, axes, dtype, a_complex=None, b_complex=None)
                 b_idx[j] = (s2[a] - 1) // 2
                 b_lead[j] = 1
     b_lead = tuple(b_lead)
-    out_lead = tuple(max(x, y) for x, y in zip(a_lead, b_lead))
+    out_lead = tuple(max(x, y) for x, y in zip(a_lead, b_lead, strict=True))
     if mode == "full":
         starts = (0,) * len(conv)
-        sizes = tuple(x + y - 1 for x, y in zip(la, lb))
+        sizes = tuple(x + y - 1 for x, y in zip(la, lb, strict=True))
     elif mode == "same":
         starts = tuple((y - 1) // 2 for y in lb)
         sizes = la
     else:
         starts = tuple(y - 1 for y in lb)
-        sizes = tuple(x - y + 1 for x, y in zip(la, lb))
+        sizes = tuple(x - y + 1 for x, y in zip(la, lb, strict=True))
     out_shape = [0] * nd
-    for a, n in zip(lead, out_lead):
+    for a, n in zip(lead, out_lead, strict=True):
         out_shape[a] = n
-    for a, n in zip(conv, sizes):
+    for a, n in zip(conv, sizes, strict=True):
         out_shape[a] = n
     dt = np.dtype(dtype)
     if a_complex is None:
@@ -497,7 +502,7 @@ def _canon(spec, a, b):
     """Move the convolution axes last; ``b``'s "same"-mode lead selection."""
     if any(i is not None for i in spec.b_lead_index):
         sl = [slice(None)] * spec.ndim
-        for ax, i in zip(spec.lead_axes, spec.b_lead_index):
+        for ax, i in zip(spec.lead_axes, spec.b_lead_index, strict=True):
             if i is not None:
                 sl[ax] = slice(i, i + 1)
         b = b[tuple(sl)]
@@ -653,7 +658,7 @@ def _direct_real(a, b, starts, sizes):
     w = w[(slice(None), slice(None)) + (slice(None, None, -1),) * K]  # flip: true convolution
     # correlation with the flipped kernel: output o reads x[o + st - (lb - 1) + j]
     pad, crop = [], []
-    for x_, y, st, sz in zip(la, lb, starts, sizes):
+    for x_, y, st, sz in zip(la, lb, starts, sizes, strict=True):
         before = y - 1 - st
         c0 = max(0, -before)  # negative padding: crop the input instead
         before = max(0, before)
@@ -661,7 +666,7 @@ def _direct_real(a, b, starts, sizes):
         c1 = x_ + min(0, after)
         pad.append((before, max(0, after)))
         crop.append(slice(c0, c1))
-    if any(c != slice(0, n) for c, n in zip(crop, la)):
+    if any(c != slice(0, n) for c, n in zip(crop, la, strict=True)):
         x = x[(slice(None), slice(None)) + tuple(crop)]
     from . import conv as _conv
 
@@ -874,9 +879,9 @@ def filter_nd(input, weights, mode: str = "reflect", cval: float = 0.0, origin=0
         w = w[(slice(None, None, -1),) * nd]
         if w.dtype.kind == "c":  # correlate() conjugates; a convolution must not
             w = np.conj(w)
-        origins = [-o - (1 - (k & 1)) for o, k in zip(origins, w.shape)]
+        origins = [-o - (1 - (k & 1)) for o, k in zip(origins, w.shape, strict=True)]
     pads = []
-    for k, o, orig in zip(w.shape, origins, origins):
+    for k, o, orig in zip(w.shape, origins, origins, strict=True):
         if not (0 <= k // 2 + o < k):
             raise ValueError(f"invalid origin {orig!r} for a kernel of length {k}")
         before = k // 2 + o

@@ -68,6 +68,7 @@ def test_gaussian_and_derivatives_match_scipy(order):
 
 def test_log_matches_scipy_and_its_terms():
     import scipy.ndimage as ndi
+
     from fastconv.data import sample_image
 
     img = sample_image(40).astype(np.float64)
@@ -93,6 +94,7 @@ def test_derivative_kernels():
         filters.sobel("z")
     # matches scipy.ndimage.sobel up to orientation (axis=-1 is x)
     import scipy.ndimage as ndi
+
     from fastconv.data import sample_image
 
     img = sample_image(32).astype(np.float64)

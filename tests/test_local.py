@@ -33,7 +33,7 @@ def local_cases(draw):
        st.sampled_from(["none", "channel", "position"]))
 def test_local_forward_backward_match_reference(case, backend, dtype, bias_kind):
     nd, N, C, Co, L, k, s, p = case
-    out = tuple(_out(a, b, c, p) for a, b, c in zip(L, k, s))
+    out = tuple(_out(a, b, c, p) for a, b, c in zip(L, k, s, strict=True))
     x = rng.standard_normal((N, C) + L).astype(dtype)
     w = rng.standard_normal((Co,) + out + (C,) + k).astype(dtype)
     b = {"none": None, "channel": rng.standard_normal(Co),
@@ -62,7 +62,7 @@ def test_tiled_forward_backward_match_reference(kh, kw, s, p, th, tw, backend):
     assert_close(y, ref.tiled_conv2d(x, w, b, s, p))
     g = rng.standard_normal(y.shape)
     got = fc.tiled_conv2d_backward(g, x, w, s, p, backend=backend)
-    for a, e in zip(got, ref.tiled_conv2d_backward(g, x, w, s, p)):
+    for a, e in zip(got, ref.tiled_conv2d_backward(g, x, w, s, p), strict=True):
         assert_close(a, e)
 
 
@@ -153,7 +153,7 @@ def test_kernels_write_everything_and_are_thread_deterministic(backend):
             y = fc.tiled_conv2d(big_x, big_w, backend=backend)
             gr = fc.tiled_conv2d_backward(y, big_x, big_w, backend=backend)
             res.append((y, gr.input, gr.weight))
-    for a, b in zip(*res):
+    for a, b in zip(*res, strict=True):
         assert np.array_equal(a, b)
 
 

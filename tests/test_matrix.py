@@ -23,7 +23,7 @@ def cases(draw):
     d = tuple(draw(st.integers(1, 2)) for _ in range(nd))
     p = draw(st.one_of(st.integers(0, 2), st.sampled_from(["same", "valid", "full"])))
     L = tuple(draw(st.integers(dd * (kk - 1) + 1, dd * (kk - 1) + {1: 8, 2: 5, 3: 3}[nd]))
-              for kk, dd in zip(k, d))
+              for kk, dd in zip(k, d, strict=True))
     return nd, groups, cig, cog, k, s, d, p, L
 
 

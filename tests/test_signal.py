@@ -79,8 +79,8 @@ def test_larger_cases_all_methods():
     for s1, s2 in [((40, 33), (7, 5)), ((9, 8, 7), (3, 4, 2)), ((300,), (41,)), ((6, 5), (11, 12))]:
         a, b = _rand(s1, np.float64), _rand(s2, np.float64)
         for mode in ("full", "same", "valid"):
-            if mode == "valid" and not (all(x >= y for x, y in zip(s1, s2))
-                                        or all(y >= x for x, y in zip(s1, s2))):
+            if mode == "valid" and not (all(x >= y for x, y in zip(s1, s2, strict=True))
+                                        or all(y >= x for x, y in zip(s1, s2, strict=True))):
                 continue
             e = ss.convolve(a, b, mode)
             for m in METHODS:
@@ -323,3 +323,27 @@ def test_filter_nd_dtypes_and_errors():
         fc.filter_nd(xf, w, mode="zeros")
     with pytest.raises(ValueError, match="invalid origin"):
         fc.filter_nd(xf, w, origin=2)
+
+
+def test_direct_macs_count_brute_force():
+    for x, y in [(7, 3), (3, 7), (10, 2), (2, 5), (5, 5), (100, 31), (31, 100)]:
+        for mode in ("full", "same", "valid"):
+            try:
+                sp = S._spec_from_shapes((x,), (y,), mode, None, np.float64)
+            except ValueError:
+                continue
+            st, n = sp.starts[0], sp.sizes[0]
+            bf = sum(1 for f in range(st, st + n) for k in range(sp.lb[0]) if 0 <= f - k < sp.la[0])
+            assert S._macs_direct(sp.la, sp.lb, sp.starts, sp.sizes, 1) == bf
+
+
+@pytest.mark.parametrize("method", ["direct", "fft", "separable"])
+def test_bit_identical_for_any_thread_count(method):
+    a = _rand((96, 80), np.float64)
+    g = np.exp(-0.5 * np.linspace(-2, 2, 9) ** 2)
+    b = np.outer(g, g[::-1] + 1.0) if method == "separable" else _rand((9, 9), np.float64)
+    out = []
+    for n in (1, 2):
+        with fc.num_threads(n):
+            out.append(fc.convolve(a, b, "same", method))
+    assert np.array_equal(out[0], out[1])

@@ -22,7 +22,8 @@ def _geometry(x, kernel, stride, padding):
     nd = len(kernel)
     stride = int_tuple(stride, nd, "stride")
     pad = parse_padding(padding, nd, x.shape[2:], kernel, stride, (1,) * nd)
-    out = tuple(out_size_1(L, p, k, s, 1) for L, p, k, s in zip(x.shape[2:], pad, kernel, stride))
+    out = tuple(out_size_1(L, p, k, s, 1)
+                for L, p, k, s in zip(x.shape[2:], pad, kernel, stride, strict=True))
     return stride, pad, out
 
 
@@ -30,7 +31,8 @@ def _windows(x, kernel, stride, pad, out):
     nd = len(kernel)
     xp = np.pad(x, ((0, 0), (0, 0)) + tuple(pad))
     v = sliding_window_view(xp, kernel, axis=tuple(range(2, 2 + nd)))
-    sl = (slice(None), slice(None)) + tuple(slice(0, o * s, s) for o, s in zip(out, stride))
+    sl = (slice(None), slice(None)) + tuple(
+        slice(0, o * s, s) for o, s in zip(out, stride, strict=True))
     return v[sl]  # (N, C, *out, *kernel)
 
 
@@ -63,13 +65,14 @@ def local_conv_backward(g, x, w, stride=1, padding=0):
     gw = np.einsum(f"no{sp},nc{sp}{kk}->o{sp}c{kk}", g, win)
     # input gradient: scatter each tap's contribution over the padded input
     contrib = np.einsum(f"no{sp},o{sp}c{kk}->nc{sp}{kk}", g, w)
-    xp_shape = x.shape[:2] + tuple(L + a + c for L, (a, c) in zip(x.shape[2:], pad))
+    xp_shape = x.shape[:2] + tuple(L + a + c for L, (a, c) in zip(x.shape[2:], pad, strict=True))
     gxp = np.zeros(xp_shape)
     for tap in np.ndindex(*kernel):
         sl = (slice(None), slice(None)) + tuple(
-            slice(t, t + (o - 1) * s + 1, s) for t, o, s in zip(tap, out, stride))
+            slice(t, t + (o - 1) * s + 1, s) for t, o, s in zip(tap, out, stride, strict=True))
         gxp[sl] += contrib[(Ellipsis,) + tap]
-    crop = (slice(None), slice(None)) + tuple(slice(a, a + L) for (a, _), L in zip(pad, x.shape[2:]))
+    crop = (slice(None), slice(None)) + tuple(
+        slice(a, a + L) for (a, _), L in zip(pad, x.shape[2:], strict=True))
     return gxp[crop], gw, g.sum(axis=0)
 
 

@@ -22,22 +22,23 @@ def convolve(in1, in2, mode="full"):
     a = a.astype(dt)
     b = b.astype(dt)
     if mode == "valid":
-        if all(x >= y for x, y in zip(a.shape, b.shape)):
+        if all(x >= y for x, y in zip(a.shape, b.shape, strict=True)):
             pass
-        elif all(y >= x for x, y in zip(a.shape, b.shape)):
+        elif all(y >= x for x, y in zip(a.shape, b.shape, strict=True)):
             a, b = b, a
         else:
             raise ValueError("For 'valid' mode, one must be at least as large as the other")
-    full = np.zeros([x + y - 1 for x, y in zip(a.shape, b.shape)], dt)
+    full = np.zeros([x + y - 1 for x, y in zip(a.shape, b.shape, strict=True)], dt)
     for k in itertools.product(*[range(n) for n in b.shape]):
-        full[tuple(slice(i, i + n) for i, n in zip(k, a.shape))] += a * b[k]
+        full[tuple(slice(i, i + n) for i, n in zip(k, a.shape, strict=True))] += a * b[k]
     if mode == "full":
         return full
     if mode == "same":
         st = [(y - 1) // 2 for y in b.shape]
-        return full[tuple(slice(s, s + n) for s, n in zip(st, a.shape))]
+        return full[tuple(slice(s, s + n) for s, n in zip(st, a.shape, strict=True))]
     st = [y - 1 for y in b.shape]
-    return full[tuple(slice(s, s + x - y + 1) for s, x, y in zip(st, a.shape, b.shape))]
+    return full[tuple(slice(s, s + x - y + 1)
+                      for s, x, y in zip(st, a.shape, b.shape, strict=True))]
 
 
 def correlate(in1, in2, mode="full"):
@@ -60,12 +61,12 @@ def filter_nd(input, weights, mode="reflect", cval=0.0, origin=0, convolve=False
     origins = [origin] * nd if np.isscalar(origin) else list(origin)
     if convolve:
         w = w[(slice(None, None, -1),) * nd]
-        origins = [-o - (1 - k % 2) for o, k in zip(origins, w.shape)]
-    pads = [(k // 2 + o, k - 1 - (k // 2 + o)) for k, o in zip(w.shape, origins)]
+        origins = [-o - (1 - k % 2) for o, k in zip(origins, w.shape, strict=True)]
+    pads = [(k // 2 + o, k - 1 - (k // 2 + o)) for k, o in zip(w.shape, origins, strict=True)]
     kw = {"constant_values": cval} if mode == "constant" else {}
     xp = np.pad(x, pads, mode=_PAD[mode], **kw)
     out = np.zeros(x.shape)
     for idx in np.ndindex(*x.shape):
-        win = xp[tuple(slice(i, i + k) for i, k in zip(idx, w.shape))]
+        win = xp[tuple(slice(i, i + k) for i, k in zip(idx, w.shape, strict=True))]
         out[idx] = np.sum(win * w)
     return out
