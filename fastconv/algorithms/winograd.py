@@ -148,13 +148,16 @@ def _blocking(spec, m: int) -> tuple[int, int]:
     F, NT = _geometry(spec, m)
     cig, cog = spec.in_per_group, spec.out_per_group
     item = spec.dtype.itemsize
+    # V of a block ~ _V_BYTES, but at least 64 tiles: the weight panel each
+    # per-frequency GEMM packs must be amortised (wide layers: 64 tiles run
+    # 15-20% faster than 32, measured)
     tb = _V_BYTES // (F * max(cig, 1) * item)
-    tb = int(min(max(tb, 32), 128, max(NT, 1)))
+    tb = int(min(max(tb, 64), 128, max(NT, 1)))
     nblk = max(1, -(-NT // tb))
     # a multiple of the machine's cores (not of the thread setting: results
     # must not depend on it), so the last round of jobs keeps every core busy
     ncpu = cpu_count()
-    if nblk > 1 and NT >= 16 * ncpu:
+    if NT >= 16 * ncpu and (nblk > 1 or cog < 128):
         nblk = -(-nblk // ncpu) * ncpu
     tb = max(1, -(-NT // nblk))  # even blocks
     cob = cog
