@@ -38,7 +38,7 @@ import threading
 
 import numpy as np
 
-from .. import kernels
+from .. import _config, kernels
 from ..threads import blas_threads, cpu_count
 
 __all__ = ["supports", "options", "estimate", "forward", "pack_weight", "tile",
@@ -153,6 +153,9 @@ def _blocking(spec, m: int) -> tuple[int, int]:
     # 15-20% faster than 32, measured)
     tb = _V_BYTES // (F * max(cig, 1) * item)
     tb = int(min(max(tb, 64), 128, max(NT, 1)))
+    # bounded scratch: V + M of every core's block within the workspace limit
+    cap = _config.WORKSPACE_LIMIT // (cpu_count() * F * (cig + cog) * item)
+    tb = int(max(1, min(tb, max(cap, 8))))
     nblk = max(1, -(-NT // tb))
     # a multiple of the machine's cores (not of the thread setting: results
     # must not depend on it), so the last round of jobs keeps every core busy
