@@ -189,13 +189,17 @@ def _stage_times(spec, m: int, threads: int, packed: bool = False) -> dict:
     rate = (_GEMM_RATE * tb / (tb + 8) * (0.75 if ncob > 1 else 1.0)
             * (1 - 0.15 * min(1.0, cig / 256))
             * (min(1.0, cig / 32) * min(1.0, cob / 32)) ** 0.5)  # narrow GEMMs
-    t_in = NT * cig * G * ncob * _T_IN[(spec.nd, m)] * (1 + cig / 800)
+    if spec.dtype.itemsize == 8:  # float64: half the SIMD lanes (measured ~2x)
+        rate /= 2
+    wide = 1.6 if spec.dtype.itemsize == 8 else 1.0
+    t_in = NT * cig * G * ncob * _T_IN[(spec.nd, m)] * (1 + cig / 800) * wide
     t_gemm = 2.0 * F * NT * cig * cog * G / rate
-    t_out = NT * cog * G * _T_OUT[(spec.nd, m)]
+    t_out = NT * cog * G * _T_OUT[(spec.nd, m)] * wide
     # large outputs: bound by the memory write bandwidth of one core
     t_out = max(t_out, spec.batch * spec.out_channels * math.prod(spec.out_size)
                 * spec.dtype.itemsize / _WRITE_BW)
-    t_w = 0.0 if packed else spec.out_channels * cig * F * _T_W / min(threads, spec.out_channels)
+    t_w = (0.0 if packed else spec.out_channels * cig * F * _T_W * wide
+           / min(threads, spec.out_channels))
     return {"input": t_in * share, "gemm": t_gemm * share, "output": t_out * share,
             "weight": t_w, "call": _T_CALL}
 
