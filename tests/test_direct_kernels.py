@@ -163,12 +163,16 @@ def test_direct_kernel(backend, dtype):
         b = rng.standard_normal(ws[0]).astype(dtype)
         spec = conv_spec(nd, xs, ws, b.shape, s, p, d, g, "zeros", x.dtype, w.dtype)
         expected = ref_conv(x, w, b, s, p, d, g)
-        for colblock in (spec.out_size[-1], 16):
+        outs = []
+        for colblock, nt in ((spec.out_size[-1], 1), (16, 2), (5, 2)):
             out = np.full(expected.shape, np.nan, dtype)
             kernels.get(backend, "direct", "conv_direct")(
                 to_3d(x, nd), to_3d(w, nd), b, True, to_3d(out, nd), pad3(spec.stride, nd, 1),
-                pad3(spec.dilation, nd, 1), pad3(spec.pad_before, nd, 0), g, colblock, 2)
+                pad3(spec.dilation, nd, 1), pad3(spec.pad_before, nd, 0), g, colblock, nt)
             assert_close(out, expected, dtype)
+            outs.append(out)
+        for out in outs[1:]:  # column blocking and threads never change a bit
+            np.testing.assert_array_equal(out, outs[0])
 
 
 # ---------------------------------------------------------------------------

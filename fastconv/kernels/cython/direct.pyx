@@ -19,6 +19,71 @@ cdef inline Py_ssize_t _imax(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return a if a > b else b
 
 
+cdef inline (Py_ssize_t, Py_ssize_t, Py_ssize_t) _tap_range(
+    Py_ssize_t kw, Py_ssize_t c0, Py_ssize_t c1, Py_ssize_t W, Py_ssize_t sw,
+    Py_ssize_t dw, Py_ssize_t pw,
+) noexcept nogil:
+    """Output columns [lo, hi) of [c0, c1) whose tap kw lies inside the input,
+    and the input offset: column ow reads input column ow * sw + off."""
+    cdef Py_ssize_t off = kw * dw - pw
+    cdef Py_ssize_t lo = 0 if off >= 0 else (-off + sw - 1) // sw
+    cdef Py_ssize_t lim = W - 1 - off
+    cdef Py_ssize_t hi = lim // sw + 1 if lim >= 0 else 0
+    lo = _imax(lo, c0)
+    hi = _imax(_imin(hi, c1), lo)
+    return lo, hi, off
+
+
+cdef inline void _axpy(real* orow, const real* xrow, real wv, Py_ssize_t lo, Py_ssize_t hi,
+                       Py_ssize_t off, Py_ssize_t sw) noexcept nogil:
+    cdef Py_ssize_t ow
+    if sw == 1:
+        for ow in range(lo, hi):
+            orow[ow] += wv * xrow[ow + off]
+    else:
+        for ow in range(lo, hi):
+            orow[ow] += wv * xrow[ow * sw + off]
+
+
+cdef inline void _taps3(real* orow, const real* xrow, const real* wk, Py_ssize_t kw,
+                        Py_ssize_t c0, Py_ssize_t c1, Py_ssize_t W, Py_ssize_t sw,
+                        Py_ssize_t dw, Py_ssize_t pw) noexcept nogil:
+    """Taps kw, kw+1, kw+2 of one input row: one pass over the columns where all
+    three are inside the input (a third of the loads/stores of three passes),
+    single-tap passes at the edges.  Every column still adds its taps in kw
+    order with the same operations, so the grouping never changes a bit."""
+    cdef Py_ssize_t lo0, hi0, o0, lo1, hi1, o1, lo2, hi2, o2, glo, ghi, ow
+    cdef real w0 = wk[0], w1 = wk[1], w2 = wk[2]
+    cdef real acc
+    lo0, hi0, o0 = _tap_range(kw, c0, c1, W, sw, dw, pw)
+    lo1, hi1, o1 = _tap_range(kw + 1, c0, c1, W, sw, dw, pw)
+    lo2, hi2, o2 = _tap_range(kw + 2, c0, c1, W, sw, dw, pw)
+    glo = _imax(lo0, _imax(lo1, lo2))
+    ghi = _imin(hi0, _imin(hi1, hi2))
+    if ghi < glo:
+        ghi = glo
+    _axpy(orow, xrow, w0, lo0, _imin(hi0, glo), o0, sw)
+    _axpy(orow, xrow, w1, lo1, _imin(hi1, glo), o1, sw)
+    _axpy(orow, xrow, w2, lo2, _imin(hi2, glo), o2, sw)
+    if sw == 1:
+        for ow in range(glo, ghi):
+            acc = orow[ow]
+            acc = acc + w0 * xrow[ow + o0]
+            acc = acc + w1 * xrow[ow + o1]
+            acc = acc + w2 * xrow[ow + o2]
+            orow[ow] = acc
+    else:
+        for ow in range(glo, ghi):
+            acc = orow[ow]
+            acc = acc + w0 * xrow[ow * sw + o0]
+            acc = acc + w1 * xrow[ow * sw + o1]
+            acc = acc + w2 * xrow[ow * sw + o2]
+            orow[ow] = acc
+    _axpy(orow, xrow, w0, _imax(lo0, ghi), hi0, o0, sw)
+    _axpy(orow, xrow, w1, _imax(lo1, ghi), hi1, o1, sw)
+    _axpy(orow, xrow, w2, _imax(lo2, ghi), hi2, o2, sw)
+
+
 cdef void _conv_block(
     const real* x, const real* w, const real* b, bint has_bias, real* out,
     Py_ssize_t job, Py_ssize_t nblk, Py_ssize_t cb,
@@ -43,9 +108,8 @@ cdef void _conv_block(
     cdef real* orow = out + (((n * Co + co) * OD + od) * OH + oh) * OW
     cdef const real* xrow
     cdef const real* wk
-    cdef real wv
     cdef real init = b[co] if has_bias else 0
-    cdef Py_ssize_t ow, ci, c, kd, kh, kw, idd, ih, off, lo, hi, lim
+    cdef Py_ssize_t ow, ci, c, kd, kh, kw, idd, ih, off, lo, hi
     for ow in range(c0, c1):
         orow[ow] = init
     for ci in range(cig):
@@ -60,20 +124,15 @@ cdef void _conv_block(
                     continue
                 xrow = x + (((n * C + c) * D + idd) * H + ih) * W
                 wk = w + (((co * cig + ci) * KD + kd) * KH + kh) * KW
-                for kw in range(KW):
-                    wv = wk[kw]
-                    off = kw * dw - pw
-                    lo = 0 if off >= 0 else (-off + sw - 1) // sw
-                    lim = W - 1 - off
-                    hi = lim // sw + 1 if lim >= 0 else 0
-                    lo = _imax(lo, c0)
-                    hi = _imin(hi, c1)
-                    if sw == 1:
-                        for ow in range(lo, hi):
-                            orow[ow] += wv * xrow[ow + off]
+                kw = 0
+                while kw < KW:
+                    if kw + 3 <= KW:
+                        _taps3(orow, xrow, wk + kw, kw, c0, c1, W, sw, dw, pw)
+                        kw = kw + 3
                     else:
-                        for ow in range(lo, hi):
-                            orow[ow] += wv * xrow[ow * sw + off]
+                        lo, hi, off = _tap_range(kw, c0, c1, W, sw, dw, pw)
+                        _axpy(orow, xrow, wk[kw], lo, hi, off, sw)
+                        kw = kw + 1
 
 
 def conv_direct(
