@@ -229,7 +229,7 @@ def estimate(spec, threads: int) -> tuple[float, int]:
     tb, cob = _blocking(spec, m)
     F = (m + 2) ** spec.nd
     item = spec.dtype.itemsize
-    ws = threads * (_work_items(spec, m, tb, cob) * item + 7 * tb * 8)
+    ws = threads * (_work_items(spec, m, tb, cob) * item + 12 * tb * 8)
     ws += F * spec.out_channels * spec.in_per_group * item  # U
     return float(sum(_stage_times(spec, m, threads).values())), int(ws)
 
@@ -301,7 +301,7 @@ def forward(spec, plan, x, w, b, out, packed=None, *, _stages: int = 7) -> None:
     ph, pw = (pad[0], pad[1]) if nd == 2 else (0, pad[0])
     n = plan.threads
     work = np.empty((n, _work_items(spec, m, tb, cob)), spec.dtype)
-    iwork = np.empty((n, 7 * tb), np.int64)
+    iwork = np.empty((n, 12 * tb), np.int64)
     kern = kernels.get(plan.backend, "winograd", "winograd_forward")
     with blas_threads(1):
         kern(_as4(x, nd), U, b, spec.has_bias, _as4(out, nd), ph, pw, m, nd,

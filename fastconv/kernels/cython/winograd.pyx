@@ -12,8 +12,10 @@ Work unit (a "job"): one block of ``tb`` consecutive output tiles (tiles are
 numbered over (n, tile row, tile column)), one group, one block of ``cob``
 output channels.  A job, on one thread, with its private buffers:
 
-1. gathers each input channel's ``alpha x alpha`` patches of its tiles (zero
-   padding implicit) and transforms them (``B^T d B``) into ``V[f, ci, t]``;
+1. transforms each input channel's ``alpha x alpha`` patches of its tiles
+   (``B^T d B``, zero padding implicit) into ``V[f, ci, t]``: along w for each
+   run of tiles on one tile row (vectorised, stride-m loads), then along h
+   over the block's tile vector;
 2. runs the ``F`` per-frequency GEMMs ``M[f] = U[g, f, co-block] @ V[f]``
    with single-threaded BLAS (``scipy.linalg.cython_blas``, ``nogil``);
 3. transforms ``M`` back (``A^T M A``), adds the bias and writes its output
@@ -107,9 +109,49 @@ cdef extern from *:
                                   ptrdiff_t n) {                                  \
         wg_at2r_##S(s, s + ss, s + 2 * ss, s + 3 * ss, d, d + ds, n);             \
     }
+    /* B^T along a row for n consecutive tiles: tile q reads r[m q .. m q + m + 1];
+       output k of tile q goes to o + k * os + q (stride-m loads vectorise). */
+    #define WG_ROWS(T, S)                                                          \
+    static inline void wg_rowbt4r_##S(const T* restrict r, T* restrict o0,        \
+            T* restrict o1, T* restrict o2, T* restrict o3, T* restrict o4,       \
+            T* restrict o5, ptrdiff_t n) {                                        \
+        for (ptrdiff_t q = 0; q < n; q++) {                                       \
+            const T* p = r + 4 * q;                                               \
+            T d0 = p[0], d1 = p[1], d2 = p[2], d3 = p[3], d4 = p[4], d5 = p[5];   \
+            o0[q] = (T)4 * d0 - (T)5 * d2 + d4;                                   \
+            o1[q] = (T)-4 * (d1 + d2) + (d3 + d4);                                \
+            o2[q] = (T)4 * (d1 - d2) + (d4 - d3);                                 \
+            o3[q] = (T)2 * (d3 - d1) + (d4 - d2);                                 \
+            o4[q] = (T)2 * (d1 - d3) + (d4 - d2);                                 \
+            o5[q] = (T)4 * d1 - (T)5 * d3 + d5;                                   \
+        }                                                                         \
+    }                                                                             \
+    static inline void wg_rowbt2r_##S(const T* restrict r, T* restrict o0,        \
+            T* restrict o1, T* restrict o2, T* restrict o3, ptrdiff_t n) {        \
+        for (ptrdiff_t q = 0; q < n; q++) {                                       \
+            const T* p = r + 2 * q;                                               \
+            T d0 = p[0], d1 = p[1], d2 = p[2], d3 = p[3];                         \
+            o0[q] = d0 - d2;                                                      \
+            o1[q] = d1 + d2;                                                      \
+            o2[q] = d2 - d1;                                                      \
+            o3[q] = d1 - d3;                                                      \
+        }                                                                         \
+    }                                                                             \
+    static inline void wg_rowbt_##S(int m, const T* r, T* o, ptrdiff_t os,        \
+                                    ptrdiff_t n) {                                \
+        if (m == 4)                                                               \
+            wg_rowbt4r_##S(r, o, o + os, o + 2 * os, o + 3 * os, o + 4 * os,      \
+                           o + 5 * os, n);                                        \
+        else                                                                      \
+            wg_rowbt2r_##S(r, o, o + os, o + 2 * os, o + 3 * os, n);              \
+    }
     WG_TRANSFORMS(float, f)
     WG_TRANSFORMS(double, d)
+    WG_ROWS(float, f)
+    WG_ROWS(double, d)
     """
+    void wg_rowbt_f(int m, const float* r, float* o, Py_ssize_t os, Py_ssize_t n) nogil
+    void wg_rowbt_d(int m, const double* r, double* o, Py_ssize_t os, Py_ssize_t n) nogil
     void wg_bt4_f(const float* s, Py_ssize_t ss, float* d, Py_ssize_t ds, Py_ssize_t n) nogil
     void wg_bt2_f(const float* s, Py_ssize_t ss, float* d, Py_ssize_t ds, Py_ssize_t n) nogil
     void wg_at4_f(const float* s, Py_ssize_t ss, float* d, Py_ssize_t ds, Py_ssize_t n) nogil
@@ -137,6 +179,15 @@ cdef inline void _bt(int m, const real* s, Py_ssize_t ss, real* d, Py_ssize_t ds
             wg_bt4_d(s, ss, d, ds, T)
         else:
             wg_bt2_d(s, ss, d, ds, T)
+
+
+cdef inline void _rowbt(int m, const real* r, real* o, Py_ssize_t os,
+                        Py_ssize_t n) noexcept nogil:
+    """B^T along one input row for n consecutive tiles (see ``wg_rowbt``)."""
+    if real is float:
+        wg_rowbt_f(m, r, o, os, n)
+    else:
+        wg_rowbt_d(m, r, o, os, n)
 
 
 cdef inline void _at(int m, const real* s, Py_ssize_t ss, real* d, Py_ssize_t ds,
@@ -268,34 +319,6 @@ cdef inline void _gemm(real* A, real* B, real* C, int M, int N, int K,
         dgemm(&tr, &tr, &M, &N, &K, &done, A, &ld, B, &K, &dzero, C, &ld)
 
 
-cdef inline void _bt1(int m, const real* s, real* d, Py_ssize_t ds) noexcept nogil:
-    """B^T of one contiguous patch row ``s[0:alpha]`` -> ``d[k * ds]``."""
-    cdef real d0, d1, d2, d3, d4, d5
-    cdef real two = 2, four = 4, five = 5, eight = 8  # typed: Cython would write 4.0 (double)
-    if m == 4:
-        d0 = s[0]
-        d1 = s[1]
-        d2 = s[2]
-        d3 = s[3]
-        d4 = s[4]
-        d5 = s[5]
-        d[0] = four * d0 - five * d2 + d4
-        d[ds] = -four * (d1 + d2) + (d3 + d4)
-        d[2 * ds] = four * (d1 - d2) + (d4 - d3)
-        d[3 * ds] = two * (d3 - d1) + (d4 - d2)
-        d[4 * ds] = two * (d1 - d3) + (d4 - d2)
-        d[5 * ds] = four * d1 - five * d3 + d5
-    else:
-        d0 = s[0]
-        d1 = s[1]
-        d2 = s[2]
-        d3 = s[3]
-        d[0] = d0 - d2
-        d[ds] = d1 + d2
-        d[2 * ds] = d2 - d1
-        d[3 * ds] = d1 - d3
-
-
 cdef inline void _at1(int m, const real* s, Py_ssize_t ss, real* d, real bias,
                       Py_ssize_t nj) noexcept nogil:
     """A^T of ``s[k * ss]`` (alpha values) + bias -> the first ``nj`` of m outputs
@@ -362,20 +385,21 @@ cdef void _job(
     cdef Py_ssize_t nco = cob if co0 + cob <= cog else cog - co0
     cdef Py_ssize_t HW = H * W, OHW = OH * OW
     cdef Py_ssize_t ci, t, tt, n, th, tw, i, j, ih, iw, ih0, iw0, f, co, oh, ow, k
-    cdef Py_ssize_t nh, nj, jlo, jhi
+    cdef Py_ssize_t nh, nj
     cdef const real* xc
     cdef const real* src
     cdef Py_ssize_t L = _ld(tb), FV = _ld(cig * L), FM = _ld(cob * L)
     cdef real* Tmp = D + F * L  # second half of the D buffer
     cdef real* orow
     cdef real bias
-    cdef real patch[36]
-    # per-tile geometry, once per job: input origin, output origin, edge flags
-    cdef Py_ssize_t* xoff = info
+    # per-tile geometry, once per job: output origin and extent, input runs
     cdef Py_ssize_t* ooff = info + tb
-    cdef Py_ssize_t* iorg = info + 2 * tb   # (ih0, iw0) of the patch
     cdef Py_ssize_t* oext = info + 4 * tb   # (rows, cols) of the tile inside out
-    cdef Py_ssize_t* edge = info + 6 * tb   # 1: the patch crosses the border
+    # runs of consecutive tiles on one tile row: (first tile, count, image
+    # offset, ih0, iw0 of the first tile)
+    cdef Py_ssize_t* seg = info + 7 * tb
+    cdef Py_ssize_t nseg = 0, s0, cnt, span, lo, hi
+    cdef real* rb = D                       # row buffer (D's first half is free here)
     for tt in range(T):
         t = t0 + tt
         n = t // per_img
@@ -383,38 +407,46 @@ cdef void _job(
         tw = t % TW
         ih0 = th * mh - ph
         iw0 = tw * m - pw
-        xoff[tt] = n * C * HW + ih0 * W + iw0
         ooff[tt] = n * Co * OHW + th * mh * OW + tw * m
-        iorg[2 * tt] = ih0
-        iorg[2 * tt + 1] = iw0
-        edge[tt] = not (ih0 >= 0 and ih0 + ah <= H and iw0 >= 0 and iw0 + al <= W)
         oext[2 * tt] = mh if th * mh + mh <= OH else OH - th * mh
         oext[2 * tt + 1] = m if tw * m + m <= OW else OW - tw * m
+        if tt == 0 or tw == 0:
+            seg[5 * nseg] = tt
+            seg[5 * nseg + 1] = 0
+            seg[5 * nseg + 2] = n * C * HW
+            seg[5 * nseg + 3] = ih0
+            seg[5 * nseg + 4] = iw0
+            nseg += 1
+        seg[5 * (nseg - 1) + 1] += 1
     # ---- 1. input transform into V[f, ci, t] ----
     for ci in range(cig if stages & 1 else 0):
         xc = x + (g * cig + ci) * HW
-        for tt in range(T):
-            if not edge[tt]:
-                src = xc + xoff[tt]
-                for i in range(ah):
-                    _bt1(m, src + i * W, Tmp + i * al * L + tt, L)
-            else:
-                ih0 = iorg[2 * tt]
-                iw0 = iorg[2 * tt + 1]
-                src = xc + xoff[tt]  # the patch origin (may lie in the padding)
-                jlo = -iw0 if iw0 < 0 else 0
-                jhi = W - iw0 if iw0 + al > W else al
-                for j in range(al):
-                    patch[j] = 0
-                for i in range(ah):
-                    ih = ih0 + i
-                    if ih < 0 or ih >= H:
-                        for k in range(al):
-                            Tmp[(i * al + k) * L + tt] = 0
-                        continue
-                    for j in range(jlo, jhi):
-                        patch[j] = src[i * W + j]
-                    _bt1(m, patch, Tmp + i * al * L + tt, L)
+        for s0 in range(nseg):           # along w, vectorised over each run of tiles
+            tt = seg[5 * s0]
+            cnt = seg[5 * s0 + 1]
+            ih0 = seg[5 * s0 + 3]
+            iw0 = seg[5 * s0 + 4]
+            span = (cnt - 1) * m + al
+            lo = -iw0 if iw0 < 0 else 0
+            hi = W - iw0 if iw0 + span > W else span
+            for i in range(ah):
+                ih = ih0 + i
+                if ih < 0 or ih >= H:
+                    for k in range(al):
+                        for j in range(cnt):
+                            Tmp[(i * al + k) * L + tt + j] = 0
+                    continue
+                src = xc + seg[5 * s0 + 2] + ih * W + iw0
+                if lo == 0 and hi == span:
+                    _rowbt(m, src, Tmp + i * al * L + tt, L, cnt)
+                else:
+                    for j in range(lo):
+                        rb[j] = 0
+                    for j in range(lo, hi):
+                        rb[j] = src[j]
+                    for j in range(hi, span):
+                        rb[j] = 0
+                    _rowbt(m, rb, Tmp + i * al * L + tt, L, cnt)
         if nw == 2:
             for k in range(al):      # along h: f = i' * al + k
                 _bt(m, Tmp + k * L, al * L, V + k * FV + ci * L, al * FV, T)
@@ -462,7 +494,7 @@ def winograd_forward(
     """Winograd F(m, 3) convolution into ``out`` (see the module docstring).
 
     ``work`` is ``(nthreads, workspace_items(...))`` scratch of the compute
-    dtype, ``iwork`` ``(nthreads, 7 * tb)`` int64 scratch.  Call with BLAS
+    dtype, ``iwork`` ``(nthreads, 12 * tb)`` int64 scratch.  Call with BLAS
     limited to one thread (``threads.blas_threads(1)``).
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
@@ -492,7 +524,7 @@ def winograd_forward(
     cdef real* wp = &work[0, 0]
     cdef Py_ssize_t* iwp = &iwork[0, 0]
     cdef Py_ssize_t iws = iwork.shape[1]
-    if iwork.shape[0] < nthreads or iwork.shape[1] < 7 * tb:
+    if iwork.shape[0] < nthreads or iwork.shape[1] < 12 * tb:
         raise ValueError("winograd: iwork buffer too small")
     if nthreads > 1:
         with nogil, parallel(num_threads=nthreads):
