@@ -145,11 +145,49 @@ cdef extern from *:
         else                                                                      \
             wg_rowbt2r_##S(r, o, o + os, o + 2 * os, o + 3 * os, n);              \
     }
+    /* A^T along w for n consecutive full tiles of one output row, + bias:
+       s + k * ss + q holds value k of tile q; tile q writes y[m q .. m q + m - 1]. */
+    #define WG_OROWS(T, S)                                                         \
+    static inline void wg_rowat4r_##S(const T* restrict s0, const T* restrict s1, \
+            const T* restrict s2, const T* restrict s3, const T* restrict s4,     \
+            const T* restrict s5, T* restrict y, T bias, ptrdiff_t n) {           \
+        for (ptrdiff_t q = 0; q < n; q++) {                                       \
+            T m1 = s1[q], m2 = s2[q], m3 = s3[q], m4 = s4[q];                     \
+            T a = m1 + m2, b = m1 - m2, c = m3 + m4, e = m3 - m4;                 \
+            y[4 * q] = s0[q] + a + c + bias;                                      \
+            y[4 * q + 1] = b + (T)2 * e + bias;                                   \
+            y[4 * q + 2] = a + (T)4 * c + bias;                                   \
+            y[4 * q + 3] = b + (T)8 * e + s5[q] + bias;                           \
+        }                                                                         \
+    }                                                                             \
+    static inline void wg_rowat2r_##S(const T* restrict s0, const T* restrict s1, \
+            const T* restrict s2, const T* restrict s3, T* restrict y, T bias,    \
+            ptrdiff_t n) {                                                        \
+        for (ptrdiff_t q = 0; q < n; q++) {                                       \
+            T m1 = s1[q], m2 = s2[q];                                             \
+            y[2 * q] = s0[q] + m1 + m2 + bias;                                    \
+            y[2 * q + 1] = m1 - m2 - s3[q] + bias;                                \
+        }                                                                         \
+    }                                                                             \
+    static inline void wg_rowat_##S(int m, const T* s, ptrdiff_t ss, T* y, T bias, \
+                                    ptrdiff_t n) {                                \
+        if (m == 4)                                                               \
+            wg_rowat4r_##S(s, s + ss, s + 2 * ss, s + 3 * ss, s + 4 * ss,         \
+                           s + 5 * ss, y, bias, n);                               \
+        else                                                                      \
+            wg_rowat2r_##S(s, s + ss, s + 2 * ss, s + 3 * ss, y, bias, n);        \
+    }
     WG_TRANSFORMS(float, f)
     WG_TRANSFORMS(double, d)
     WG_ROWS(float, f)
     WG_ROWS(double, d)
+    WG_OROWS(float, f)
+    WG_OROWS(double, d)
     """
+    void wg_rowat_f(int m, const float* s, Py_ssize_t ss, float* y, float bias,
+                    Py_ssize_t n) nogil
+    void wg_rowat_d(int m, const double* s, Py_ssize_t ss, double* y, double bias,
+                    Py_ssize_t n) nogil
     void wg_rowbt_f(int m, const float* r, float* o, Py_ssize_t os, Py_ssize_t n) nogil
     void wg_rowbt_d(int m, const double* r, double* o, Py_ssize_t os, Py_ssize_t n) nogil
     void wg_bt4_f(const float* s, Py_ssize_t ss, float* d, Py_ssize_t ds, Py_ssize_t n) nogil
@@ -188,6 +226,15 @@ cdef inline void _rowbt(int m, const real* r, real* o, Py_ssize_t os,
         wg_rowbt_f(m, r, o, os, n)
     else:
         wg_rowbt_d(m, r, o, os, n)
+
+
+cdef inline void _rowat(int m, const real* s, Py_ssize_t ss, real* y, real bias,
+                        Py_ssize_t n) noexcept nogil:
+    """A^T along one output row for n consecutive full tiles (``wg_rowat``)."""
+    if real is float:
+        wg_rowat_f(m, s, ss, y, bias, n)
+    else:
+        wg_rowat_d(m, s, ss, y, bias, n)
 
 
 cdef inline void _at(int m, const real* s, Py_ssize_t ss, real* d, Py_ssize_t ds,
@@ -398,7 +445,7 @@ cdef void _job(
     # runs of consecutive tiles on one tile row: (first tile, count, image
     # offset, ih0, iw0 of the first tile)
     cdef Py_ssize_t* seg = info + 7 * tb
-    cdef Py_ssize_t nseg = 0, s0, cnt, span, lo, hi
+    cdef Py_ssize_t nseg = 0, s0, cnt, span, lo, hi, last, full
     cdef real* rb = D                       # row buffer (D's first half is free here)
     for tt in range(T):
         t = t0 + tt
@@ -458,8 +505,9 @@ cdef void _job(
     for f in range(F if stages & 2 else 0):
         _gemm(V + f * FV, <real*>(U + ((g * F + f) * cog + co0) * cig),
               Mb + f * FM, <int>T, <int>nco, <int>cig, <int>L)
-    # ---- 3. output transform (along h vectorised over tiles, along w per
-    #         tile straight into the output rows), bias ----
+    # ---- 3. output transform (along h vectorised over the block's tiles,
+    #         along w over each run of tiles straight into the output rows),
+    #         bias ----
     for co in range(nco if stages & 4 else 0):
         bias = b[g * cog + co0 + co] if has_bias else 0
         if nw == 2:
@@ -470,11 +518,18 @@ cdef void _job(
                 for tt in range(T):
                     D[k * L + tt] = Mb[k * FM + co * L + tt]
         orow = out + (g * cog + co0 + co) * OHW
-        for tt in range(T):
+        for s0 in range(nseg):       # along w, vectorised over each run of tiles
+            tt = seg[5 * s0]
+            cnt = seg[5 * s0 + 1]
             nh = oext[2 * tt]
-            nj = oext[2 * tt + 1]
+            last = tt + cnt - 1
+            full = cnt if oext[2 * last + 1] == m else cnt - 1
             for i in range(nh):
-                _at1(m, D + i * al * L + tt, L, orow + ooff[tt] + i * OW, bias, nj)
+                if full > 0:
+                    _rowat(m, D + i * al * L + tt, L, orow + ooff[tt] + i * OW, bias, full)
+                if full < cnt:       # the run's last tile sticks out of the output
+                    _at1(m, D + i * al * L + last, L, orow + ooff[last] + i * OW, bias,
+                         oext[2 * last + 1])
 
 
 def workspace_items(int m, int nw, Py_ssize_t cig, Py_ssize_t tb, Py_ssize_t cob):
