@@ -61,7 +61,7 @@ MAX_REL_ERROR = {2: 2e-6, 4: 3e-5}
 #: input transform, per (tile, input channel), by (nd, m); grows ~(1 + Cin/800)
 _T_IN = {(2, 4): 32e-9, (2, 2): 12e-9, (1, 4): 5.3e-9, (1, 2): 4e-9}
 #: output transform, per (tile, output channel)
-_T_OUT = {(2, 4): 15e-9, (2, 2): 5.7e-9, (1, 4): 5e-9, (1, 2): 2.7e-9}
+_T_OUT = {(2, 4): 10e-9, (2, 2): 3.5e-9, (1, 4): 5e-9, (1, 2): 2.7e-9}
 #: per-frequency GEMM rate (flop/s, one thread) for long tile blocks
 _GEMM_RATE = 145e9
 #: weight transform per (C_out x C_in/g pair, frequency)
