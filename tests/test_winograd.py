@@ -257,3 +257,27 @@ def test_api_promises_through_winograd():
     assert got.dtype == np.float64
     check(got, ref.conv(before, w, padding=1), 4)
     np.testing.assert_array_equal(ro, before)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_concurrent_calls_from_python_threads(backend):
+    """Per-thread scratch (the reused weight buffer) keeps concurrent calls apart."""
+    import threading
+
+    xs = [rng.standard_normal((2, 8 * (i + 1), 15, 17)).astype(np.float32) for i in range(4)]
+    ws = [rng.standard_normal((12, 8 * (i + 1), 3, 3)).astype(np.float32) for i in range(4)]
+    expected = [fc.conv2d(x, w, padding=1, algorithm="winograd", backend=backend)
+                for x, w in zip(xs, ws)]
+    got = [None] * 4
+
+    def work(i):
+        for _ in range(5):
+            got[i] = fc.conv2d(xs[i], ws[i], padding=1, algorithm="winograd", backend=backend)
+
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    for e, g in zip(expected, got):
+        np.testing.assert_array_equal(e, g)
