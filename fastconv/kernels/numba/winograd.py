@@ -7,7 +7,8 @@ Layouts (C-contiguous, compute dtype): ``x`` (N, C, H, W) (1-D: H = 1),
 One job = one block of ``tb`` consecutive output tiles x one group x one block
 of ``cob`` output channels, on one thread, with private buffers:
 
-1. input patches (zero padding implicit) -> ``B^T d B`` -> ``V[f, ci, t]``;
+1. input patches (zero padding implicit) -> ``B^T d B`` -> ``V[f, ci, t]``
+   (along w over each run of tiles on a tile row, along h over the block);
 2. ``F`` per-frequency GEMMs ``M[f] = U[g, f, co-block] @ V[f]`` with
    ``np.dot`` on contiguous blocks (Numba calls BLAS; the caller limits BLAS
    to one thread, ``threads.blas_threads(1)``);
@@ -92,32 +93,66 @@ def _at(m, s, so, ss, d, do, ds, T, kc):
             d[do + ds + t] = m1 - m2 - s[so + 3 * ss + t]
 
 
-@njit(cache=True, fastmath=FASTMATH, inline="always")
-def _bt1(m, s, so, d, do, ds, kc):
-    """B^T of one contiguous patch row s[so:so+alpha] -> d[do + k*ds]."""
+@njit(cache=True, fastmath=FASTMATH)
+def _rowbt(m, r, ro, d, do, ds, n, kc):
+    """B^T along one input row for n consecutive tiles: tile q reads
+    r[ro + m q : ro + m q + m + 2], writes d[do + k*ds + q]."""
     two, four, five = kc[0], kc[1], kc[2]
     if m == 4:
-        d0 = s[so]
-        d1 = s[so + 1]
-        d2 = s[so + 2]
-        d3 = s[so + 3]
-        d4 = s[so + 4]
-        d5 = s[so + 5]
-        d[do] = four * d0 - five * d2 + d4
-        d[do + ds] = -four * (d1 + d2) + (d3 + d4)
-        d[do + 2 * ds] = four * (d1 - d2) + (d4 - d3)
-        d[do + 3 * ds] = two * (d3 - d1) + (d4 - d2)
-        d[do + 4 * ds] = two * (d1 - d3) + (d4 - d2)
-        d[do + 5 * ds] = four * d1 - five * d3 + d5
+        for q in range(n):
+            p = ro + 4 * q
+            d0 = r[p]
+            d1 = r[p + 1]
+            d2 = r[p + 2]
+            d3 = r[p + 3]
+            d4 = r[p + 4]
+            d5 = r[p + 5]
+            d[do + q] = four * d0 - five * d2 + d4
+            d[do + ds + q] = -four * (d1 + d2) + (d3 + d4)
+            d[do + 2 * ds + q] = four * (d1 - d2) + (d4 - d3)
+            d[do + 3 * ds + q] = two * (d3 - d1) + (d4 - d2)
+            d[do + 4 * ds + q] = two * (d1 - d3) + (d4 - d2)
+            d[do + 5 * ds + q] = four * d1 - five * d3 + d5
     else:
-        d0 = s[so]
-        d1 = s[so + 1]
-        d2 = s[so + 2]
-        d3 = s[so + 3]
-        d[do] = d0 - d2
-        d[do + ds] = d1 + d2
-        d[do + 2 * ds] = d2 - d1
-        d[do + 3 * ds] = d1 - d3
+        for q in range(n):
+            p = ro + 2 * q
+            d0 = r[p]
+            d1 = r[p + 1]
+            d2 = r[p + 2]
+            d3 = r[p + 3]
+            d[do + q] = d0 - d2
+            d[do + ds + q] = d1 + d2
+            d[do + 2 * ds + q] = d2 - d1
+            d[do + 3 * ds + q] = d1 - d3
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _rowat(m, s, so, ss, y, yo, bias, n, kc):
+    """A^T along one output row for n consecutive full tiles, + bias:
+    s[so + k*ss + q] -> y[yo + m q : yo + m q + m]."""
+    two, four, eight = kc[0], kc[1], kc[3]
+    if m == 4:
+        for q in range(n):
+            m1 = s[so + ss + q]
+            m2 = s[so + 2 * ss + q]
+            m3 = s[so + 3 * ss + q]
+            m4 = s[so + 4 * ss + q]
+            a = m1 + m2
+            b = m1 - m2
+            c = m3 + m4
+            e = m3 - m4
+            p = yo + 4 * q
+            y[p] = s[so + q] + a + c + bias
+            y[p + 1] = b + two * e + bias
+            y[p + 2] = a + four * c + bias
+            y[p + 3] = b + eight * e + s[so + 5 * ss + q] + bias
+    else:
+        for q in range(n):
+            m1 = s[so + ss + q]
+            m2 = s[so + 2 * ss + q]
+            p = yo + 2 * q
+            y[p] = s[so + q] + m1 + m2 + bias
+            y[p + 1] = m1 - m2 - s[so + 3 * ss + q] + bias
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -271,17 +306,19 @@ def _job(x, U, b, has_bias, out, job, ph, pw, m, nw, groups, tb, cob, kc, stages
     D = np.empty(2 * F * L, dt)
     V = np.empty(F * FV, dt)
     Mb = np.empty(F * FM, dt)
-    patch = np.empty(al, dt)
     zero = kc[4]
     tmp0 = F * L  # the second half of D
     # per-tile geometry, once per job
-    xoff = np.empty(T, np.int64)
     ooff = np.empty(T, np.int64)
-    ih0s = np.empty(T, np.int64)
-    iw0s = np.empty(T, np.int64)
     nhs = np.empty(T, np.int64)
     njs = np.empty(T, np.int64)
-    edge = np.empty(T, np.bool_)
+    seg_tt = np.empty(T, np.int64)
+    seg_cnt = np.empty(T, np.int64)
+    seg_nb = np.empty(T, np.int64)
+    seg_ih0 = np.empty(T, np.int64)
+    seg_iw0 = np.empty(T, np.int64)
+    nseg = 0
+    rb = np.empty(m * T + 8, dt)
     for tt in range(T):
         t = t0 + tt
         n = t // per_img
@@ -289,39 +326,44 @@ def _job(x, U, b, has_bias, out, job, ph, pw, m, nw, groups, tb, cob, kc, stages
         tw = t % TW
         ih0 = th * mh - ph
         iw0 = tw * m - pw
-        xoff[tt] = n * C * HW + ih0 * W + iw0
         ooff[tt] = n * Co * OHW + th * mh * OW + tw * m
-        ih0s[tt] = ih0
-        iw0s[tt] = iw0
-        edge[tt] = not (ih0 >= 0 and ih0 + ah <= H and iw0 >= 0 and iw0 + al <= W)
         nhs[tt] = mh if th * mh + mh <= OH else OH - th * mh
         njs[tt] = m if tw * m + m <= OW else OW - tw * m
+        if tt == 0 or tw == 0:  # a new run of tiles on one tile row
+            seg_tt[nseg] = tt
+            seg_cnt[nseg] = 0
+            seg_nb[nseg] = n * C * HW
+            seg_ih0[nseg] = ih0
+            seg_iw0[nseg] = iw0
+            nseg += 1
+        seg_cnt[nseg - 1] += 1
     # ---- 1. input transform into V[f, ci, t] ----
     if stages & 1:
         for ci in range(cig):
             xc = (g * cig + ci) * HW
-            for tt in range(T):
-                if not edge[tt]:
-                    src = xc + xoff[tt]
-                    for i in range(ah):
-                        _bt1(m, xf, src + i * W, D, tmp0 + i * al * L + tt, L, kc)
-                else:
-                    ih0 = ih0s[tt]
-                    iw0 = iw0s[tt]
-                    src = xc + xoff[tt]  # the patch origin (may lie in the padding)
-                    jlo = -iw0 if iw0 < 0 else 0
-                    jhi = W - iw0 if iw0 + al > W else al
-                    for j in range(al):
-                        patch[j] = zero
-                    for i in range(ah):
-                        ih = ih0 + i
-                        if ih < 0 or ih >= H:
-                            for k in range(al):
-                                D[tmp0 + (i * al + k) * L + tt] = zero
-                            continue
-                        for j in range(jlo, jhi):
-                            patch[j] = xf[src + i * W + j]
-                        _bt1(m, patch, 0, D, tmp0 + i * al * L + tt, L, kc)
+            for s0 in range(nseg):  # along w, over each run of tiles
+                tt = seg_tt[s0]
+                cnt = seg_cnt[s0]
+                ih0 = seg_ih0[s0]
+                iw0 = seg_iw0[s0]
+                span = (cnt - 1) * m + al
+                lo = -iw0 if iw0 < 0 else 0
+                hi = W - iw0 if iw0 + span > W else span
+                for i in range(ah):
+                    ih = ih0 + i
+                    o = tmp0 + i * al * L + tt
+                    if ih < 0 or ih >= H:
+                        for k in range(al):
+                            for j in range(cnt):
+                                D[o + k * L + j] = zero
+                        continue
+                    src = xc + seg_nb[s0] + ih * W + iw0
+                    if lo == 0 and hi == span:
+                        _rowbt(m, xf, src, D, o, L, cnt, kc)
+                    else:
+                        for j in range(span):
+                            rb[j] = xf[src + j] if lo <= j < hi else zero
+                        _rowbt(m, rb, 0, D, o, L, cnt, kc)
             if nw == 2:
                 for k in range(al):  # along h: f = i' * al + k
                     _bt(m, D, tmp0 + k * L, al * L, V, k * FV + ci * L, al * FV, T, kc)
@@ -348,10 +390,18 @@ def _job(x, U, b, has_bias, out, job, ph, pw, m, nw, groups, tb, cob, kc, stages
                     for tt in range(T):
                         D[k * L + tt] = Mb[k * FM + co * L + tt]
             obase = (g * cog + co0 + co) * OHW
-            for tt in range(T):
+            for s0 in range(nseg):  # along w, over each run of full tiles
+                tt = seg_tt[s0]
+                cnt = seg_cnt[s0]
+                last = tt + cnt - 1
+                full = cnt if njs[last] == m else cnt - 1
                 for i in range(nhs[tt]):
-                    _at1(m, D, i * al * L + tt, L, of, obase + ooff[tt] + i * OW, bias,
-                         njs[tt], kc)
+                    if full > 0:
+                        _rowat(m, D, i * al * L + tt, L, of, obase + ooff[tt] + i * OW, bias,
+                               full, kc)
+                    if full < cnt:  # the run's last tile sticks out of the output
+                        _at1(m, D, i * al * L + last, L, of, obase + ooff[last] + i * OW,
+                             bias, njs[last], kc)
 
 
 @njit(cache=True, fastmath=FASTMATH)
