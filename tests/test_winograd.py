@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastconv as fc
-from fastconv.plan import last_plan
 from fastconv import reference as ref
 from fastconv.algorithms import winograd
+from fastconv.plan import last_plan
 
 CONV = {1: fc.conv1d, 2: fc.conv2d, 3: fc.conv3d}
 TILES = [2, 4]
@@ -267,7 +267,7 @@ def test_concurrent_calls_from_python_threads(backend):
     xs = [rng.standard_normal((2, 8 * (i + 1), 15, 17)).astype(np.float32) for i in range(4)]
     ws = [rng.standard_normal((12, 8 * (i + 1), 3, 3)).astype(np.float32) for i in range(4)]
     expected = [fc.conv2d(x, w, padding=1, algorithm="winograd", backend=backend)
-                for x, w in zip(xs, ws)]
+                for x, w in zip(xs, ws, strict=True)]
     got = [None] * 4
 
     def work(i):
@@ -279,5 +279,5 @@ def test_concurrent_calls_from_python_threads(backend):
         t.start()
     for t in ts:
         t.join()
-    for e, g in zip(expected, got):
+    for e, g in zip(expected, got, strict=True):
         np.testing.assert_array_equal(e, g)

@@ -121,6 +121,15 @@ def _forced_tile() -> int | None:
 
 
 def supports(spec) -> str | None:
+    """None when Winograd can serve ``spec``, else the reason it cannot.
+
+    Examples
+    --------
+    >>> from fastconv._spec import conv_spec
+    >>> from fastconv.algorithms import winograd
+    >>> winograd.supports(conv_spec(2, (1, 4, 8, 8), (4, 4, 3, 3), stride=2))
+    'winograd needs stride 1, got stride (2, 2)'
+    """
     if spec.nd == 3:
         return "winograd serves 1-D and 2-D convolutions only (3-D is not implemented)"
     if any(k != 3 for k in spec.kernel):
@@ -212,6 +221,18 @@ def _pick_tile(spec, threads: int) -> int:
 
 
 def options(spec, threads: int) -> dict:
+    """The plan's parameters: ``tile`` (2 or 4), ``tb`` (tiles per block) and
+    ``cob`` (output channels per block); blocking never depends on ``threads``.
+
+    Examples
+    --------
+    >>> from fastconv._spec import conv_spec
+    >>> from fastconv.algorithms import winograd
+    >>> spec = conv_spec(2, (8, 64, 56, 56), (64, 64, 3, 3), padding=1)
+    >>> with winograd.tile(4):
+    ...     winograd.options(spec, 2)["tile"]
+    4
+    """
     m = _pick_tile(spec, threads)
     tb, cob = _blocking(spec, m)
     return {"tile": m, "tb": tb, "cob": cob}
@@ -225,6 +246,17 @@ def _work_items(spec, m: int, tb: int, cob: int) -> int:
 
 
 def estimate(spec, threads: int) -> tuple[float, int]:
+    """(estimated seconds, scratch bytes) at ``threads`` threads, from the
+    per-stage costs measured on this machine class (README, "Winograd").
+
+    Examples
+    --------
+    >>> from fastconv._spec import conv_spec
+    >>> from fastconv.algorithms import winograd
+    >>> secs, ws = winograd.estimate(conv_spec(2, (8, 64, 56, 56), (64, 64, 3, 3), padding=1), 2)
+    >>> 1e-3 < secs < 1e-1 and ws > 0
+    True
+    """
     m = _pick_tile(spec, threads)
     tb, cob = _blocking(spec, m)
     F = (m + 2) ** spec.nd
@@ -281,13 +313,41 @@ def _transform_weight(spec, plan, w, keep: bool = False) -> np.ndarray:
 
 
 def pack_weight(spec, plan, w) -> Packed:
-    """Transform ``w`` once (``G g G^T`` per channel pair) for :func:`forward`."""
+    """Transform ``w`` once (``G g G^T`` per channel pair) for :func:`forward`
+    (what ``fastconv.prepare_weight`` stores for a Winograd plan).
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> from fastconv.algorithms import winograd
+    >>> w = np.ones((8, 4, 3, 3), np.float32)
+    >>> plan = fc.plan_conv((1, 4, 16, 16), w.shape, padding=1, algorithm="winograd")
+    >>> winograd.pack_weight(plan.spec, plan, w).U.shape[:2]
+    (1, 36)
+    """
     w = np.ascontiguousarray(w, dtype=spec.dtype)
     return Packed(_transform_weight(spec, plan, w, keep=True), plan.options["tile"], w.shape,
                   spec.dtype)
 
 
 def forward(spec, plan, x, w, b, out, packed=None, *, _stages: int = 7) -> None:
+    """Write the convolution of C-contiguous compute-dtype ``x`` into ``out``
+    (the algorithm interface; ``fastconv.conv*d`` calls it).  ``packed``: the
+    result of :func:`pack_weight` for ``w`` (used when its tile matches).
+    ``_stages`` (bits: 1 input transform, 2 GEMMs, 4 output transform) is for
+    timing the stages separately and leaves ``out`` incomplete unless 7.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> from fastconv.algorithms import winograd
+    >>> x = np.ones((1, 2, 6, 6), np.float32); w = np.ones((3, 2, 3, 3), np.float32)
+    >>> plan = fc.plan_conv(x.shape, w.shape, padding=1, algorithm="winograd")
+    >>> out = np.empty((1, 3, 6, 6), np.float32)
+    >>> winograd.forward(plan.spec, plan, x, w, np.zeros(1, np.float32), out)
+    >>> float(out[0, 0, 2, 2]), float(out[0, 0, 0, 0])
+    (18.0, 8.0)
+    """
     nd = spec.nd
     m, tb, cob = plan.options["tile"], plan.options["tb"], plan.options["cob"]
     if (
@@ -315,6 +375,15 @@ def error_bound(spec) -> float:
     flat over 64-512 input channels; a factor ``sqrt(C_in/g / 512)`` covers
     wider layers).
     Float64: the same bound scaled by the unit roundoff ratio (2^-29).
+
+    Examples
+    --------
+    >>> from fastconv._spec import conv_spec
+    >>> from fastconv.algorithms import winograd
+    >>> spec = conv_spec(2, (1, 64, 20, 20), (64, 64, 3, 3), padding=1)
+    >>> with winograd.tile(2):
+    ...     winograd.error_bound(spec)
+    2e-06
     """
     from ..threads import get_num_threads
 
