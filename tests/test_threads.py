@@ -40,18 +40,22 @@ def test_two_threads_really_faster(backend):
     x = rng.standard_normal((4, 16, 96, 96)).astype(np.float32)
     w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
 
-    def best(n):
+    def once(n):
         with fc.num_threads(n):
+            t = time.perf_counter()
             fc.conv2d(x, w, padding=1, backend=backend, algorithm="direct")
-            ts = []
-            for _ in range(5):
-                t = time.perf_counter()
-                fc.conv2d(x, w, padding=1, backend=backend, algorithm="direct")
-                ts.append(time.perf_counter() - t)
-        return min(ts)
+            return time.perf_counter() - t
 
-    t1, t2 = best(1), best(2)
-    assert t2 < 0.8 * t1, f"2 threads {t2:.4f}s vs 1 thread {t1:.4f}s"
+    once(1), once(2)  # compile / load, start the thread pool
+    # A build whose prange runs serial never shows a speed-up; a busy machine can
+    # hide one for a while, so interleave the runs and allow a few rounds.
+    for _ in range(3):
+        t1 = t2 = float("inf")
+        for _ in range(5):
+            t1, t2 = min(t1, once(1)), min(t2, once(2))
+        if t2 < 0.8 * t1:
+            return
+    raise AssertionError(f"2 threads {t2:.4f}s vs 1 thread {t1:.4f}s: no parallel speed-up")
 
 
 def test_numba_cache_with_parallel_survives_thread_count_change(tmp_path):
