@@ -10,10 +10,11 @@ convolution, forward and backward.
   kernel ``weight[i % tile_h, j % tile_w]``.  ``tile = (1, 1)`` is ``conv2d``;
   ``tile = output size`` is ``local_conv2d``.
 
-All of them are cross-correlations (the layer convention), zero padding, and
-run one compiled kernel set (``fastconv/kernels/{numba,cython}/local``) in which
-position ``(oh, ow)`` reads kernel ``(oh % TH, ow % TW)``.  Backward functions
-return ``ConvGrads(input, weight, bias)`` like ``conv2d_backward``.
+All of them are cross-correlations (the layer convention) with zero padding,
+computed as one GEMM per "tile class" (the output positions sharing a kernel)
+between compiled gather/scatter loops (``fastconv/kernels/{numba,cython}/local``,
+see ``_forward``).  Backward functions return ``ConvGrads(input, weight, bias)``
+like ``conv2d_backward``.
 """
 
 from __future__ import annotations
@@ -177,12 +178,70 @@ def _threads(spec):
     return 1 if spec.flops < _config.PARALLEL_MIN_FLOPS else get_num_threads()
 
 
-def _kernel_weight(spec, w, kind):
-    """The kernels' layout (Co, TH, TW, C, KH, KW), C-contiguous compute dtype."""
-    if kind == "local":
-        Co, C = spec.out_channels, spec.in_channels
-        return to_compute(w, spec.dtype).reshape((Co,) + spec.tile + (C,) + spec.kernel)
-    return to_compute(np.transpose(w, (2, 0, 1, 3, 4, 5)), spec.dtype)
+# ---------------------------------------------------------------------------
+# the algorithm: one GEMM per tile class
+# ---------------------------------------------------------------------------
+# Output positions that share a kernel form a "tile class" (th, tw): the
+# positions (i * TH + th, j * TW + tw).  For each class the layer is a plain
+# matrix product: patches (samples x positions, C * KH * KW) times the class's
+# kernel (C * KH * KW, C_out).  All classes go through one batched ``matmul``
+# (BLAS), between two compiled loops: ``tiled_im2col`` (gather the patches) and
+# ``tiled_col2im`` (scatter patch gradients back).  A locally connected layer
+# has one position per class (GEMMs with ``N`` rows); a 1x1 tile one class
+# holding every position (one large GEMM, as im2col convolution).  Samples are
+# processed in chunks so that the patch buffer stays below
+# ``_config.WORKSPACE_LIMIT`` (at least one sample per chunk).
+def _geometry(spec):
+    TH, TW = spec.tile
+    OH, OW = spec.out_size
+    PH, PW = -(-OH // TH), -(-OW // TW)
+    CK = spec.in_channels * math.prod(spec.kernel)
+    return TH, TW, OH, OW, PH, PW, CK
+
+
+def _chunk(spec):
+    TH, TW, OH, OW, PH, PW, CK = _geometry(spec)
+    per_sample = TH * TW * PH * PW * CK * spec.dtype.itemsize
+    return max(1, min(spec.batch, _config.WORKSPACE_LIMIT // max(per_sample, 1)))
+
+
+def _class_weight(spec, w, kind):
+    """(TH * TW, C_out, C * KH * KW) view of the weight, per tile class."""
+    TH, TW, OH, OW, PH, PW, CK = _geometry(spec)
+    Co = spec.out_channels
+    ws = to_compute(w, spec.dtype)
+    if kind == "local":  # (Co, OH, OW, C, KH, KW): class = position
+        return ws.reshape(Co, TH * TW, CK).transpose(1, 0, 2)
+    return ws.reshape(TH * TW, Co, CK)  # (TH, TW, Co, C, KH, KW)
+
+
+def _to_classes(spec, g):
+    """(nb, Co, OH, OW) -> (TH * TW, nb * PH * PW, Co), zero rows past the output."""
+    TH, TW, OH, OW, PH, PW, CK = _geometry(spec)
+    nb, Co = g.shape[:2]
+    if (PH * TH, PW * TW) != (OH, OW):
+        gp = np.zeros((nb, Co, PH * TH, PW * TW), g.dtype)
+        gp[:, :, :OH, :OW] = g
+        g = gp
+    g = g.reshape(nb, Co, PH, TH, PW, TW).transpose(3, 5, 0, 2, 4, 1)
+    return np.ascontiguousarray(g).reshape(TH * TW, nb * PH * PW, Co)
+
+
+def _from_classes(spec, r, nb):
+    """Inverse of :func:`_to_classes`: (TH * TW, nb * PH * PW, Co) -> (nb, Co, OH, OW)."""
+    TH, TW, OH, OW, PH, PW, CK = _geometry(spec)
+    Co = r.shape[-1]
+    r = r.reshape(TH, TW, nb, PH, PW, Co).transpose(2, 5, 3, 0, 4, 1)
+    return r.reshape(nb, Co, PH * TH, PW * TW)[:, :, :OH, :OW]
+
+
+def _matmul(a, b, nthreads):
+    """Batched BLAS product with BLAS limited to ``nthreads`` (no fastconv region
+    runs at the same time)."""
+    from .threads import blas_threads
+
+    with blas_threads(nthreads):
+        return np.matmul(a, b)
 
 
 def _forward(nd, kind, x, weight, bias, stride, padding, backend):
@@ -194,10 +253,22 @@ def _forward(nd, kind, x, weight, bias, stride, padding, backend):
     be = _backend(backend)
     out = np.empty(spec.res_shape, spec.dtype)
     if spec.batch:
+        th = _threads(spec)
+        TH, TW, OH, OW, PH, PW, CK = _geometry(spec)
         xs = to_compute(x, spec.dtype).reshape(spec.x_shape)
-        ws = _kernel_weight(spec, weight, kind)
-        kern = kernels.get(be, "local", "local_forward")
-        kern(xs, ws, out, spec.stride, tuple(p[0] for p in spec.pad), _threads(spec))
+        wt = _class_weight(spec, weight, kind).transpose(0, 2, 1)  # (classes, CK, Co)
+        im2col = kernels.get(be, "local", "tiled_im2col")
+        pads = tuple(p[0] for p in spec.pad)
+        step = _chunk(spec)
+        cols = None
+        for n0 in range(0, spec.batch, step):
+            nb = min(step, spec.batch - n0)
+            shape = (TH * TW, nb, PH, PW, spec.in_channels) + spec.kernel
+            if cols is None or cols.shape != shape:
+                cols = np.empty(shape, spec.dtype)
+            im2col(xs, cols, n0, spec.stride, pads, spec.tile, spec.out_size, th)
+            r = _matmul(cols.reshape(TH * TW, nb * PH * PW, CK), wt, th)
+            out[n0:n0 + nb] = _from_classes(spec, r, nb)
         if spec.bias == "channel":
             out += to_compute(bias, spec.dtype).reshape((1, -1, 1, 1))
         elif spec.bias == "position":
@@ -222,23 +293,39 @@ def _backward(nd, kind, grad_output, x, weight, stride, padding, needs, bias_sha
     be = _backend(backend)
     th = _threads(spec)
     pads = tuple(p[0] for p in spec.pad)
+    TH, TW, OH, OW, PH, PW, CK = _geometry(spec)
+    NCL, C, Co = TH * TW, spec.in_channels, spec.out_channels
     gs = to_compute(g, spec.dtype).reshape(spec.res_shape)
-    gx = gw = gb = None
-    if "input" in needs:
-        gx = np.empty(spec.x_shape, spec.dtype)
-        if spec.batch:
-            kernels.get(be, "local", "local_backward_input")(
-                gs, _kernel_weight(spec, weight, kind), gx, spec.stride, pads, th)
+    want_x, want_w = "input" in needs, "weight" in needs
+    gx = np.zeros(spec.x_shape, spec.dtype) if want_x else None
+    gwc = np.zeros((NCL, Co, CK), spec.dtype) if want_w else None
+    if spec.batch and (want_x or want_w):
+        xs = to_compute(x, spec.dtype).reshape(spec.x_shape) if want_w else None
+        wc = _class_weight(spec, weight, kind) if want_x else None  # (classes, Co, CK)
+        im2col = kernels.get(be, "local", "tiled_im2col")
+        col2im = kernels.get(be, "local", "tiled_col2im")
+        step = _chunk(spec)
+        cols = None
+        for n0 in range(0, spec.batch, step):
+            nb = min(step, spec.batch - n0)
+            gc = _to_classes(spec, gs[n0:n0 + nb])  # (classes, nb * PH * PW, Co)
+            shape = (NCL, nb, PH, PW, C) + spec.kernel
+            if want_w:
+                if cols is None or cols.shape != shape:
+                    cols = np.empty(shape, spec.dtype)
+                im2col(xs, cols, n0, spec.stride, pads, spec.tile, spec.out_size, th)
+                gwc += _matmul(gc.transpose(0, 2, 1), cols.reshape(NCL, nb * PH * PW, CK), th)
+            if want_x:
+                dcols = _matmul(gc, wc, th).reshape(shape)
+                col2im(dcols, gx, n0, spec.stride, pads, spec.tile, spec.out_size, th)
+    gw = gb = None
+    if want_x:
         gx = gx.reshape(x.shape).astype(spec.result_dtype, copy=False)
-    if "weight" in needs:
-        gwk = np.empty((spec.out_channels,) + spec.tile + (spec.in_channels,) + spec.kernel,
-                       spec.dtype)
-        xs = to_compute(x, spec.dtype).reshape(spec.x_shape)
-        kernels.get(be, "local", "local_backward_weight")(gs, xs, gwk, spec.stride, pads, th)
+    if want_w:
         if kind == "local":
-            gw = gwk.reshape(weight.shape)
+            gw = np.ascontiguousarray(gwc.transpose(1, 0, 2)).reshape(weight.shape)
         else:
-            gw = np.ascontiguousarray(gwk.transpose(1, 2, 0, 3, 4, 5))
+            gw = gwc.reshape(weight.shape)
         gw = gw.astype(spec.result_dtype, copy=False)
     if "bias" in needs:
         if spec.bias == "position":

@@ -134,17 +134,19 @@ def test_finite_differences(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_kernels_write_everything_and_are_thread_deterministic(backend):
-    x = rng.standard_normal((2, 3, 12, 11)).astype(np.float32)
-    w = rng.standard_normal((4, 3, 2, 3, 3, 3)).astype(np.float32)  # tiles (3, 2)
-    out = np.full((2, 4, 10, 9), np.nan, np.float32)
-    kernels.get(backend, "local", "local_forward")(x, w, out, (1, 1), (0, 0), 2)
-    assert not np.isnan(out).any()
-    gx = np.full(x.shape, np.nan, np.float32)
-    kernels.get(backend, "local", "local_backward_input")(out, w, gx, (1, 1), (0, 0), 2)
-    assert not np.isnan(gx).any()
-    gw = np.full(w.shape, np.nan, np.float32)
-    kernels.get(backend, "local", "local_backward_weight")(out, x, gw, (1, 1), (0, 0), 2)
-    assert not np.isnan(gw).any()
+    x = rng.standard_normal((3, 2, 9, 8)).astype(np.float32)
+    # tiles (2, 3) on the 9x7 output (3x2 kernel, padding (1, 0)): PH=5, PW=3
+    cols = np.full((6, 2, 5, 3, 2, 3, 2), np.nan, np.float32)
+    kernels.get(backend, "local", "tiled_im2col")(x, cols, 1, (1, 1), (1, 0), (2, 3), (9, 7), 2)
+    assert not np.isnan(cols).any()
+    # a padded row (class th=1, i=4 -> oh=9 >= 9) is zeros; a real patch is x's window
+    assert (cols[3, :, 4] == 0).all()
+    np.testing.assert_array_equal(cols[0, 0, 1, 1], np.pad(x[1], ((0, 0), (1, 1), (0, 0)))
+                                  [:, 2:5, 3:5])
+    gx = np.zeros_like(x)
+    kernels.get(backend, "local", "tiled_col2im")(np.ones_like(cols), gx, 1, (1, 1), (1, 0),
+                                                  (2, 3), (9, 7), 2)
+    assert (gx[0] == 0).all() and (gx[1:] > 0).all()  # sample 0 untouched, 1..2 covered
     big_x = rng.standard_normal((4, 8, 20, 20)).astype(np.float32)
     big_w = rng.standard_normal((2, 2, 8, 8, 3, 3)).astype(np.float32)
     res = []
@@ -155,6 +157,20 @@ def test_kernels_write_everything_and_are_thread_deterministic(backend):
             res.append((y, gr.input, gr.weight))
     for a, b in zip(*res, strict=True):
         assert np.array_equal(a, b)
+
+
+def test_chunked_batches(monkeypatch):
+    from fastconv import _config
+
+    x = rng.standard_normal((5, 2, 8, 7))
+    w = rng.standard_normal((2, 3, 3, 2, 3, 2))
+    y = fc.tiled_conv2d(x, w, padding=1)
+    g = rng.standard_normal(y.shape)
+    gr = fc.tiled_conv2d_backward(g, x, w, padding=1)
+    monkeypatch.setattr(_config, "WORKSPACE_LIMIT", 1)  # one sample per chunk
+    assert_close(fc.tiled_conv2d(x, w, padding=1), y)
+    for a, b in zip(fc.tiled_conv2d_backward(g, x, w, padding=1), gr, strict=True):
+        assert_close(a, b)
 
 
 def test_nan_propagates_and_layouts():

@@ -1,10 +1,11 @@
-"""Locally connected (unshared) and tiled convolution, Cython/OpenMP backend.
+"""Unshared (locally connected) and tiled convolution, Cython/OpenMP backend: the
+gather/scatter loops around the per-tile-class GEMMs of ``fastconv.local``.
 
-Same contract as ``fastconv/kernels/numba/local.py``: x (N, C, H, W),
-w (Co, TH, TW, C, KH, KW), out / grad_output (N, Co, OH, OW), all C-contiguous;
-output position (oh, ow) uses ``w[:, oh % TH, ow % TW]``.  ``const`` memoryviews
-(read-only inputs work), loops ``nogil`` under OpenMP ``prange`` over the
-elements each pass owns, fixed summation order per element.
+Same contract as ``fastconv/kernels/numba/local.py``: x, gx (N, C, H, W);
+cols (TH * TW, nb, PH, PW, C, KH, KW) for samples ``n0 .. n0 + nb``; class
+``(th, tw)``'s positions are ``(i * TH + th, j * TW + tw)`` (those past the
+output are zero rows).  ``const`` memoryviews, ``nogil``, OpenMP ``prange``;
+col2im owns one (sample, channel) plane per job and sums in a fixed order.
 """
 
 from cython.parallel cimport prange
@@ -12,179 +13,129 @@ from cython.parallel cimport prange
 from .fused cimport real
 
 
-cdef void _fwd_row(
-    const real* x, const real* w, real* out, Py_ssize_t job,
-    Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
-    Py_ssize_t Co, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t KH, Py_ssize_t KW,
-    Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+cdef void _im2col_row(
+    const real* x, real* cols, Py_ssize_t job, Py_ssize_t n0,
+    Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t nb, Py_ssize_t PH, Py_ssize_t PW,
+    Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+    Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t OH, Py_ssize_t OW,
 ) noexcept nogil:
-    cdef Py_ssize_t oh = job % OH
-    cdef Py_ssize_t r = job // OH
-    cdef Py_ssize_t co = r % Co
-    cdef Py_ssize_t n = r // Co
-    cdef Py_ssize_t th = oh % TH
-    cdef Py_ssize_t ow, tw, c, kh, kw, ih, iw, iw0
-    cdef real acc
-    cdef const real* wk
+    cdef Py_ssize_t i = job % PH
+    cdef Py_ssize_t r = job // PH
+    cdef Py_ssize_t b = r % nb
+    cdef Py_ssize_t cl = r // nb
+    cdef Py_ssize_t th = cl // TW
+    cdef Py_ssize_t tw = cl % TW
+    cdef Py_ssize_t n = n0 + b
+    cdef Py_ssize_t oh = i * TH + th
+    cdef Py_ssize_t CK = C * KH * KW
+    cdef Py_ssize_t j, ow, c, kh, kw, ih, iw, ih0, iw0, q
+    cdef real* dst
     cdef const real* xr
-    for ow in range(OW):
-        tw = ow % TW
-        acc = 0
+    for j in range(PW):
+        ow = j * TW + tw
+        dst = cols + (((cl * nb + b) * PH + i) * PW + j) * CK
+        if oh >= OH or ow >= OW:
+            for q in range(CK):
+                dst[q] = 0
+            continue
+        ih0 = oh * sh - ph
         iw0 = ow * sw - pw
         for c in range(C):
             for kh in range(KH):
-                ih = oh * sh + kh - ph
+                ih = ih0 + kh
                 if ih < 0 or ih >= H:
+                    for kw in range(KW):
+                        dst[(c * KH + kh) * KW + kw] = 0
                     continue
-                wk = w + ((((co * TH + th) * TW + tw) * C + c) * KH + kh) * KW
                 xr = x + ((n * C + c) * H + ih) * W
                 for kw in range(KW):
                     iw = iw0 + kw
                     if iw >= 0 and iw < W:
-                        acc = acc + wk[kw] * xr[iw]
-        out[((n * Co + co) * OH + oh) * OW + ow] = acc
+                        dst[(c * KH + kh) * KW + kw] = xr[iw]
+                    else:
+                        dst[(c * KH + kh) * KW + kw] = 0
 
 
-cdef void _bin_plane(
-    const real* g, const real* w, real* gx, Py_ssize_t job,
-    Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
-    Py_ssize_t Co, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t KH, Py_ssize_t KW,
-    Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+cdef void _col2im_plane(
+    const real* cols, real* gx, Py_ssize_t job, Py_ssize_t n0, Py_ssize_t NCL,
+    Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t nb, Py_ssize_t PH, Py_ssize_t PW,
+    Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+    Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t OH, Py_ssize_t OW,
 ) noexcept nogil:
     cdef Py_ssize_t c = job % C
-    cdef Py_ssize_t n = job // C
+    cdef Py_ssize_t b = job // C
+    cdef Py_ssize_t n = n0 + b
+    cdef Py_ssize_t CK = C * KH * KW
     cdef real* plane = gx + (n * C + c) * H * W
-    cdef Py_ssize_t i, co, oh, ow, th, tw, kh, kw, ih, iw, iw0
-    cdef real gv
-    cdef const real* wk
-    for i in range(H * W):
-        plane[i] = 0
-    for co in range(Co):
-        for oh in range(OH):
-            th = oh % TH
-            for ow in range(OW):
-                tw = ow % TW
-                gv = g[((n * Co + co) * OH + oh) * OW + ow]
+    cdef const real* src
+    cdef Py_ssize_t cl, th, tw, i, j, oh, ow, kh, kw, ih, iw, ih0, iw0
+    for cl in range(NCL):
+        th = cl // TW
+        tw = cl % TW
+        for i in range(PH):
+            oh = i * TH + th
+            if oh >= OH:
+                continue
+            for j in range(PW):
+                ow = j * TW + tw
+                if ow >= OW:
+                    continue
+                ih0 = oh * sh - ph
                 iw0 = ow * sw - pw
+                src = cols + (((cl * nb + b) * PH + i) * PW + j) * CK + c * KH * KW
                 for kh in range(KH):
-                    ih = oh * sh + kh - ph
+                    ih = ih0 + kh
                     if ih < 0 or ih >= H:
                         continue
-                    wk = w + ((((co * TH + th) * TW + tw) * C + c) * KH + kh) * KW
                     for kw in range(KW):
                         iw = iw0 + kw
                         if iw >= 0 and iw < W:
-                            plane[ih * W + iw] += gv * wk[kw]
+                            plane[ih * W + iw] += src[kh * KW + kw]
 
 
-cdef void _bw_slab(
-    const real* g, const real* x, real* gw, Py_ssize_t job,
-    Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
-    Py_ssize_t Co, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t KH, Py_ssize_t KW,
-    Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
-) noexcept nogil:
-    cdef Py_ssize_t c = job % C
-    cdef Py_ssize_t r = job // C
-    cdef Py_ssize_t th = r % TH
-    cdef Py_ssize_t co = r // TH
-    cdef Py_ssize_t tw, kh, kw, oh, ow, n, ih, iw, iw0
-    cdef real gv
-    cdef real* wk
-    cdef const real* xr
-    for tw in range(TW):
-        wk = gw + (((co * TH + th) * TW + tw) * C + c) * KH * KW
-        for kh in range(KH * KW):
-            wk[kh] = 0
-    oh = th
-    while oh < OH:
-        for ow in range(OW):
-            tw = ow % TW
-            iw0 = ow * sw - pw
-            for n in range(N):
-                gv = g[((n * Co + co) * OH + oh) * OW + ow]
-                for kh in range(KH):
-                    ih = oh * sh + kh - ph
-                    if ih < 0 or ih >= H:
-                        continue
-                    wk = gw + ((((co * TH + th) * TW + tw) * C + c) * KH + kh) * KW
-                    xr = x + ((n * C + c) * H + ih) * W
-                    for kw in range(KW):
-                        iw = iw0 + kw
-                        if iw >= 0 and iw < W:
-                            wk[kw] += gv * xr[iw]
-        oh = oh + TH
-
-
-def local_forward(const real[:, :, :, ::1] x, const real[:, :, :, :, :, ::1] w,
-                  real[:, :, :, ::1] out, stride, pad, int nthreads):
-    """out[n, co, oh, ow] = sum_{c, kh, kw} w[co, oh % TH, ow % TW, c, kh, kw] * x[...]."""
+def tiled_im2col(const real[:, :, :, ::1] x, real[:, :, :, :, :, :, ::1] cols, Py_ssize_t n0,
+                 stride, pad, tile, out_size, int nthreads):
+    """Gather the patches of samples ``n0 .. n0 + nb`` into ``cols`` (every element written)."""
     cdef Py_ssize_t sh = stride[0], sw = stride[1], ph = pad[0], pw = pad[1]
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t Co = w.shape[0], TH = w.shape[1], TW = w.shape[2]
-    cdef Py_ssize_t KH = w.shape[4], KW = w.shape[5]
-    cdef Py_ssize_t OH = out.shape[2], OW = out.shape[3]
-    cdef Py_ssize_t njobs = N * Co * OH, job
-    if njobs == 0 or OW == 0:
+    cdef Py_ssize_t TH = tile[0], TW = tile[1], OH = out_size[0], OW = out_size[1]
+    cdef Py_ssize_t C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t NCL = cols.shape[0], nb = cols.shape[1], PH = cols.shape[2]
+    cdef Py_ssize_t PW = cols.shape[3], KH = cols.shape[5], KW = cols.shape[6]
+    cdef Py_ssize_t njobs = NCL * nb * PH, job
+    if njobs == 0 or PW * C * KH * KW == 0:
         return
     cdef const real* xp = &x[0, 0, 0, 0]
-    cdef const real* wp = &w[0, 0, 0, 0, 0, 0]
-    cdef real* op = &out[0, 0, 0, 0]
+    cdef real* cp = &cols[0, 0, 0, 0, 0, 0, 0]
     with nogil:
         if nthreads > 1:
             for job in prange(njobs, schedule="static", num_threads=nthreads):
-                _fwd_row(xp, wp, op, job, N, C, H, W, Co, TH, TW, KH, KW, OH, OW,
-                         sh, sw, ph, pw)
+                _im2col_row(xp, cp, job, n0, C, H, W, nb, PH, PW, KH, KW, sh, sw, ph, pw,
+                            TH, TW, OH, OW)
         else:
             for job in range(njobs):
-                _fwd_row(xp, wp, op, job, N, C, H, W, Co, TH, TW, KH, KW, OH, OW,
-                         sh, sw, ph, pw)
+                _im2col_row(xp, cp, job, n0, C, H, W, nb, PH, PW, KH, KW, sh, sw, ph, pw,
+                            TH, TW, OH, OW)
 
 
-def local_backward_input(const real[:, :, :, ::1] g, const real[:, :, :, :, :, ::1] w,
-                         real[:, :, :, ::1] gx, stride, pad, int nthreads):
-    """Input gradient into ``gx`` (N, C, H, W) (overwritten)."""
+def tiled_col2im(const real[:, :, :, :, :, :, ::1] cols, real[:, :, :, ::1] gx, Py_ssize_t n0,
+                 stride, pad, tile, out_size, int nthreads):
+    """Add the patch gradients ``cols`` of samples ``n0 .. n0 + nb`` into ``gx``."""
     cdef Py_ssize_t sh = stride[0], sw = stride[1], ph = pad[0], pw = pad[1]
-    cdef Py_ssize_t N = gx.shape[0], C = gx.shape[1], H = gx.shape[2], W = gx.shape[3]
-    cdef Py_ssize_t Co = w.shape[0], TH = w.shape[1], TW = w.shape[2]
-    cdef Py_ssize_t KH = w.shape[4], KW = w.shape[5]
-    cdef Py_ssize_t OH = g.shape[2], OW = g.shape[3]
-    cdef Py_ssize_t njobs = N * C, job
-    if njobs == 0 or H * W == 0:
+    cdef Py_ssize_t TH = tile[0], TW = tile[1], OH = out_size[0], OW = out_size[1]
+    cdef Py_ssize_t C = gx.shape[1], H = gx.shape[2], W = gx.shape[3]
+    cdef Py_ssize_t NCL = cols.shape[0], nb = cols.shape[1], PH = cols.shape[2]
+    cdef Py_ssize_t PW = cols.shape[3], KH = cols.shape[5], KW = cols.shape[6]
+    cdef Py_ssize_t njobs = nb * C, job
+    if njobs == 0 or H * W == 0 or NCL * PH * PW * KH * KW == 0:
         return
-    cdef const real* gp = &g[0, 0, 0, 0]
-    cdef const real* wp = &w[0, 0, 0, 0, 0, 0]
-    cdef real* op = &gx[0, 0, 0, 0]
+    cdef const real* cp = &cols[0, 0, 0, 0, 0, 0, 0]
+    cdef real* gp = &gx[0, 0, 0, 0]
     with nogil:
         if nthreads > 1:
             for job in prange(njobs, schedule="static", num_threads=nthreads):
-                _bin_plane(gp, wp, op, job, N, C, H, W, Co, TH, TW, KH, KW, OH, OW,
-                           sh, sw, ph, pw)
+                _col2im_plane(cp, gp, job, n0, NCL, C, H, W, nb, PH, PW, KH, KW, sh, sw, ph,
+                              pw, TH, TW, OH, OW)
         else:
             for job in range(njobs):
-                _bin_plane(gp, wp, op, job, N, C, H, W, Co, TH, TW, KH, KW, OH, OW,
-                           sh, sw, ph, pw)
-
-
-def local_backward_weight(const real[:, :, :, ::1] g, const real[:, :, :, ::1] x,
-                          real[:, :, :, :, :, ::1] gw, stride, pad, int nthreads):
-    """Weight gradient into ``gw`` (Co, TH, TW, C, KH, KW) (overwritten)."""
-    cdef Py_ssize_t sh = stride[0], sw = stride[1], ph = pad[0], pw = pad[1]
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t Co = gw.shape[0], TH = gw.shape[1], TW = gw.shape[2]
-    cdef Py_ssize_t KH = gw.shape[4], KW = gw.shape[5]
-    cdef Py_ssize_t OH = g.shape[2], OW = g.shape[3]
-    cdef Py_ssize_t njobs = Co * TH * C, job
-    if njobs == 0 or TW * KH * KW == 0:
-        return
-    cdef const real* gp = &g[0, 0, 0, 0] if g.shape[0] > 0 else NULL
-    cdef const real* xp = &x[0, 0, 0, 0] if x.shape[0] > 0 else NULL
-    cdef real* op = &gw[0, 0, 0, 0, 0, 0]
-    with nogil:
-        if nthreads > 1:
-            for job in prange(njobs, schedule="static", num_threads=nthreads):
-                _bw_slab(gp, xp, op, job, N, C, H, W, Co, TH, TW, KH, KW, OH, OW,
-                         sh, sw, ph, pw)
-        else:
-            for job in range(njobs):
-                _bw_slab(gp, xp, op, job, N, C, H, W, Co, TH, TW, KH, KW, OH, OW,
-                         sh, sw, ph, pw)
+                _col2im_plane(cp, gp, job, n0, NCL, C, H, W, nb, PH, PW, KH, KW, sh, sw, ph,
+                              pw, TH, TW, OH, OW)
