@@ -19,13 +19,13 @@ How a call runs (one thread pool, data kept in L2):
    Jobs run on the kernel's thread pool (OpenMP / Numba ``prange``) with BLAS
    limited to one thread.
 
-Blocking depends on the case only, never on the thread count, and every
-output element is produced by one job in a fixed order, so results are
-bit-identical for any thread count.
+Blocking depends on the case (and the machine's core count), never on the
+thread setting, and every output element is produced by one job in a fixed
+order, so results are bit-identical for any thread count.
 
 Tile size: ``m = 4`` (F(4x4,3x3): 36 products per 16 outputs, 4x fewer
 multiplies than direct) is the fast choice; ``m = 2`` (F(2x2,3x3): 16 per 4,
-2.25x fewer) is about 10x more accurate in float32.  :func:`tile` forces one
+2.25x fewer) is 10-20x more accurate in float32.  :func:`tile` forces one
 of them, :data:`MAX_REL_ERROR` states the measured accuracy of each.
 """
 
