@@ -575,18 +575,42 @@ def last_plan() -> SignalPlan | None:
     return getattr(_last, "plan", None)
 
 
-def choose_method(in1, in2, mode: str = "full", axes=None) -> str:
+def choose_method(in1, in2, mode: str = "full", axes=None, measure: bool = False):
     """The method ``convolve(in1, in2, mode, method="auto", axes)`` runs.
 
     Like ``scipy.signal.choose_conv_method``: looks at the data only to know
     whether the kernel is rank 1 (separable) and whether NaN/Inf are present.
+    With ``measure=True`` every eligible method is timed on the data instead
+    (best of 3 runs after a warm-up) and ``(fastest method, {method: seconds})``
+    is returned.
 
     Examples
     --------
     >>> import numpy as np, fastconv as fc
-    >>> fc.choose_method(np.zeros((256, 256)), np.ones((9, 9)), "same")
+    >>> fc.choose_method(np.zeros((512, 512)), np.ones((41, 41)), "same")
     'separable'
+    >>> best, times = fc.choose_method(np.zeros(64), np.ones(5), measure=True)
+    >>> sorted(times)
+    ['direct', 'fft']
     """
+    if measure:
+        import time
+
+        a = as_array(in1, "in1")
+        b = as_array(in2, "in2")
+        times = {}
+        for m in ("direct", "fft", "separable"):
+            try:
+                convolve(a, b, mode, m, axes)
+            except ValueError:
+                continue  # the method cannot serve this case
+            best = math.inf
+            for _ in range(3):
+                t0 = time.perf_counter()
+                convolve(a, b, mode, m, axes)
+                best = min(best, time.perf_counter() - t0)
+            times[m] = best
+        return min(times, key=times.get), times
     a = as_array(in1, "in1")
     b = as_array(in2, "in2")
     cdt, _ = _compute_dtype(np.result_type(a, b))

@@ -271,6 +271,9 @@ def test_plan_is_pure_and_auto_runs_it():
         assert S.last_plan().method == fc.plan_signal(s1, s2, "same").method
     with pytest.raises(ValueError, match="mode must be one of"):
         fc.plan_signal((3,), (2,), "nope")
+    best, times = fc.choose_method(_rand((40, 40), np.float64), np.ones((3, 3)), measure=True)
+    assert set(times) == {"direct", "fft", "separable"} and best in times
+    assert all(t > 0 for t in times.values())
 
 
 MODES_ND = ["reflect", "nearest", "wrap", "mirror", "constant", "grid-wrap", "grid-mirror",
