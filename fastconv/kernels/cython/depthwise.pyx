@@ -35,7 +35,7 @@ cdef extern from *:
     #include <string.h>
 
     #define DW_VBYTES 64
-    #define DW_RMAX 4
+    #define DW_RMAX 8
     #define DW_TMAX 8
     #define DW_INLINE static inline __attribute__((always_inline))
     #ifdef __AVX512F__
@@ -90,7 +90,7 @@ cdef extern from *:
     /* Copy padded input rows [i0, i1) of every kd into the buffer: row i,       */  \\
     /* phase q, element j = padded column pc0 + q + sw*j = input column           */ \\
     /* pc0 - pw + q + sw*j (zero outside the input).                              */ \\
-    static void dw_copy_##S(                                                         \\
+    DW_INLINE void dw_copy_##S(                                                      \\
         const T* x, T* buf, long i0, long i1, long NR, long rowstride, long PL,      \\
         long od, long oh0, long pc0, long D, long H, long W, long KD, long sd,       \\
         long sh, long sw, long dd, long pd, long ph, long pw)                        \\
@@ -239,8 +239,9 @@ cdef extern from *:
             long ncopied = 0;                                                        \\
             long k = oh0;                                                            \\
             while (k < oh1) {                                                        \\
+                /* tall tiles for one-vector rows (narrow planes), else 4 rows */    \\
                 long R = oh1 - k;                                                    \\
-                if (R > DW_RMAX) R = DW_RMAX;                                        \\
+                if (R > 4) R = (nvec == 1 && R >= 8) ? 8 : 4;                        \\
                 long need = (k - oh0 + R - 1) * sh + (KH - 1) * dh + 1;              \\
                 if (need > ncopied) {                                                \\
                     dw_copy_##S(x, buf, ncopied, need, NR, rowstride, PL, od, oh0,   \\
@@ -249,7 +250,10 @@ cdef extern from *:
                 }                                                                    \\
                 const T* xb = buf + (k - oh0) * sh * rowstride;                      \\
                 T* o = op + (od * OH + k) * OW + c0;                                 \\
-                if (R == 4)                                                          \\
+                if (R == 8)                                                          \\
+                    dw_rows_##S(8, 1, xb, w, init, o, OW, ncols, nvec, kdstride,     \\
+                                rowstride, koff, KD, KH, KW, sh, dh, sw, dw, PL);    \\
+                else if (R == 4)                                                     \\
                     dw_rows_##S(4, 2, xb, w, init, o, OW, ncols, nvec, kdstride,     \\
                                 rowstride, koff, KD, KH, KW, sh, dh, sw, dw, PL);    \\
                 else if (R == 3)                                                     \\
