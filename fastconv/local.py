@@ -235,9 +235,21 @@ def _from_classes(spec, r, nb):
     return r.reshape(nb, Co, PH * TH, PW * TW)[:, :, :OH, :OW]
 
 
+def _split_threads(spec, nb, th):
+    """(threads of the compiled loops, threads of BLAS) for one call: never both
+    above one (OpenBLAS threads spin after a call and would steal cores from an
+    OpenMP region).  Many small per-class GEMMs (locally connected layers) do not
+    thread inside BLAS anyway: the loops get the threads.  A few large GEMMs
+    (small tiles): BLAS gets them."""
+    if th <= 1:
+        return 1, 1
+    TH, TW, OH, OW, PH, PW, CK = _geometry(spec)
+    gemm = nb * PH * PW * CK * spec.out_channels  # multiply-adds of one class's GEMM
+    return (th, 1) if gemm < 2**20 else (1, th)
+
+
 def _matmul(a, b, nthreads):
-    """Batched BLAS product with BLAS limited to ``nthreads`` (no fastconv region
-    runs at the same time)."""
+    """Batched BLAS product with BLAS limited to ``nthreads``."""
     from .threads import blas_threads
 
     with blas_threads(nthreads):
@@ -260,14 +272,15 @@ def _forward(nd, kind, x, weight, bias, stride, padding, backend):
         im2col = kernels.get(be, "local", "tiled_im2col")
         pads = tuple(p[0] for p in spec.pad)
         step = _chunk(spec)
+        lt, bt = _split_threads(spec, step, th)
         cols = None
         for n0 in range(0, spec.batch, step):
             nb = min(step, spec.batch - n0)
             shape = (TH * TW, nb, PH, PW, spec.in_channels) + spec.kernel
             if cols is None or cols.shape != shape:
                 cols = np.empty(shape, spec.dtype)
-            im2col(xs, cols, n0, spec.stride, pads, spec.tile, spec.out_size, th)
-            r = _matmul(cols.reshape(TH * TW, nb * PH * PW, CK), wt, th)
+            im2col(xs, cols, n0, spec.stride, pads, spec.tile, spec.out_size, lt)
+            r = _matmul(cols.reshape(TH * TW, nb * PH * PW, CK), wt, bt)
             out[n0:n0 + nb] = _from_classes(spec, r, nb)
         if spec.bias == "channel":
             out += to_compute(bias, spec.dtype).reshape((1, -1, 1, 1))
@@ -305,6 +318,7 @@ def _backward(nd, kind, grad_output, x, weight, stride, padding, needs, bias_sha
         im2col = kernels.get(be, "local", "tiled_im2col")
         col2im = kernels.get(be, "local", "tiled_col2im")
         step = _chunk(spec)
+        lt, bt = _split_threads(spec, step, th)
         cols = None
         for n0 in range(0, spec.batch, step):
             nb = min(step, spec.batch - n0)
@@ -313,11 +327,11 @@ def _backward(nd, kind, grad_output, x, weight, stride, padding, needs, bias_sha
             if want_w:
                 if cols is None or cols.shape != shape:
                     cols = np.empty(shape, spec.dtype)
-                im2col(xs, cols, n0, spec.stride, pads, spec.tile, spec.out_size, th)
-                gwc += _matmul(gc.transpose(0, 2, 1), cols.reshape(NCL, nb * PH * PW, CK), th)
+                im2col(xs, cols, n0, spec.stride, pads, spec.tile, spec.out_size, lt)
+                gwc += _matmul(gc.transpose(0, 2, 1), cols.reshape(NCL, nb * PH * PW, CK), bt)
             if want_x:
-                dcols = _matmul(gc, wc, th).reshape(shape)
-                col2im(dcols, gx, n0, spec.stride, pads, spec.tile, spec.out_size, th)
+                dcols = _matmul(gc, wc, bt).reshape(shape)
+                col2im(dcols, gx, n0, spec.stride, pads, spec.tile, spec.out_size, lt)
     gw = gb = None
     if want_x:
         gx = gx.reshape(x.shape).astype(spec.result_dtype, copy=False)

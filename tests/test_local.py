@@ -147,16 +147,19 @@ def test_kernels_write_everything_and_are_thread_deterministic(backend):
     kernels.get(backend, "local", "tiled_col2im")(np.ones_like(cols), gx, 1, (1, 1), (1, 0),
                                                   (2, 3), (9, 7), 2)
     assert (gx[0] == 0).all() and (gx[1:] > 0).all()  # sample 0 untouched, 1..2 covered
-    big_x = rng.standard_normal((4, 8, 20, 20)).astype(np.float32)
-    big_w = rng.standard_normal((2, 2, 8, 8, 3, 3)).astype(np.float32)
-    res = []
-    for n in (1, 2):
-        with fc.num_threads(n):
-            y = fc.tiled_conv2d(big_x, big_w, backend=backend)
-            gr = fc.tiled_conv2d_backward(y, big_x, big_w, backend=backend)
-            res.append((y, gr.input, gr.weight))
-    for a, b in zip(*res, strict=True):
-        assert np.array_equal(a, b)
+    # small GEMMs (threads in the compiled loops) and large ones (threads in BLAS)
+    for shape_x, shape_w in (((4, 8, 20, 20), (2, 2, 8, 8, 3, 3)),
+                             ((8, 16, 34, 34), (1, 1, 32, 16, 3, 3))):
+        big_x = rng.standard_normal(shape_x).astype(np.float32)
+        big_w = rng.standard_normal(shape_w).astype(np.float32)
+        res = []
+        for n in (1, 2):
+            with fc.num_threads(n):
+                y = fc.tiled_conv2d(big_x, big_w, backend=backend)
+                gr = fc.tiled_conv2d_backward(y, big_x, big_w, backend=backend)
+                res.append((y, gr.input, gr.weight))
+        for a, b in zip(*res, strict=True):
+            assert np.array_equal(a, b)
 
 
 def test_chunked_batches(monkeypatch):
