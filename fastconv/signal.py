@@ -571,7 +571,16 @@ _last = threading.local()
 
 def last_plan() -> SignalPlan | None:
     """The plan of the last ``convolve``/``correlate``/``filter_nd`` call made by
-    this Python thread (for tests and tuning)."""
+    this Python thread (for tests and tuning).
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> from fastconv.signal import last_plan
+    >>> _ = fc.convolve(np.ones(100), np.ones(3))
+    >>> last_plan().method
+    'direct'
+    """
     return getattr(_last, "plan", None)
 
 
