@@ -353,7 +353,8 @@ def _backward(nd, kind, grad_output, x, weight, stride, padding, needs, bias_sha
 # ---------------------------------------------------------------------------
 # public API
 # ---------------------------------------------------------------------------
-def local_conv2d(x, weight, bias=None, stride=1, padding=0, *, backend: str = "auto"):
+def local_conv2d(x, weight, bias=None, stride=1, padding=0, *,
+                 backend: str = "auto") -> np.ndarray:
     """Locally connected 2-D layer (unshared convolution): one kernel per output position.
 
     ``y[n, o, i, j] = b + sum_{c, u, v} weight[o, i, j, c, u, v] * xpad[n, c, i*sh + u, j*sw + v]``
@@ -386,7 +387,8 @@ def local_conv2d(x, weight, bias=None, stride=1, padding=0, *, backend: str = "a
     return _forward(2, "local", x, weight, bias, stride, padding, backend)
 
 
-def local_conv1d(x, weight, bias=None, stride=1, padding=0, *, backend: str = "auto"):
+def local_conv1d(x, weight, bias=None, stride=1, padding=0, *,
+                 backend: str = "auto") -> np.ndarray:
     """Locally connected 1-D layer; ``weight`` of shape ``(C_out, L_out, C_in, k)``,
     ``bias`` ``(C_out,)`` or ``(C_out, L_out)``.  See :func:`local_conv2d`.
 
@@ -399,7 +401,8 @@ def local_conv1d(x, weight, bias=None, stride=1, padding=0, *, backend: str = "a
     return _forward(1, "local", x, weight, bias, stride, padding, backend)
 
 
-def tiled_conv2d(x, weight, bias=None, stride=1, padding=0, *, backend: str = "auto"):
+def tiled_conv2d(x, weight, bias=None, stride=1, padding=0, *,
+                 backend: str = "auto") -> np.ndarray:
     """Tiled convolution: ``tile_h x tile_w`` kernels that repeat across the output.
 
     Output position ``(i, j)`` is computed with ``weight[i % tile_h, j % tile_w]``

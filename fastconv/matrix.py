@@ -11,15 +11,20 @@ convolution).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._spec import as_array, conv_spec, to_compute
 
+if TYPE_CHECKING:  # scipy.sparse is imported on first use
+    import scipy.sparse
+
 __all__ = ["conv_matrix"]
 
 
-def conv_matrix(weight, input_shape, stride=1, padding=0, dilation=1, groups=1):
+def conv_matrix(weight, input_shape, stride=1, padding=0, dilation=1,
+                groups=1) -> scipy.sparse.csr_matrix:
     """Sparse matrix of a convolution layer (cross-correlation, zero padding).
 
     Parameters

@@ -157,7 +157,8 @@ def _nd_of(args):
     return nd
 
 
-def receptive_field(layers: Sequence, *, per_layer: bool = False):
+def receptive_field(layers: Sequence, *,
+                    per_layer: bool = False) -> ReceptiveField | list[ReceptiveField]:
     """Receptive field size, jump and start of a stack of conv/pool layers.
 
     With ``r`` the field size, ``j`` the jump and ``s`` the start before a layer of
