@@ -173,18 +173,14 @@ def kmeans_filters(images, n_filters: int, size, n_patches: int = 10000, *,
     if algorithm == "spherical":
         D /= np.maximum(np.linalg.norm(D, axis=1, keepdims=True), 1e-12)
         for _ in bar:
-            S = Xw @ D.T  # (P, k)
-            idx = np.argmax(np.abs(S), axis=1)
-            s = S[np.arange(P), idx]
+            idx, s = _assign(Xw, D, spherical=True)
             objective.append(float(np.mean(np.abs(s))))
             D = _scatter_sum(idx, s[:, None] * Xw, k) + D
             D /= np.maximum(np.linalg.norm(D, axis=1, keepdims=True), 1e-12)
     else:
-        x2 = np.einsum("ij,ij->i", Xw, Xw)
         for _ in bar:
-            d2 = x2[:, None] - 2 * Xw @ D.T + np.einsum("ij,ij->i", D, D)[None, :]
-            idx = np.argmin(d2, axis=1)
-            objective.append(float(np.mean(np.maximum(d2[np.arange(P), idx], 0))))
+            idx, d2 = _assign(Xw, D, spherical=False)
+            objective.append(float(np.mean(d2)))
             counts = np.bincount(idx, minlength=k)
             sums = _scatter_sum(idx, Xw, k)
             empty = counts == 0
@@ -224,6 +220,38 @@ def _init_plusplus(X, k, rng, spherical):
         i = rng.choice(P, p=best / tot) if tot > 0 else rng.integers(P)
         D[j] = X[i]
     return D
+
+
+#: Elements of the (patches x clusters) score block computed at once.
+_ASSIGN_BLOCK = 2**22
+
+
+def _assign(X, D, spherical):
+    """Cluster of every row of ``X``, by blocks of rows (the score matrix of all
+    patches against all centroids is never held at once).
+
+    spherical: (argmax |x . d|, that dot); else (argmin |x - d|^2, that distance).
+    """
+    P, k = X.shape[0], D.shape[0]
+    rows = max(1, _ASSIGN_BLOCK // max(k, 1))
+    idx = np.empty(P, np.int64)
+    val = np.empty(P)
+    d2n = None if spherical else np.einsum("ij,ij->i", D, D)
+    for r0 in range(0, P, rows):
+        Xb = X[r0:r0 + rows]
+        S = Xb @ D.T
+        if spherical:
+            i = np.argmax(np.abs(S), axis=1)
+            v = S[np.arange(len(Xb)), i]
+        else:
+            S *= -2
+            S += d2n[None, :]
+            S += np.einsum("ij,ij->i", Xb, Xb)[:, None]
+            i = np.argmin(S, axis=1)
+            v = np.maximum(S[np.arange(len(Xb)), i], 0)
+        idx[r0:r0 + rows] = i
+        val[r0:r0 + rows] = v
+    return idx, val
 
 
 def _scatter_sum(idx, values, k):

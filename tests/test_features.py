@@ -92,3 +92,16 @@ def test_multichannel_progress_and_errors(capsys):
         kmeans_filters(np.zeros((4, 4), complex), 2, 2)
     assert extract_patches(np.arange(16.0).reshape(4, 4), 4, 3).tolist() == \
         [[np.arange(16.0).reshape(4, 4).tolist()]] * 3
+
+
+def test_assignment_is_blocked(monkeypatch):
+    import fastconv.features as feat
+
+    imgs = _images(3)
+    a = kmeans_filters(imgs, 7, 4, n_patches=1500, seed=2, dtype=np.float64)
+    b = kmeans_filters(imgs, 7, 4, n_patches=1500, seed=2, dtype=np.float64, algorithm="kmeans")
+    monkeypatch.setattr(feat, "_ASSIGN_BLOCK", 50)  # 7 patches per block
+    np.testing.assert_allclose(kmeans_filters(imgs, 7, 4, n_patches=1500, seed=2,
+                                              dtype=np.float64), a, atol=1e-10)
+    np.testing.assert_allclose(kmeans_filters(imgs, 7, 4, n_patches=1500, seed=2,
+                                              dtype=np.float64, algorithm="kmeans"), b, atol=1e-10)
