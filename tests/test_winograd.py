@@ -281,3 +281,33 @@ def test_concurrent_calls_from_python_threads(backend):
         t.join()
     for e, g in zip(expected, got, strict=True):
         np.testing.assert_array_equal(e, g)
+
+
+_PHASED = {}
+
+
+def _phased_case():
+    """Few tiles, wide channels: the plan runs the phased mode (computed once)."""
+    if not _PHASED:
+        x = rng.standard_normal((4, 128, 16, 16)).astype(np.float32)
+        w = (rng.standard_normal((128, 128, 3, 3)) / 34).astype(np.float32)
+        b = rng.standard_normal(128).astype(np.float32)
+        _PHASED.update(x=x, w=w, b=b, expected=ref.conv(x, w, b, padding=1))
+    return _PHASED
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("tile", TILES)
+def test_phased_mode(backend, tile):
+    c = _phased_case()
+    res = []
+    for n in (1, 2):
+        out = np.full((4, 128, 16, 16), np.nan, np.float32)
+        with fc.num_threads(n), winograd.tile(tile):
+            fc.conv2d(c["x"], c["w"], c["b"], padding=1, algorithm="winograd",
+                      backend=backend, out=out)
+        plan = last_plan()
+        assert plan.options["phased"] and plan.threads == n
+        check(out, c["expected"], tile)
+        res.append(out)
+    np.testing.assert_array_equal(res[0], res[1])

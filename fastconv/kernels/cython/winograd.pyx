@@ -411,7 +411,8 @@ cdef void _job(
     Py_ssize_t job, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
     Py_ssize_t Co, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t groups,
     Py_ssize_t ph, Py_ssize_t pw, int m, int nw, Py_ssize_t tb, Py_ssize_t cob,
-    real* D, real* V, real* Mb, Py_ssize_t* info, int stages,
+    real* D, real* V, real* Mb, Py_ssize_t Lv, Py_ssize_t FV, Py_ssize_t FM, bint shared,
+    Py_ssize_t* info, int stages,
 ) noexcept nogil:
     cdef Py_ssize_t al = m + 2
     cdef Py_ssize_t ah = al if nw == 2 else 1
@@ -435,7 +436,10 @@ cdef void _job(
     cdef Py_ssize_t nh, nj
     cdef const real* xc
     cdef const real* src
-    cdef Py_ssize_t L = _ld(tb), FV = _ld(cig * L), FM = _ld(cob * L)
+    cdef Py_ssize_t L = _ld(tb)
+    if shared:  # phased mode: V and M hold every tile, per group; our columns
+        V = V + g * F * FV + t0
+        Mb = Mb + g * F * FM + t0
     cdef real* Tmp = D + F * L  # second half of the D buffer
     cdef real* orow
     cdef real bias
@@ -496,15 +500,15 @@ cdef void _job(
                     _rowbt(m, rb, Tmp + i * al * L + tt, L, cnt)
         if nw == 2:
             for k in range(al):      # along h: f = i' * al + k
-                _bt(m, Tmp + k * L, al * L, V + k * FV + ci * L, al * FV, T)
+                _bt(m, Tmp + k * L, al * L, V + k * FV + ci * Lv, al * FV, T)
         else:
             for k in range(al):
                 for tt in range(T):
-                    V[k * FV + ci * L + tt] = Tmp[k * L + tt]
+                    V[k * FV + ci * Lv + tt] = Tmp[k * L + tt]
     # ---- 2. per-frequency GEMMs: M[f] (nco x T) = U[g, f, co0:co0+nco] @ V[f] ----
     for f in range(F if stages & 2 else 0):
         _gemm(V + f * FV, <real*>(U + ((g * F + f) * cog + co0) * cig),
-              Mb + f * FM, <int>T, <int>nco, <int>cig, <int>L)
+              Mb + f * FM, <int>T, <int>nco, <int>cig, <int>Lv)
     # ---- 3. output transform (along h vectorised over the block's tiles,
     #         along w over each run of tiles straight into the output rows),
     #         bias ----
@@ -512,11 +516,11 @@ cdef void _job(
         bias = b[g * cog + co0 + co] if has_bias else 0
         if nw == 2:
             for k in range(al):      # D[i, k, t] = sum_k1 A^T[i, k1] M[k1 * al + k]
-                _at(m, Mb + k * FM + co * L, al * FM, D + k * L, al * L, T)
+                _at(m, Mb + k * FM + co * Lv, al * FM, D + k * L, al * L, T)
         else:
             for k in range(al):
                 for tt in range(T):
-                    D[k * L + tt] = Mb[k * FM + co * L + tt]
+                    D[k * L + tt] = Mb[k * FM + co * Lv + tt]
         orow = out + (g * cog + co0 + co) * OHW
         for s0 in range(nseg):       # along w, vectorised over each run of tiles
             tt = seg[5 * s0]
@@ -540,17 +544,33 @@ def workspace_items(int m, int nw, Py_ssize_t cig, Py_ssize_t tb, Py_ssize_t cob
     return 2 * F * L + F * _ld(cig * L) + F * _ld(cob * L)
 
 
+def shared_items(int m, int nw, Py_ssize_t groups, Py_ssize_t cig, Py_ssize_t cog,
+                 Py_ssize_t NT):
+    """Elements of the phased mode's shared V + M buffers (every tile at once)."""
+    cdef Py_ssize_t al = m + 2
+    cdef Py_ssize_t F = al * (al if nw == 2 else 1)
+    cdef Py_ssize_t Lv = _ld(NT)
+    return groups * F * (_ld(cig * Lv) + _ld(cog * Lv))
+
+
 def winograd_forward(
     const real[:, :, :, ::1] x, const real[:, :, :, ::1] U, const real[::1] b,
     bint has_bias, real[:, :, :, ::1] out, Py_ssize_t ph, Py_ssize_t pw, int m, int nw,
-    Py_ssize_t groups, Py_ssize_t tb, Py_ssize_t cob, real[:, ::1] work, Py_ssize_t[:, ::1] iwork, int nthreads,
-    int stages=7,
+    Py_ssize_t groups, Py_ssize_t tb, Py_ssize_t cob, real[:, ::1] work,
+    Py_ssize_t[:, ::1] iwork, int nthreads, int stages=7, real[::1] shared=None,
 ):
     """Winograd F(m, 3) convolution into ``out`` (see the module docstring).
 
     ``work`` is ``(nthreads, workspace_items(...))`` scratch of the compute
     dtype, ``iwork`` ``(nthreads, 12 * tb)`` int64 scratch.  Call with BLAS
     limited to one thread (``threads.blas_threads(1)``).
+
+    ``shared`` (``shared_items(...)`` elements) selects the phased mode, for
+    few tiles and wide channels: (1) the input transforms of every tile block
+    into one shared ``V``; (2) one GEMM per (group, frequency) over *all*
+    tiles, the frequencies spread over the threads (each weight panel packed
+    once, longer GEMMs); (3) the output transforms per tile block.  ``cob``
+    must then be C_out / groups.
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t Co = out.shape[1], OH = out.shape[2], OW = out.shape[3]
@@ -563,15 +583,21 @@ def winograd_forward(
     cdef Py_ssize_t nblk = (NT + tb - 1) // tb
     cdef Py_ssize_t ncob = (cog + cob - 1) // cob
     cdef Py_ssize_t njobs = nblk * groups * ncob
-    cdef Py_ssize_t job, tid
+    cdef Py_ssize_t job, tid, gf
     cdef real* base
+    cdef bint phased = shared is not None
     if njobs == 0:
         return
     if work.shape[0] < nthreads or work.shape[1] < workspace_items(m, nw, cig, tb, cob):
         raise ValueError("winograd: work buffer too small")
+    if iwork.shape[0] < nthreads or iwork.shape[1] < 12 * tb:
+        raise ValueError("winograd: iwork buffer too small")
+    if phased and (cob != cog or shared.shape[0] < shared_items(m, nw, groups, cig, cog, NT)):
+        raise ValueError("winograd: shared buffer too small or cob != C_out / groups")
     cdef Py_ssize_t ws = work.shape[1]
     cdef Py_ssize_t L = _ld(tb)
     cdef Py_ssize_t oV = 2 * F * L, oM = 2 * F * L + F * _ld(cig * L)
+    cdef Py_ssize_t Lv = L, FV = _ld(cig * L), FM = _ld(cob * L)
     cdef const real* xp = &x[0, 0, 0, 0]
     cdef const real* Up = &U[0, 0, 0, 0]
     cdef const real* bp = &b[0]
@@ -579,19 +605,47 @@ def winograd_forward(
     cdef real* wp = &work[0, 0]
     cdef Py_ssize_t* iwp = &iwork[0, 0]
     cdef Py_ssize_t iws = iwork.shape[1]
-    if iwork.shape[0] < nthreads or iwork.shape[1] < 12 * tb:
-        raise ValueError("winograd: iwork buffer too small")
+    cdef real* Vs = NULL
+    cdef real* Ms = NULL
+    if phased:
+        Lv = _ld(NT)
+        FV = _ld(cig * Lv)
+        FM = _ld(cog * Lv)
+        Vs = &shared[0]
+        Ms = Vs + groups * F * FV
+        with nogil, parallel(num_threads=nthreads):
+            tid = threadid()
+            base = wp + tid * ws
+            for job in prange(njobs, schedule="dynamic"):
+                _job(xp, Up, bp, has_bias, op, job, N, C, H, W, Co, OH, OW, groups,
+                     ph, pw, m, nw, tb, cob, base, Vs, Ms, Lv, FV, FM, True,
+                     iwp + tid * iws, stages & 1)
+        if stages & 2:
+            with nogil:
+                for gf in prange(groups * F, schedule="dynamic", num_threads=nthreads):
+                    _gemm(Vs + gf * FV, <real*>(Up + gf * cog * cig), Ms + gf * FM,
+                          <int>NT, <int>cog, <int>cig, <int>Lv)
+        with nogil, parallel(num_threads=nthreads):
+            tid = threadid()
+            base = wp + tid * ws
+            for job in prange(njobs, schedule="dynamic"):
+                _job(xp, Up, bp, has_bias, op, job, N, C, H, W, Co, OH, OW, groups,
+                     ph, pw, m, nw, tb, cob, base, Vs, Ms, Lv, FV, FM, True,
+                     iwp + tid * iws, stages & 4)
+        return
     if nthreads > 1:
         with nogil, parallel(num_threads=nthreads):
             tid = threadid()
             base = wp + tid * ws
             for job in prange(njobs, schedule="dynamic"):
                 _job(xp, Up, bp, has_bias, op, job, N, C, H, W, Co, OH, OW, groups,
-                     ph, pw, m, nw, tb, cob, base, base + oV, base + oM, iwp + tid * iws, stages)
+                     ph, pw, m, nw, tb, cob, base, base + oV, base + oM, Lv, FV, FM,
+                     False, iwp + tid * iws, stages)
     else:
         base = wp
         tid = 0
         with nogil:
             for job in range(njobs):
                 _job(xp, Up, bp, has_bias, op, job, N, C, H, W, Co, OH, OW, groups,
-                     ph, pw, m, nw, tb, cob, base, base + oV, base + oM, iwp + tid * iws, stages)
+                     ph, pw, m, nw, tb, cob, base, base + oV, base + oM, Lv, FV, FM,
+                     False, iwp + tid * iws, stages)

@@ -272,7 +272,8 @@ def transform_weight(w, U, m, nw, groups, nthreads):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _job(x, U, b, has_bias, out, job, ph, pw, m, nw, groups, tb, cob, kc, stages):
+def _job(x, U, b, has_bias, out, job, ph, pw, m, nw, groups, tb, cob, kc, stages,
+         Vs, Ms, shared):
     N, C, H, W = x.shape
     Co, OH, OW = out.shape[1], out.shape[2], out.shape[3]
     xf = x.reshape(-1)
@@ -299,13 +300,25 @@ def _job(x, U, b, has_bias, out, job, ph, pw, m, nw, groups, tb, cob, kc, stages
     nco = cob if co0 + cob <= cog else cog - co0
     HW = H * W
     OHW = OH * OW
-    L = T  # row length of the GEMM operands (contiguous blocks for np.dot)
-    FV = _ld(cig * L)
-    FM = _ld(nco * L)
+    L = T  # row length of the transform buffers
+    if shared:  # phased mode: V and M of every tile (rows of NT), per group
+        Lv = NT
+        FV = _ld(cig * Lv)
+        FM = _ld(cog * Lv)
+        V = Vs
+        Mb = Ms
+        vo = g * F * FV + t0
+        mo = g * F * FM + t0
+    else:  # private block buffers (contiguous GEMM operands for np.dot)
+        Lv = T
+        FV = _ld(cig * Lv)
+        FM = _ld(nco * Lv)
+        V = np.empty(F * FV, x.dtype)
+        Mb = np.empty(F * FM, x.dtype)
+        vo = 0
+        mo = 0
     dt = x.dtype
     D = np.empty(2 * F * L, dt)
-    V = np.empty(F * FV, dt)
-    Mb = np.empty(F * FM, dt)
     zero = kc[4]
     tmp0 = F * L  # the second half of D
     # per-tile geometry, once per job
@@ -366,16 +379,16 @@ def _job(x, U, b, has_bias, out, job, ph, pw, m, nw, groups, tb, cob, kc, stages
                         _rowbt(m, rb, 0, D, o, L, cnt, kc)
             if nw == 2:
                 for k in range(al):  # along h: f = i' * al + k
-                    _bt(m, D, tmp0 + k * L, al * L, V, k * FV + ci * L, al * FV, T, kc)
+                    _bt(m, D, tmp0 + k * L, al * L, V, vo + k * FV + ci * Lv, al * FV, T, kc)
             else:
                 for k in range(al):
                     for tt in range(T):
-                        V[k * FV + ci * L + tt] = D[tmp0 + k * L + tt]
+                        V[vo + k * FV + ci * Lv + tt] = D[tmp0 + k * L + tt]
     # ---- 2. per-frequency GEMMs ----
     if stages & 2:
         for f in range(F):
-            Vf = V[f * FV:f * FV + cig * L].reshape(cig, L)
-            Mf = Mb[f * FM:f * FM + nco * L].reshape(nco, L)
+            Vf = V[f * FV:f * FV + cig * Lv].reshape(cig, Lv)
+            Mf = Mb[f * FM:f * FM + nco * Lv].reshape(nco, Lv)
             uo = ((g * F + f) * cog + co0) * cig
             np.dot(Uf[uo:uo + nco * cig].reshape(nco, cig), Vf, Mf)
     # ---- 3. output transform + bias, into the output rows ----
@@ -384,11 +397,11 @@ def _job(x, U, b, has_bias, out, job, ph, pw, m, nw, groups, tb, cob, kc, stages
             bias = b[g * cog + co0 + co] if has_bias else zero
             if nw == 2:
                 for k in range(al):
-                    _at(m, Mb, k * FM + co * L, al * FM, D, k * L, al * L, T, kc)
+                    _at(m, Mb, mo + k * FM + co * Lv, al * FM, D, k * L, al * L, T, kc)
             else:
                 for k in range(al):
                     for tt in range(T):
-                        D[k * L + tt] = Mb[k * FM + co * L + tt]
+                        D[k * L + tt] = Mb[mo + k * FM + co * Lv + tt]
             obase = (g * cog + co0 + co) * OHW
             for s0 in range(nseg):  # along w, over each run of full tiles
                 tt = seg_tt[s0]
@@ -406,25 +419,61 @@ def _job(x, U, b, has_bias, out, job, ph, pw, m, nw, groups, tb, cob, kc, stages
 
 @njit(cache=True, fastmath=FASTMATH)
 def _forward_serial(x, U, b, has_bias, out, ph, pw, m, nw, groups, tb, cob, njobs, kc,
-                    stages):
+                    stages, Vs, Ms, shared):
     for job in range(njobs):
-        _job(x, U, b, has_bias, out, job, ph, pw, m, nw, groups, tb, cob, kc, stages)
+        _job(x, U, b, has_bias, out, job, ph, pw, m, nw, groups, tb, cob, kc, stages,
+             Vs, Ms, shared)
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
 def _forward_parallel(x, U, b, has_bias, out, ph, pw, m, nw, groups, tb, cob, njobs, kc,
-                      stages):
+                      stages, Vs, Ms, shared):
     for job in prange(njobs):
-        _job(x, U, b, has_bias, out, job, ph, pw, m, nw, groups, tb, cob, kc, stages)
+        _job(x, U, b, has_bias, out, job, ph, pw, m, nw, groups, tb, cob, kc, stages,
+             Vs, Ms, shared)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _phased_gemm(U, Vs, Ms, gf, NT):
+    """Phased mode: M[g, f] (cog x NT) = U[g, f] @ V[g, f] over every tile."""
+    G, F, cog, cig = U.shape
+    FV = _ld(cig * NT)
+    FM = _ld(cog * NT)
+    Uf = U.reshape(-1)
+    np.dot(Uf[gf * cog * cig:(gf + 1) * cog * cig].reshape(cog, cig),
+           Vs[gf * FV:gf * FV + cig * NT].reshape(cig, NT),
+           Ms[gf * FM:gf * FM + cog * NT].reshape(cog, NT))
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _phased_gemms_serial(U, Vs, Ms, NT):
+    for gf in range(U.shape[0] * U.shape[1]):
+        _phased_gemm(U, Vs, Ms, gf, NT)
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def _phased_gemms_parallel(U, Vs, Ms, NT):
+    for gf in prange(U.shape[0] * U.shape[1]):
+        _phased_gemm(U, Vs, Ms, gf, NT)
+
+
+def shared_items(m, nw, groups, cig, cog, NT):
+    """Elements of the phased mode's shared V + M buffers (every tile at once)."""
+    al = m + 2
+    F = al * (al if nw == 2 else 1)
+    return groups * F * (int(_ld(cig * NT)) + int(_ld(cog * NT)))
 
 
 def winograd_forward(x, U, b, has_bias, out, ph, pw, m, nw, groups, tb, cob, work, iwork,
-                     nthreads, stages=7):
+                     nthreads, stages=7, shared=None):
     """Winograd F(m, 3) convolution into ``out`` (see the module docstring).
 
     ``work``/``iwork`` are accepted for signature parity with the Cython kernel
-    (Numba jobs allocate their own block-sized buffers).  Call with BLAS limited
-    to one thread (``threads.blas_threads(1)``).
+    (Numba jobs allocate their own block-sized buffers).  ``shared``
+    (``shared_items(...)`` elements) selects the phased mode: input transforms
+    of all tiles, then one GEMM per (group, frequency) over every tile, then
+    the output transforms (``cob`` must be C_out / groups).  Call with BLAS
+    limited to one thread (``threads.blas_threads(1)``).
     """
     N, C, H, W = x.shape
     Co, OH, OW = out.shape[1], out.shape[2], out.shape[3]
@@ -435,11 +484,24 @@ def winograd_forward(x, U, b, has_bias, out, ph, pw, m, nw, groups, tb, cob, wor
     if njobs == 0:
         return out
     kc = np.array([2, 4, 5, 8, 0], dtype=x.dtype)
+    phased = shared is not None
+    if phased and (cob != cog or shared.shape[0] < shared_items(m, nw, groups, C // groups,
+                                                                 cog, NT)):
+        raise ValueError("winograd: shared buffer too small or cob != C_out / groups")
+    Vs = shared if phased else np.empty(0, x.dtype)
+    Ms = shared[groups * (m + 2) ** nw * int(_ld(C // groups * NT)):] if phased else Vs
     args = (x, U, b, bool(has_bias), out, int(ph), int(pw), int(m), int(nw), int(groups),
-            int(tb), int(cob), int(njobs), kc, int(stages))
+            int(tb), int(cob), int(njobs), kc)
     if nthreads > 1:
         numba_threads(nthreads)
-        _forward_parallel(*args)
+        run, gemms = _forward_parallel, _phased_gemms_parallel
     else:
-        _forward_serial(*args)
+        run, gemms = _forward_serial, _phased_gemms_serial
+    if not phased:
+        run(*args, int(stages), Vs, Ms, False)
+        return out
+    run(*args, int(stages) & 1, Vs, Ms, True)
+    if stages & 2:
+        gemms(U, Vs, Ms, int(NT))
+    run(*args, int(stages) & 4, Vs, Ms, True)
     return out
