@@ -310,19 +310,22 @@ def _as4(a: np.ndarray, nd: int) -> np.ndarray:
     return a if nd == 2 else a.reshape(a.shape[:2] + (1,) + a.shape[2:])
 
 
-#: Largest transformed-weight scratch kept between calls, per Python thread.
+#: Largest scratch buffer (transformed weight; phased V + M) kept between
+#: calls, per Python thread and buffer.
 _KEEP_BYTES = 64 << 20
 
 
-def _scratch_u(shape, dtype) -> np.ndarray:
-    """Per-thread reusable buffer for the per-call weight transform: a fresh
-    37 MB array (512x512 F(4x4)) costs ~5 ms of page faults on every call."""
+def _scratch(name: str, shape, dtype) -> np.ndarray:
+    """Per-thread reusable buffer ``name`` (the per-call weight transform, the
+    phased mode's shared V + M): a fresh 37 MB array (512x512 F(4x4) weights)
+    costs ~5 ms of page faults on every call."""
     nbytes = math.prod(shape) * np.dtype(dtype).itemsize
     if nbytes > _KEEP_BYTES:
         return np.empty(shape, dtype)
-    buf = getattr(_local, "ubuf", None)
+    buf = getattr(_local, name, None)
     if buf is None or buf.nbytes < nbytes:
-        buf = _local.ubuf = np.empty(nbytes, np.uint8)
+        buf = np.empty(nbytes, np.uint8)
+        setattr(_local, name, buf)
     return buf[:nbytes].view(dtype).reshape(shape)
 
 
@@ -330,7 +333,7 @@ def _transform_weight(spec, plan, w, keep: bool = False) -> np.ndarray:
     m = plan.options["tile"]
     F = (m + 2) ** spec.nd
     shape = (spec.groups, F, spec.out_per_group, spec.in_per_group)
-    U = np.empty(shape, spec.dtype) if keep else _scratch_u(shape, spec.dtype)
+    U = np.empty(shape, spec.dtype) if keep else _scratch("ubuf", shape, spec.dtype)
     kern = kernels.get(plan.backend, "winograd", "transform_weight")
     kern(_as4(w, spec.nd), U, m, spec.nd, spec.groups, plan.threads)
     return U
@@ -391,7 +394,7 @@ def forward(spec, plan, x, w, b, out, packed=None, *, _stages: int = 7) -> None:
         NT = _geometry(spec, m)[1]
         items = kernels.get(plan.backend, "winograd", "shared_items")(
             m, nd, spec.groups, spec.in_per_group, spec.out_per_group, NT)
-        shared = np.empty(items, spec.dtype)
+        shared = _scratch("sbuf", (items,), spec.dtype)
     kern = kernels.get(plan.backend, "winograd", "winograd_forward")
     with blas_threads(1):
         kern(_as4(x, nd), U, b, spec.has_bias, _as4(out, nd), ph, pw, m, nd,
