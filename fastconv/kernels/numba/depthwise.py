@@ -32,7 +32,7 @@ def _geometry(cw, KW, sw, dw):
     return PL
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _copy_rows(x, n, c, buf, i0, i1, NR, PL, od, oh0, pc0, KD, sd, sh, sw, dd, pd, ph, pw):
     """Padded, phase-split copies of input rows [i0, i1) of every kd: buffer row
     ``(kd * NR + i) * sw + q``, column j = input column ``pc0 - pw + q + sw * j``."""
