@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _config, algorithms, kernels
 from ._spec import ALGORITHMS, BACKENDS, ConvSpec, check_choice, conv_spec
-from .threads import get_num_threads
+from .threads import cpu_count, get_num_threads
 
 __all__ = ["Plan", "plan_conv", "make_plan", "last_plan"]
 
@@ -137,8 +137,12 @@ def make_plan(spec: ConvSpec, algorithm: str = "auto", backend: str = "auto", *,
 
     check_choice(algorithm, "algorithm", ALGORITHMS)
     backend = _resolve_backend(spec, backend, algorithm)
-    nthreads = get_num_threads()
-    threads = 1 if spec.flops < _config.PARALLEL_MIN_FLOPS else nthreads
+    small = spec.flops < _config.PARALLEL_MIN_FLOPS
+    threads = 1 if small else get_num_threads()
+    # "auto" ranks algorithms at the machine's core count, not at the current
+    # thread setting: its choice (and so the result, bit for bit) does not depend
+    # on num_threads.  Times reported in the plan are for ``threads``.
+    rank_threads = 1 if small else cpu_count()
     tol = DEFAULT_TOLERANCE.get(spec.dtype.itemsize, 1e-9) if tolerance is None else float(
         tolerance)
     if algorithm != "auto":
@@ -168,7 +172,7 @@ def make_plan(spec: ConvSpec, algorithm: str = "auto", backend: str = "auto", *,
         if why is not None:
             refusals[name] = why
             continue
-        secs, ws = mod.estimate(spec, threads)
+        secs, ws = mod.estimate(spec, rank_threads)
         rows.append([secs, name, ws, mod])
     measured = None
     if _tune and _at.autotune_enabled():
@@ -195,6 +199,8 @@ def make_plan(spec: ConvSpec, algorithm: str = "auto", backend: str = "auto", *,
             f"larger tolerance ({'; '.join(f'{k}: {v}' for k, v in refusals.items())})")
     others = [(s, n) for s, n, _, m in rows if n != name and n not in refusals]
     reason = _reason(spec, name, secs, others, measured is not None)
+    if measured is None and rank_threads != threads:
+        secs, ws = mod.estimate(spec, threads)
     return Plan(
         algorithm=name, backend=backend, threads=threads, workspace_bytes=int(ws),
         flops=spec.flops, reason=reason, estimated_seconds=float(secs), spec=spec,

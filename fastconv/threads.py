@@ -100,15 +100,22 @@ def _blas_controller():
 
 @contextlib.contextmanager
 def blas_threads(n: int):
-    """Limit the BLAS libraries (NumPy's and SciPy's OpenBLAS/MKL) to ``n`` threads."""
-    ctl = _blas_controller()
+    """Limit the BLAS libraries (NumPy's and SciPy's OpenBLAS/MKL) to ``n`` threads.
+
+    Talks to each library's controller directly (~5 us) rather than through
+    ``ThreadpoolController.limit`` (~35 us, which rescans the libraries).
+    """
+    libs = [lc for lc in _blas_controller().lib_controllers if lc.user_api == "blas"]
     with _blas_lock:
-        lim = ctl.limit(limits=n, user_api="blas")
+        old = [lc.get_num_threads() for lc in libs]
+        for lc in libs:
+            lc.set_num_threads(n)
     try:
         yield
     finally:
         with _blas_lock:
-            lim.restore_original_limits()
+            for lc, o in zip(libs, old):
+                lc.set_num_threads(o)
 
 
 def numba_threads(n: int) -> None:
