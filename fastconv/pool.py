@@ -151,21 +151,30 @@ def _max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_i
     return _finish(out, spec)
 
 
-def _check_indices(indices, shape, limit, name="indices"):
-    """Integer array of ``shape`` with values in [0, limit) -> C-contiguous int64."""
+def _check_indices(indices, shape, name="indices"):
+    """Integer array of ``shape`` -> C-contiguous int64 (the range is checked by the
+    scatter kernel, see :func:`_scatter`)."""
     idx = np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{name} must be an integer array, got dtype {idx.dtype}")
     if idx.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {idx.shape}")
-    if idx.size:
-        lo, hi = int(idx.min()), int(idx.max())
-        if lo < 0 or hi >= limit:
-            raise ValueError(
-                f"{name} out of range: values must lie in [0, {limit}) (the flattened "
-                f"spatial plane), got min {lo} and max {hi}"
-            )
+    if idx.dtype == np.uint64 and idx.size and int(idx.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"{name} out of range: got max {int(idx.max())}")
     return np.ascontiguousarray(idx, dtype=np.int64)
+
+
+def _scatter(be, src, idx, dst, accumulate, nt, name="indices"):
+    """Run the scatter kernel; indices outside the plane raise ``ValueError``."""
+    bad = _kernel(be, "scatter")(src, idx, dst, accumulate, nt)
+    if bad:
+        S = dst.shape[1]
+        raise ValueError(
+            f"{name} out of range: values must lie in [0, {S}) (the flattened spatial "
+            f"plane), got min {int(idx.min())} and max {int(idx.max())} "
+            f"({bad} out of range)"
+        )
+    return dst
 
 
 def _max_pool_backward(nd, grad_output, x, kernel_size, stride, padding, dilation,
@@ -179,10 +188,8 @@ def _max_pool_backward(nd, grad_output, x, kernel_size, stride, padding, dilatio
     gx = np.empty((P,) + _p3(spec.in_size, 1), gdt)
     nt = _nthreads(_work(spec))
     if indices is not None:
-        plane = math.prod(spec.in_size)
-        idx = _check_indices(indices, spec.out_shape, plane)
-        _kernel(be, "scatter")(gs.reshape(P, -1), idx.reshape(P, -1), gx.reshape(P, -1),
-                               True, nt)
+        idx = _check_indices(indices, spec.out_shape)
+        _scatter(be, gs.reshape(P, -1), idx.reshape(P, -1), gx.reshape(P, -1), True, nt)
     else:
         xs = _planes(x, spec.dtype, P, spec.in_size)
         _kernel(be, "max_pool_backward")(gs, xs, gx, *_geom(spec), nt)
@@ -382,8 +389,7 @@ def _lp_pool_backward(nd, grad_output, x, norm_type, kernel_size, stride, paddin
         idx = np.empty(out.shape, np.int64)
         _kernel(be, "max_pool_indices")(xa, out, idx, *_geom(spec), nt)
         gx = np.empty_like(xs)
-        _kernel(be, "scatter")(gs.reshape(P, -1), idx.reshape(P, -1), gx.reshape(P, -1),
-                               True, nt)
+        _scatter(be, gs.reshape(P, -1), idx.reshape(P, -1), gx.reshape(P, -1), True, nt)
         gx *= np.sign(xs)
         return _grad_result(gx, spec, grdt)
     # y = (sum |x|^p)^(1/p);  dy/dx_i = sign(x_i) |x_i|^(p-1) y^(1-p)
@@ -418,11 +424,11 @@ def _adaptive_setup(nd, x, output_size, result, op):
     cdt, rdt = pool_dtypes(x.dtype, result)
     spec = PoolSpec(
         nd=nd, batch=xs_shape[0], channels=xs_shape[1], in_size=in_size,
-        kernel=tuple(-(-L // o) + 1 for L, o in zip(in_size, out_size)),
+        kernel=tuple(-(-L // o) + 1 for L, o in zip(in_size, out_size, strict=False)),
         stride=(1,) * nd, dilation=(1,) * nd, pad=((0, 0),) * nd, ceil_mode=False,
         out_size=out_size, dtype=cdt, result_dtype=rdt, batched=batched,
     )
-    wins = [adaptive_windows(L, o) for L, o in zip(in_size, out_size)]
+    wins = [adaptive_windows(L, o) for L, o in zip(in_size, out_size, strict=False)]
     wins = [(np.zeros(1, np.int64), np.ones(1, np.int64))] * (3 - nd) + wins
     bounds = [np.ascontiguousarray(b, np.int64) for w in wins for b in w]
     return x, spec, bounds
@@ -468,7 +474,7 @@ def _adaptive_max_pool_backward(nd, grad_output, x, output_size, indices, backen
     nt = _nthreads(_work(spec))
     plane = math.prod(spec.in_size)
     if indices is not None:
-        idx = _check_indices(indices, spec.out_shape, plane)
+        idx = _check_indices(indices, spec.out_shape)
     else:
         xs = _planes(x, spec.dtype, P, spec.in_size)
         out = np.empty((P,) + _p3(spec.out_size, 1), spec.dtype)
@@ -476,7 +482,7 @@ def _adaptive_max_pool_backward(nd, grad_output, x, output_size, indices, backen
         _kernel(be, "adaptive_max")(xs, out, idx, *bounds, nt)
     gs = _planes(g, gdt, P, spec.out_size)
     gx = np.empty((P, plane), gdt)
-    _kernel(be, "scatter")(gs.reshape(P, -1), idx.reshape(P, -1), gx, True, nt)
+    _scatter(be, gs.reshape(P, -1), idx.reshape(P, -1), gx, True, nt)
     return _grad_result(gx, spec, grdt)
 
 
@@ -494,7 +500,7 @@ def _unpool_setup(nd, x, indices, kernel_size, stride, padding, output_size, op)
     pad = parse_padding(padding, nd, xs_shape[2:], kernel, stride, (1,) * nd)
     out_size = unpool_out_size(nd, xs_shape[2:], kernel, stride, pad, output_size)
     plane = math.prod(out_size)
-    idx = _check_indices(indices, x.shape, plane)
+    idx = _check_indices(indices, x.shape)
     cdt, rdt = pool_dtypes(x.dtype, "keep")
     N, C = xs_shape[:2]
     res_shape = (N, C) + out_size
@@ -507,7 +513,7 @@ def _max_unpool(nd, x, indices, kernel_size, stride, padding, output_size, backe
     be = _backend(backend)
     xs = to_compute(x, cdt).reshape(P, -1)
     out = np.empty((P, plane), cdt)
-    _kernel(be, "scatter")(xs, idx.reshape(P, -1), out, False, _nthreads(out.size + xs.size))
+    _scatter(be, xs, idx.reshape(P, -1), out, False, _nthreads(out.size + xs.size))
     return out.reshape(shape).astype(rdt, copy=False)
 
 
@@ -523,7 +529,13 @@ def _max_unpool_backward(nd, grad_output, x, indices, kernel_size, stride, paddi
     dts = [g.dtype] + ([x.dtype] if x.dtype.kind == "f" else [])
     gdt, grdt = pool_dtypes(np.result_type(*[d.newbyteorder("=") for d in dts]), "float")
     gs = to_compute(g, gdt).reshape(P, plane)
-    gx = np.take_along_axis(gs, idx.reshape(P, -1), axis=1)
+    ix = idx.reshape(P, -1)
+    if ix.size and (int(ix.min()) < 0 or int(ix.max()) >= plane):
+        raise ValueError(
+            f"indices out of range: values must lie in [0, {plane}) (the flattened spatial "
+            f"plane), got min {int(ix.min())} and max {int(ix.max())}"
+        )
+    gx = np.take_along_axis(gs, ix, axis=1)
     return gx.reshape(x.shape).astype(grdt, copy=False)
 
 
@@ -632,7 +644,8 @@ def max_pool1d(
     """1-D max pooling (``torch.nn.functional.max_pool1d`` semantics).
 
     Padded positions never win; a window containing NaN yields NaN (its index is the
-    window's last NaN, as PyTorch); ties go to the first maximum in row-major window order.  Integer and bool inputs keep their dtype.
+    window's last NaN, as PyTorch); ties go to the first maximum in row-major window
+    order.  Integer and bool inputs keep their dtype.
 
     Parameters
     ----------
@@ -718,7 +731,8 @@ def max_pool2d(
     """2-D max pooling (``torch.nn.functional.max_pool2d`` semantics).
 
     Padded positions never win; a window containing NaN yields NaN (its index is the
-    window's last NaN, as PyTorch); ties go to the first maximum in row-major window order.  Integer and bool inputs keep their dtype.
+    window's last NaN, as PyTorch); ties go to the first maximum in row-major window
+    order.  Integer and bool inputs keep their dtype.
 
     Parameters
     ----------
@@ -804,7 +818,8 @@ def max_pool3d(
     """3-D max pooling (``torch.nn.functional.max_pool3d`` semantics).
 
     Padded positions never win; a window containing NaN yields NaN (its index is the
-    window's last NaN, as PyTorch); ties go to the first maximum in row-major window order.  Integer and bool inputs keep their dtype.
+    window's last NaN, as PyTorch); ties go to the first maximum in row-major window
+    order.  Integer and bool inputs keep their dtype.
 
     Parameters
     ----------

@@ -55,8 +55,9 @@ def _windows(x, nd, kernel_size, stride, padding, dilation, ceil_mode):
     vals = x64[(slice(None), slice(None)) + tuple(idx)]
     full = spec.out_size + spec.kernel
     T = math.prod(spec.kernel)
-    ins = np.broadcast_to(functools.reduce(np.logical_and, inside), full).reshape(spec.out_size + (T,))
-    inp = np.broadcast_to(functools.reduce(np.logical_and, inpad), full).reshape(spec.out_size + (T,))
+    tshape = spec.out_size + (T,)
+    ins = np.broadcast_to(functools.reduce(np.logical_and, inside), full).reshape(tshape)
+    inp = np.broadcast_to(functools.reduce(np.logical_and, inpad), full).reshape(tshape)
     flat = np.zeros(full, np.int64)
     for a in range(nd):
         flat = flat + idx[a] * math.prod(spec.in_size[a + 1:])
@@ -234,13 +235,13 @@ def _adaptive(x, output_size, nd):
     nd = nd or x.ndim - 2
     batched, xs = pool_batched(nd, x.shape)
     out_size = adaptive_out_size(nd, xs[2:], output_size)
-    wins = [adaptive_windows(L, o) for L, o in zip(xs[2:], out_size)]
+    wins = [adaptive_windows(L, o) for L, o in zip(xs[2:], out_size, strict=False)]
     return x.astype(np.float64).reshape(xs), batched, xs, out_size, wins
 
 
 def _adaptive_cells(out_size, wins):
     for o in itertools.product(*[range(n) for n in out_size]):
-        yield o, tuple(slice(int(w[0][i]), int(w[1][i])) for i, w in zip(o, wins))
+        yield o, tuple(slice(int(w[0][i]), int(w[1][i])) for i, w in zip(o, wins, strict=False))
 
 
 def adaptive_avg_pool(x, output_size, nd=None):

@@ -73,6 +73,148 @@ cdef inline char* _aligned(char* raw) noexcept nogil:
     return <char*>((<size_t>raw + 63) & ~(<size_t>63))
 
 
+cdef extern from *:
+    """
+    /* Horizontal max passes over a row buffer; ``restrict`` lets the compiler
+       vectorise the strided loads without aliasing checks.  NaN wins (PyTorch). */
+    /* v replaces the running max m: v > m, or v is NaN (written so that GCC
+       if-converts and vectorises it: no branch on the unordered compare) */
+    #define FC_GT(v, m) (!((v) <= (m)) && !(((m) != (m)) && ((v) == (v))))
+    #define FC_HMAX(T) \
+    static void fc_hmax2s2_##T(const T* restrict s, T* restrict o, Py_ssize_t n) { \
+        for (Py_ssize_t j = 0; j < n; j++) { T m = s[2*j], v = s[2*j+1]; \
+            o[j] = FC_GT(v, m) ? v : m; } } \
+    static void fc_hmax3s2_##T(const T* restrict s, T* restrict o, Py_ssize_t n) { \
+        for (Py_ssize_t j = 0; j < n; j++) { T m = s[2*j], v = s[2*j+1]; \
+            m = FC_GT(v, m) ? v : m; v = s[2*j+2]; o[j] = FC_GT(v, m) ? v : m; } } \
+    static void fc_hmax2s1_##T(const T* restrict s, T* restrict o, Py_ssize_t n) { \
+        for (Py_ssize_t j = 0; j < n; j++) { T m = s[j], v = s[j+1]; \
+            o[j] = FC_GT(v, m) ? v : m; } } \
+    static void fc_hmax3s1_##T(const T* restrict s, T* restrict o, Py_ssize_t n) { \
+        for (Py_ssize_t j = 0; j < n; j++) { T m = s[j], v = s[j+1]; \
+            m = FC_GT(v, m) ? v : m; v = s[j+2]; o[j] = FC_GT(v, m) ? v : m; } } \
+    static void fc_vmax_##T(const T* restrict r, T* restrict b, Py_ssize_t n) { \
+        for (Py_ssize_t j = 0; j < n; j++) { T v = r[j], m = b[j]; \
+            b[j] = FC_GT(v, m) ? v : m; } } \
+    static void fc_vmax2_##T(const T* restrict r, const T* restrict q, T* restrict b, \
+                             Py_ssize_t n) { \
+        for (Py_ssize_t j = 0; j < n; j++) { T v = q[j], m = r[j]; \
+            b[j] = FC_GT(v, m) ? v : m; } }
+    FC_HMAX(float)
+    FC_HMAX(double)
+    /* Max pooling backward, 2x2 windows of stride 2 (non-overlapping): the gradient
+       of output j goes to the first maximum (last NaN) of its 4 inputs, the other 3
+       get 0; every element of the two input rows' first 2n columns is written. */
+    #define FC_MAXBW22(T) \
+    static void fc_maxbw22_##T(const T* restrict r0, const T* restrict r1, \
+                               const T* restrict g, T* restrict g0, T* restrict g1, \
+                               Py_ssize_t n) { \
+        for (Py_ssize_t j = 0; j < n; j++) { \
+            T a = r0[2*j], b = r0[2*j+1], c = r1[2*j], d = r1[2*j+1]; \
+            int tb = FC_GT(b, a); T m = tb ? b : a; \
+            int tc = FC_GT(c, m); m = tc ? c : m; \
+            int td = FC_GT(d, m); \
+            int kd = td, kc = tc & !td, kb = tb & !tc & !td, ka = !tb & !tc & !td; \
+            T gv = g[j]; \
+            g0[2*j] = ka ? gv : (T)0; g0[2*j+1] = kb ? gv : (T)0; \
+            g1[2*j] = kc ? gv : (T)0; g1[2*j+1] = kd ? gv : (T)0; } }
+    FC_MAXBW22(float)
+    FC_MAXBW22(double)
+    /* Window argmax (row-major tap number) of the interior outputs of a stride-2 row,
+       3x3 windows from 3 input rows: vectorisable selects, no branches. */
+    #define FC_ARGMAX33(T) \
+    static void fc_argmax33s2_##T(const T* restrict r0, const T* restrict r1, \
+                                  const T* restrict r2, int* restrict k, Py_ssize_t n) { \
+        for (Py_ssize_t j = 0; j < n; j++) { \
+            T m = r0[2*j]; int kk = 0; T v; int t; \
+            v = r0[2*j+1]; t = FC_GT(v, m); m = t ? v : m; kk = t ? 1 : kk; \
+            v = r0[2*j+2]; t = FC_GT(v, m); m = t ? v : m; kk = t ? 2 : kk; \
+            v = r1[2*j];   t = FC_GT(v, m); m = t ? v : m; kk = t ? 3 : kk; \
+            v = r1[2*j+1]; t = FC_GT(v, m); m = t ? v : m; kk = t ? 4 : kk; \
+            v = r1[2*j+2]; t = FC_GT(v, m); m = t ? v : m; kk = t ? 5 : kk; \
+            v = r2[2*j];   t = FC_GT(v, m); m = t ? v : m; kk = t ? 6 : kk; \
+            v = r2[2*j+1]; t = FC_GT(v, m); m = t ? v : m; kk = t ? 7 : kk; \
+            v = r2[2*j+2]; t = FC_GT(v, m); kk = t ? 8 : kk; \
+            k[j] = kk; } }
+    FC_ARGMAX33(float)
+    FC_ARGMAX33(double)
+    """
+    void fc_argmax33s2_float(const float* r0, const float* r1, const float* r2, int* k,
+                             Py_ssize_t n) noexcept nogil
+    void fc_argmax33s2_double(const double* r0, const double* r1, const double* r2, int* k,
+                              Py_ssize_t n) noexcept nogil
+    void fc_maxbw22_float(const float* r0, const float* r1, const float* g, float* g0,
+                          float* g1, Py_ssize_t n) noexcept nogil
+    void fc_maxbw22_double(const double* r0, const double* r1, const double* g, double* g0,
+                           double* g1, Py_ssize_t n) noexcept nogil
+    void fc_hmax2s2_float(const float* s, float* o, Py_ssize_t n) noexcept nogil
+    void fc_hmax3s2_float(const float* s, float* o, Py_ssize_t n) noexcept nogil
+    void fc_hmax2s1_float(const float* s, float* o, Py_ssize_t n) noexcept nogil
+    void fc_hmax3s1_float(const float* s, float* o, Py_ssize_t n) noexcept nogil
+    void fc_vmax_float(const float* r, float* b, Py_ssize_t n) noexcept nogil
+    void fc_vmax2_float(const float* r, const float* q, float* b, Py_ssize_t n) noexcept nogil
+    void fc_hmax2s2_double(const double* s, double* o, Py_ssize_t n) noexcept nogil
+    void fc_hmax3s2_double(const double* s, double* o, Py_ssize_t n) noexcept nogil
+    void fc_hmax2s1_double(const double* s, double* o, Py_ssize_t n) noexcept nogil
+    void fc_hmax3s1_double(const double* s, double* o, Py_ssize_t n) noexcept nogil
+    void fc_vmax_double(const double* r, double* b, Py_ssize_t n) noexcept nogil
+    void fc_vmax2_double(const double* r, const double* q, double* b,
+                         Py_ssize_t n) noexcept nogil
+
+
+cdef inline bint _c_hmax(const anyt* s0, anyt* o0, Py_ssize_t n, Py_ssize_t kw,
+                         Py_ssize_t sw) noexcept nogil:
+    """The restrict-qualified C pass for float/double and 2-3 taps; False otherwise."""
+    if anyt is float:
+        if sw == 2:
+            if kw == 2:
+                fc_hmax2s2_float(s0, o0, n)
+                return True
+            if kw == 3:
+                fc_hmax3s2_float(s0, o0, n)
+                return True
+        elif sw == 1:
+            if kw == 2:
+                fc_hmax2s1_float(s0, o0, n)
+                return True
+            if kw == 3:
+                fc_hmax3s1_float(s0, o0, n)
+                return True
+    elif anyt is double:
+        if sw == 2:
+            if kw == 2:
+                fc_hmax2s2_double(s0, o0, n)
+                return True
+            if kw == 3:
+                fc_hmax3s2_double(s0, o0, n)
+                return True
+        elif sw == 1:
+            if kw == 2:
+                fc_hmax2s1_double(s0, o0, n)
+                return True
+            if kw == 3:
+                fc_hmax3s1_double(s0, o0, n)
+                return True
+    return False
+
+
+cdef inline bint _c_vmax(const anyt* r, const anyt* q, anyt* b, Py_ssize_t n) noexcept nogil:
+    """b = max(r, q) (q NULL: b = max(r, b)) via the restrict C loops; False if no C loop."""
+    if anyt is float:
+        if q == NULL:
+            fc_vmax_float(r, b, n)
+        else:
+            fc_vmax2_float(r, q, b, n)
+        return True
+    elif anyt is double:
+        if q == NULL:
+            fc_vmax_double(r, b, n)
+        else:
+            fc_vmax2_double(r, q, b, n)
+        return True
+    return False
+
+
 cdef inline bint _gt(anyt v, anyt m) noexcept nogil:
     """``v`` replaces the running max ``m``: larger, or NaN (ties keep the first)."""
     return (v > m) | (v != v)
@@ -83,8 +225,12 @@ cdef inline void _taps(Py_ssize_t o, Py_ssize_t s, Py_ssize_t d, Py_ssize_t pb,
                        Py_ssize_t* hi) noexcept nogil:
     cdef Py_ssize_t t = o * s - pb
     st[0] = t
-    lo[0] = 0 if t >= 0 else (-t + d - 1) // d
-    hi[0] = (L - 1 - t) // d + 1
+    if d == 1:  # no division in the common case
+        lo[0] = 0 if t >= 0 else -t
+        hi[0] = L - t
+    else:
+        lo[0] = 0 if t >= 0 else (-t + d - 1) // d
+        hi[0] = (L - 1 - t) // d + 1
     if hi[0] > k:
         hi[0] = k
 
@@ -92,6 +238,72 @@ cdef inline void _taps(Py_ssize_t o, Py_ssize_t s, Py_ssize_t d, Py_ssize_t pb,
 # ---------------------------------------------------------------------------
 # max pooling, values only
 # ---------------------------------------------------------------------------
+cdef inline void _max_fused(anyt* orow, const anyt* q0, const anyt* q1, const anyt* q2,
+                            Py_ssize_t nrow, Py_ssize_t kw, Py_ssize_t a, Py_ssize_t b,
+                            Py_ssize_t pw) noexcept nogil:
+    """Interior of a stride-2 row with 2 or 3 taps per axis and 2 or 3 input rows."""
+    cdef Py_ssize_t j, n = b - a, c = 2 * a - pw
+    cdef const anyt* r0 = q0 + c
+    cdef const anyt* r1 = q1 + c
+    cdef const anyt* r2 = q2 + c
+    cdef anyt* o = orow + a
+    cdef anyt m, v
+    if nrow == 2 and kw == 2:
+        for j in range(n):
+            m = r0[2 * j]
+            v = r0[2 * j + 1]
+            m = v if _gt(v, m) else m
+            v = r1[2 * j]
+            m = v if _gt(v, m) else m
+            v = r1[2 * j + 1]
+            o[j] = v if _gt(v, m) else m
+    elif nrow == 2:
+        for j in range(n):
+            m = r0[2 * j]
+            v = r0[2 * j + 1]
+            m = v if _gt(v, m) else m
+            v = r0[2 * j + 2]
+            m = v if _gt(v, m) else m
+            v = r1[2 * j]
+            m = v if _gt(v, m) else m
+            v = r1[2 * j + 1]
+            m = v if _gt(v, m) else m
+            v = r1[2 * j + 2]
+            o[j] = v if _gt(v, m) else m
+    elif kw == 2:
+        for j in range(n):
+            m = r0[2 * j]
+            v = r0[2 * j + 1]
+            m = v if _gt(v, m) else m
+            v = r1[2 * j]
+            m = v if _gt(v, m) else m
+            v = r1[2 * j + 1]
+            m = v if _gt(v, m) else m
+            v = r2[2 * j]
+            m = v if _gt(v, m) else m
+            v = r2[2 * j + 1]
+            o[j] = v if _gt(v, m) else m
+    else:
+        for j in range(n):
+            m = r0[2 * j]
+            v = r0[2 * j + 1]
+            m = v if _gt(v, m) else m
+            v = r0[2 * j + 2]
+            m = v if _gt(v, m) else m
+            v = r1[2 * j]
+            m = v if _gt(v, m) else m
+            v = r1[2 * j + 1]
+            m = v if _gt(v, m) else m
+            v = r1[2 * j + 2]
+            m = v if _gt(v, m) else m
+            v = r2[2 * j]
+            m = v if _gt(v, m) else m
+            v = r2[2 * j + 1]
+            m = v if _gt(v, m) else m
+            v = r2[2 * j + 2]
+            o[j] = v if _gt(v, m) else m
+
+
 cdef void _max_row(const anyt* x, anyt* out, anyt* buf, Py_ssize_t job,
                    const Geo* g) noexcept nogil:
     cdef Py_ssize_t W = g.W, OW = g.OW, sw = g.sw, dw = g.dw, kw = g.kw, pw = g.pw
@@ -106,8 +318,28 @@ cdef void _max_row(const anyt* x, anyt* out, anyt* buf, Py_ssize_t job,
     cdef const anyt* xp = x + p * g.D * g.H * W
     cdef anyt* orow = out + ((p * g.OD + od) * g.OH + oh) * OW
     cdef anyt m, v
+    cdef const anyt* rp[3]
     _taps(od, g.sd, g.dd, g.pd, g.kd, g.D, &std, &d0, &d1)
     _taps(oh, g.sh, g.dh, g.ph, g.kh, g.H, &sth, &h0, &h1)
+    nrow = (d1 - d0) * (h1 - h0)
+    if nrow == 2 and sw == 2 and dw == 1 and kw == 2 and (2 * g.a - pw) % 2 == 0:
+        # fused 2x2 stride 2: every output straight from the 2 input rows (no buffer)
+        nrow = 0
+        for jd in range(d0, d1):
+            for jh in range(h0, h1):
+                rp[nrow] = xp + ((std + jd * g.dd) * g.H + sth + jh * g.dh) * W
+                nrow = nrow + 1
+        _max_fused(orow, rp[0], rp[1], rp[nrow - 1], nrow, kw, g.a, g.b, pw)
+        for e in range(2):
+            for ow in range(0 if e == 0 else g.b, g.a if e == 0 else OW):
+                _taps(ow, sw, dw, pw, kw, W, &stw, &w0, &w1)
+                m = rp[0][stw + w0]
+                for i in range(nrow):
+                    for jw in range(w0, w1):
+                        v = rp[i][stw + jw]
+                        m = v if _gt(v, m) else m
+                orow[ow] = m
+        return
     nrow = 0
     row2 = NULL
     for jd in range(d0, d1):
@@ -116,22 +348,26 @@ cdef void _max_row(const anyt* x, anyt* out, anyt* buf, Py_ssize_t job,
             if nrow == 0:
                 row2 = row
             elif nrow == 1:
-                for w in range(W):
-                    v = row[w]
-                    m = row2[w]
-                    buf[w] = v if _gt(v, m) else m
+                if not _c_vmax(row2, row, buf, W):
+                    for w in range(W):
+                        v = row[w]
+                        m = row2[w]
+                        buf[w] = v if _gt(v, m) else m
             else:
-                for w in range(W):
-                    v = row[w]
-                    m = buf[w]
-                    buf[w] = v if _gt(v, m) else m
+                if not _c_vmax(row, <const anyt*>NULL, buf, W):
+                    for w in range(W):
+                        v = row[w]
+                        m = buf[w]
+                        buf[w] = v if _gt(v, m) else m
             nrow = nrow + 1
     src = row2 if nrow == 1 else buf
     # interior: no bounds checks, unrolled common windows
     cdef const anyt* s0 = src + g.a * sw - pw
     cdef anyt* o0 = orow + g.a
     cdef Py_ssize_t n = g.b - g.a, j
-    if kw == 2 and dw == 1 and sw == 2:
+    if n > 0 and dw == 1 and _c_hmax(s0, o0, n, kw, sw):
+        pass
+    elif kw == 2 and dw == 1 and sw == 2:
         for j in range(n):
             m = s0[2 * j]
             v = s0[2 * j + 1]
@@ -273,17 +509,59 @@ cdef void _maxbw_plane(const real* gr, const anyt* x, real* gx, Py_ssize_t p,
     cdef Py_ssize_t H = g.H, W = g.W, plane = g.D * g.H * g.W
     cdef Py_ssize_t std, d0, d1, sth, h0, h1, stw, w0, w1, jd, jh, jw, od, oh, ow
     cdef Py_ssize_t id_, ih, pos, best, i
+    cdef bint t
     cdef const anyt* xp = x + p * plane
     cdef real* gp = gx + p * plane
     cdef const real* go = gr + p * g.OD * g.OH * g.OW
     cdef anyt m, v
+    cdef bint fast22 = (g.kd == 1 and g.sd == 1 and g.pd == 0 and g.kh == 2 and g.kw == 2
+                        and g.sh == 2 and g.sw == 2 and g.dh == 1 and g.dw == 1
+                        and g.ph == 0 and g.pw == 0 and 2 * g.OH <= H and 2 * g.OW <= W)
+    if fast22 and ((real is float and anyt is float) or (real is double and anyt is double)):
+        for od in range(g.OD):
+            for oh in range(g.OH):
+                pos = (od * H + 2 * oh) * W
+                if real is float and anyt is float:
+                    fc_maxbw22_float(xp + pos, xp + pos + W, go + (od * g.OH + oh) * g.OW,
+                                     gp + pos, gp + pos + W, g.OW)
+                elif real is double and anyt is double:
+                    fc_maxbw22_double(xp + pos, xp + pos + W, go + (od * g.OH + oh) * g.OW,
+                                      gp + pos, gp + pos + W, g.OW)
+                for i in range(2 * g.OW, W):  # columns no window covers
+                    gp[pos + i] = 0
+                    gp[pos + W + i] = 0
+            for i in range((od * H + 2 * g.OH) * W, (od + 1) * H * W):  # rows below
+                gp[i] = 0
+        return
     for i in range(plane):
         gp[i] = 0
+    cdef bint fast33 = (g.kd == 1 and g.kh == 3 and g.kw == 3 and g.sh == 2 and g.sw == 2
+                        and g.dh == 1 and g.dw == 1 and g.b > g.a)
+    cdef int* ks = NULL
+    cdef Py_ssize_t c0, rk
+    if fast33 and (anyt is float or anyt is double):
+        ks = <int*>malloc(g.OW * sizeof(int))
     for od in range(g.OD):
         _taps(od, g.sd, g.dd, g.pd, g.kd, g.D, &std, &d0, &d1)
         for oh in range(g.OH):
             _taps(oh, g.sh, g.dh, g.ph, g.kh, H, &sth, &h0, &h1)
+            if ks != NULL and h1 - h0 == 3 and d1 - d0 == 1:
+                # interior of a 3x3 stride-2 row: vectorised argmax, then scatter
+                pos = ((std + d0 * g.dd) * H + sth) * W
+                c0 = 2 * g.a - g.pw
+                if anyt is float:
+                    fc_argmax33s2_float(xp + pos + c0, xp + pos + W + c0,
+                                        xp + pos + 2 * W + c0, ks, g.b - g.a)
+                elif anyt is double:
+                    fc_argmax33s2_double(xp + pos + c0, xp + pos + W + c0,
+                                         xp + pos + 2 * W + c0, ks, g.b - g.a)
+                for ow in range(g.a, g.b):
+                    rk = ks[ow - g.a]
+                    gp[pos + (rk // 3) * W + c0 + 2 * (ow - g.a) + rk % 3] += go[
+                        (od * g.OH + oh) * g.OW + ow]
             for ow in range(g.OW):
+                if ks != NULL and h1 - h0 == 3 and d1 - d0 == 1 and g.a <= ow < g.b:
+                    continue
                 if g.a <= ow < g.b:
                     stw = ow * g.sw - g.pw
                     w0 = 0
@@ -299,10 +577,11 @@ cdef void _maxbw_plane(const real* gr, const anyt* x, real* gx, Py_ssize_t p,
                         pos = (id_ * H + ih) * W + stw
                         for jw in range(w0, w1):
                             v = xp[pos + jw * g.dw]
-                            if _gt(v, m):
-                                m = v
-                                best = pos + jw * g.dw
+                            t = _gt(v, m)
+                            m = v if t else m
+                            best = pos + jw * g.dw if t else best
                 gp[best] += go[(od * g.OH + oh) * g.OW + ow]
+    free(ks)
 
 
 def max_pool_backward(const real[:, :, :, ::1] grad, const anyt[:, :, :, ::1] x,
@@ -328,42 +607,49 @@ def max_pool_backward(const real[:, :, :, ::1] grad, const anyt[:, :, :, ::1] x,
 # ---------------------------------------------------------------------------
 # scatter by indices (max pooling backward with indices, max_unpool)
 # ---------------------------------------------------------------------------
-cdef void _scatter_plane(const anyt* src, const int64_t* idx, anyt* dst, Py_ssize_t p,
-                         Py_ssize_t M, Py_ssize_t S, bint accumulate) noexcept nogil:
-    cdef Py_ssize_t i
+cdef Py_ssize_t _scatter_plane(const anyt* src, const int64_t* idx, anyt* dst, Py_ssize_t p,
+                               Py_ssize_t M, Py_ssize_t S, bint accumulate) noexcept nogil:
+    """One plane; returns the number of out-of-range indices (skipped)."""
+    cdef Py_ssize_t i, j, bad = 0
     cdef anyt* d = dst + p * S
     cdef const anyt* s = src + p * M
     cdef const int64_t* ix = idx + p * M
     for i in range(S):
         d[i] = 0
-    if accumulate:
-        for i in range(M):
-            d[ix[i]] += s[i]
-    else:
-        for i in range(M):
-            d[ix[i]] = s[i]
+    for i in range(M):
+        j = ix[i]
+        if j < 0 or j >= S:
+            bad = bad + 1
+        elif accumulate:
+            d[j] += s[i]
+        else:
+            d[j] = s[i]
+    return bad
 
 
 def scatter(const anyt[:, ::1] src, const int64_t[:, ::1] idx, anyt[:, ::1] dst,
             bint accumulate, int nthreads):
-    """Per plane ``p``: ``dst[p] = 0``, then ``dst[p, idx[p, i]] (+)= src[p, i]`` in order."""
-    cdef Py_ssize_t P = dst.shape[0], S = dst.shape[1], M = src.shape[1], p
+    """Per plane ``p``: ``dst[p] = 0``, then ``dst[p, idx[p, i]] (+)= src[p, i]`` in order.
+
+    Returns the number of indices outside ``[0, dst.shape[1])`` (those are skipped).
+    """
+    cdef Py_ssize_t P = dst.shape[0], S = dst.shape[1], M = src.shape[1], p, bad = 0
     if dst.size == 0:
-        return dst
+        return 0
     if M == 0:
         dst[:, :] = 0
-        return dst
+        return 0
     cdef const anyt* sp = &src[0, 0]
     cdef const int64_t* ip = &idx[0, 0]
     cdef anyt* dp = &dst[0, 0]
     with nogil:
         if nthreads > 1:
             for p in prange(P, schedule="static", num_threads=nthreads):
-                _scatter_plane(sp, ip, dp, p, M, S, accumulate)
+                bad += _scatter_plane(sp, ip, dp, p, M, S, accumulate)
         else:
             for p in range(P):
-                _scatter_plane(sp, ip, dp, p, M, S, accumulate)
-    return dst
+                bad += _scatter_plane(sp, ip, dp, p, M, S, accumulate)
+    return bad
 
 
 # ---------------------------------------------------------------------------
@@ -377,6 +663,46 @@ cdef inline real _powabs(real v, double p) noexcept nogil:
     if p == 2.0:
         return v * v
     return <real>pow(fabs(v), p)
+
+
+cdef inline bint _unit_rows(const real* wd, const real* wh, Py_ssize_t d0, Py_ssize_t d1,
+                            Py_ssize_t h0, Py_ssize_t h1) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(d0, d1):
+        if wd[i] != 1:
+            return False
+    for i in range(h0, h1):
+        if wh[i] != 1:
+            return False
+    return True
+
+
+cdef inline void _sum_fused(real* orow, const real* q0, const real* q1, const real* q2,
+                            Py_ssize_t nrow, Py_ssize_t kw, Py_ssize_t a, Py_ssize_t b,
+                            Py_ssize_t pw, real sc, const real* scw) noexcept nogil:
+    """Interior of a stride-2 row, 2 or 3 taps per axis, 2 or 3 rows, unit weights."""
+    cdef Py_ssize_t j, n = b - a, c = 2 * a - pw
+    cdef const real* r0 = q0 + c
+    cdef const real* r1 = q1 + c
+    cdef const real* r2 = q2 + c
+    cdef const real* s = scw + a
+    cdef real* o = orow + a
+    if nrow == 2 and kw == 2:
+        for j in range(n):
+            o[j] = ((r0[2 * j] + r0[2 * j + 1]) + (r1[2 * j] + r1[2 * j + 1])) * (sc * s[j])
+    elif nrow == 2:
+        for j in range(n):
+            o[j] = ((r0[2 * j] + r0[2 * j + 1] + r0[2 * j + 2])
+                    + (r1[2 * j] + r1[2 * j + 1] + r1[2 * j + 2])) * (sc * s[j])
+    elif kw == 2:
+        for j in range(n):
+            o[j] = ((r0[2 * j] + r0[2 * j + 1]) + (r1[2 * j] + r1[2 * j + 1])
+                    + (r2[2 * j] + r2[2 * j + 1])) * (sc * s[j])
+    else:
+        for j in range(n):
+            o[j] = ((r0[2 * j] + r0[2 * j + 1] + r0[2 * j + 2])
+                    + (r1[2 * j] + r1[2 * j + 1] + r1[2 * j + 2])
+                    + (r2[2 * j] + r2[2 * j + 1] + r2[2 * j + 2])) * (sc * s[j])
 
 
 cdef void _sum_row(const real* x, real* out, real* buf, Py_ssize_t job, const Geo* g,
@@ -394,10 +720,29 @@ cdef void _sum_row(const real* x, real* out, real* buf, Py_ssize_t job, const Ge
     cdef real* orow = out + ((pl * g.OD + od) * g.OH + oh) * OW
     cdef real c, acc, sc
     cdef double q
+    cdef const real* rp[3]
     _taps(od, g.sd, g.dd, g.pd, g.kd, g.D, &std, &d0, &d1)
     _taps(oh, g.sh, g.dh, g.ph, g.kh, g.H, &sth, &h0, &h1)
     nrow = (d1 - d0) * (h1 - h0)
     src = buf
+    sc = scd[od] * sch[oh]
+    if (nrow == 2 or nrow == 3) and unit_w and p == 0.0 and sw == 2 and dw == 1 and (
+            kw == 2 or kw == 3) and _unit_rows(wd, wh, d0, d1, h0, h1):
+        nrow = 0
+        for jd in range(d0, d1):
+            for jh in range(h0, h1):
+                rp[nrow] = xp + ((std + jd * g.dd) * g.H + sth + jh * g.dh) * W
+                nrow = nrow + 1
+        _sum_fused(orow, rp[0], rp[1], rp[nrow - 1], nrow, kw, g.a, g.b, pw, sc, scw)
+        for e in range(2):
+            for ow in range(0 if e == 0 else g.b, g.a if e == 0 else OW):
+                _taps(ow, sw, dw, pw, kw, W, &stw, &w0, &w1)
+                acc = 0
+                for i in range(nrow):
+                    for jw in range(w0, w1):
+                        acc = acc + rp[i][stw + jw]
+                orow[ow] = acc * (sc * scw[ow])
+        return
     if nrow == 1 and p == 0.0 and wd[d0] * wh[h0] == 1:
         src = xp + ((std + d0 * g.dd) * g.H + sth + h0 * g.dh) * W
     else:
@@ -435,7 +780,6 @@ cdef void _sum_row(const real* x, real* out, real* buf, Py_ssize_t job, const Ge
                         for w in range(W):
                             buf[w] += c * _powabs(row[w], p)
                 nrow = nrow + 1
-    sc = scd[od] * sch[oh]
     if unit_w:
         if kw == 2 and dw == 1 and sw == 2:
             for ow in range(g.a, g.b):

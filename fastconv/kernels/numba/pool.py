@@ -95,37 +95,39 @@ def _max_rows(x, out, j0, j1, K, S, Dl, Pb, T):
         for jd in range(d0, d1):
             for jh in range(h0, h1):
                 r0 = ((p * D + std + jd * dd) * H + sth + jh * dh) * W
+                row = xf[r0:r0 + W]  # views: no negative-index checks in the loops
                 if first:
                     for w in range(W):
-                        buf[w] = xf[r0 + w]
+                        buf[w] = row[w]
                     first = False
                 else:
                     for w in range(W):
-                        v = xf[r0 + w]
+                        v = row[w]
                         m = buf[w]
                         buf[w] = v if _gt(v, m) else m
-        o0 = job * OW
-        s0 = a * sw - pw
+        orow = of[job * OW:(job + 1) * OW]
+        sb = buf[a * sw - pw:] if n > 0 else buf
+        oi = orow[a:b]
         if kw == 2 and dw == 1 and sw == 2:
             for j in range(n):
-                m = buf[s0 + 2 * j]
-                v = buf[s0 + 2 * j + 1]
-                of[o0 + a + j] = v if _gt(v, m) else m
+                m = sb[2 * j]
+                v = sb[2 * j + 1]
+                oi[j] = v if _gt(v, m) else m
         elif kw == 3 and dw == 1 and sw == 2:
             for j in range(n):
-                m = buf[s0 + 2 * j]
-                v = buf[s0 + 2 * j + 1]
+                m = sb[2 * j]
+                v = sb[2 * j + 1]
                 m = v if _gt(v, m) else m
-                v = buf[s0 + 2 * j + 2]
-                of[o0 + a + j] = v if _gt(v, m) else m
+                v = sb[2 * j + 2]
+                oi[j] = v if _gt(v, m) else m
         else:
             for j in range(n):
-                i = s0 + j * sw
-                m = buf[i]
+                i = j * sw
+                m = sb[i]
                 for jw in range(1, kw):
-                    v = buf[i + jw * dw]
+                    v = sb[i + jw * dw]
                     m = v if _gt(v, m) else m
-                of[o0 + a + j] = m
+                oi[j] = m
         for e in range(2):
             lo = 0 if e == 0 else b
             hi = a if e == 0 else OW
@@ -135,7 +137,7 @@ def _max_rows(x, out, j0, j1, K, S, Dl, Pb, T):
                 for jw in range(w0 + 1, w1):
                     v = buf[stw + jw * dw]
                     m = v if _gt(v, m) else m
-                of[o0 + ow] = m
+                orow[ow] = m
 
 
 @njit(**_OPTS)
@@ -281,11 +283,11 @@ def _maxbw_plane(g, x, gx, p, K, S, Dl, Pb, T):
                         for jw in range(w0, w1):
                             iw = stw + jw * dw
                             v = xp[id_, ih, iw]
-                            if _gt(v, m):
-                                m = v
-                                bd = id_
-                                bh = ih
-                                bw = iw
+                            t = _gt(v, m)
+                            m = v if t else m
+                            bd = id_ if t else bd
+                            bh = ih if t else bh
+                            bw = iw if t else bw
                 gp[bd, bh, bw] += grow[ow]
 
 
@@ -317,46 +319,54 @@ def max_pool_backward(g, x, gx, kernel, stride, dilation, padb, nthreads):
 # ---------------------------------------------------------------------------
 # scatter by indices (max pooling backward with indices, max_unpool)
 # ---------------------------------------------------------------------------
-@njit(inline="always", **_OPTS)
+@njit(**_OPTS)
 def _scatter_plane(src, idx, dst, p, accumulate):
     d = dst[p]
     s = src[p]
     ix = idx[p]
-    for i in range(d.shape[0]):
+    S = d.shape[0]
+    nbad = 0
+    for i in range(S):
         d[i] = 0
-    if accumulate:
-        for i in range(s.shape[0]):
-            d[ix[i]] += s[i]
-    else:
-        for i in range(s.shape[0]):
-            d[ix[i]] = s[i]
+    for i in range(s.shape[0]):
+        j = ix[i]
+        if j < 0 or j >= S:
+            nbad += 1
+        elif accumulate:
+            d[j] += s[i]
+        else:
+            d[j] = s[i]
+    return nbad
 
 
 @njit(**_OPTS)
 def _scatter_serial(src, idx, dst, accumulate):
+    total = 0
     for p in range(dst.shape[0]):
-        _scatter_plane(src, idx, dst, p, accumulate)
+        total += _scatter_plane(src, idx, dst, p, accumulate)
+    return total
 
 
 @njit(parallel=True, **_OPTS)
 def _scatter_parallel(src, idx, dst, accumulate):
+    total = 0
     for p in prange(dst.shape[0]):
-        _scatter_plane(src, idx, dst, p, accumulate)
+        total += _scatter_plane(src, idx, dst, p, accumulate)
+    return total
 
 
 def scatter(src, idx, dst, accumulate, nthreads):
     """Per plane ``p``: ``dst[p] = 0``, then ``dst[p, idx[p, i]] (+)= src[p, i]`` in order.
 
-    ``src``/``idx`` are ``(P, M)``, ``dst`` is ``(P, S)``; indices were checked.
+    ``src``/``idx`` are ``(P, M)``, ``dst`` is ``(P, S)``.  Returns the number of
+    indices outside ``[0, S)`` (those are skipped; the caller raises).
     """
     if dst.size == 0:
-        return dst
+        return 0
     if nthreads > 1:
         numba_threads(nthreads)
-        _scatter_parallel(src, idx, dst, bool(accumulate))
-    else:
-        _scatter_serial(src, idx, dst, bool(accumulate))
-    return dst
+        return int(_scatter_parallel(src, idx, dst, bool(accumulate)))
+    return int(_scatter_serial(src, idx, dst, bool(accumulate)))
 
 
 # ---------------------------------------------------------------------------
@@ -400,7 +410,15 @@ def _sum_rows(x, out, j0, j1, K, S, Dl, Pb, T, wd, wh, ww, sd_, sh_, sw_, p):
             for jh in range(h0, h1):
                 row = x[pl, std + jd * dd, sth + jh * dh]
                 c = wd[jd] * wh[jh]
-                if first:
+                if p == 0.0 and c == 1:
+                    if first:
+                        for w in range(W):
+                            buf[w] = row[w]
+                        first = False
+                    else:
+                        for w in range(W):
+                            buf[w] += row[w]
+                elif first:
                     if c == 1:
                         for w in range(W):
                             buf[w] = _powabs(row[w], p)
@@ -416,30 +434,35 @@ def _sum_rows(x, out, j0, j1, K, S, Dl, Pb, T, wd, wh, ww, sd_, sh_, sw_, p):
                         buf[w] += c * _powabs(row[w], p)
         orow = out[pl, od, oh]
         sc = sd_[od] * sh_[oh]
-        for ow in range(OW):
-            if ow == a and unit_w:
-                if kw == 2 and dw == 1:
-                    for o2 in range(a, b):
-                        i = o2 * sw - pw
-                        orow[o2] = (buf[i] + buf[i + 1]) * (sc * sw_[o2])
-                elif kw == 3 and dw == 1:
-                    for o2 in range(a, b):
-                        i = o2 * sw - pw
-                        orow[o2] = (buf[i] + buf[i + 1] + buf[i + 2]) * (sc * sw_[o2])
-                else:
-                    for o2 in range(a, b):
-                        i = o2 * sw - pw
-                        acc = buf[i]
-                        for jw in range(1, kw):
-                            acc += buf[i + jw * dw]
-                        orow[o2] = acc * (sc * sw_[o2])
-            if unit_w and a <= ow < b:
-                continue
-            stw, w0, w1 = tw[0, ow], tw[1, ow], tw[2, ow]
-            acc = ww[w0] * buf[stw + w0 * dw]
-            for jw in range(w0 + 1, w1):
-                acc += ww[jw] * buf[stw + jw * dw]
-            orow[ow] = acc * (sc * sw_[ow])
+        lo_e, hi_e = OW, OW  # edges: [0, lo_e) and [hi_e, OW) use the generic loop
+        if unit_w and b > a:
+            n = b - a
+            sb = buf[a * sw - pw:]
+            oi = orow[a:b]
+            si = sw_[a:b]
+            if kw == 2 and dw == 1 and sw == 2:
+                for j in range(n):
+                    oi[j] = (sb[2 * j] + sb[2 * j + 1]) * (sc * si[j])
+            elif kw == 3 and dw == 1 and sw == 2:
+                for j in range(n):
+                    oi[j] = (sb[2 * j] + sb[2 * j + 1] + sb[2 * j + 2]) * (sc * si[j])
+            else:
+                for j in range(n):
+                    i = j * sw
+                    acc = sb[i]
+                    for jw in range(1, kw):
+                        acc += sb[i + jw * dw]
+                    oi[j] = acc * (sc * si[j])
+            lo_e, hi_e = a, b
+        for e in range(2):
+            lo = 0 if e == 0 else hi_e
+            hi = lo_e if e == 0 else OW
+            for ow in range(lo, hi):
+                stw, w0, w1 = tw[0, ow], tw[1, ow], tw[2, ow]
+                acc = ww[w0] * buf[stw + w0 * dw]
+                for jw in range(w0 + 1, w1):
+                    acc += ww[jw] * buf[stw + jw * dw]
+                orow[ow] = acc * (sc * sw_[ow])
         if p != 0.0:
             if p == 2.0:
                 for ow in range(OW):
