@@ -56,9 +56,10 @@ NEEDS = ("input", "weight", "bias")
 #: Sustained rates of the cost model (flop/s per thread).
 _DIRECT_RATE = 8e9
 _GEMM_RATE = {4: 85e9, 8: 42e9}
-_PACK_BYTES_PER_S = 6e9
-#: Column panel of the GEMM kernels (bytes per thread): stays in L2.
-_PANEL_BYTES = 1 << 20
+_PACK_BYTES_PER_S = 15e9
+#: GEMM blocking: target positions per block, max column panel (bytes per thread).
+_PB_TARGET = 512
+_PANEL_MAX = 4 << 20
 #: Fixed number of partial-sum chunks of the GEMM weight gradient (never the
 #: thread count: it fixes each element's summation order).
 _WG_CHUNKS = 16
@@ -163,13 +164,46 @@ def _equivalent_forward(spec: ConvSpec):
     return replace(eq, out_size=spec.in_size), None
 
 
-def _gemm_eff(m, k, n):
-    return max(0.05, min(1.0, m / 64) * min(1.0, k / 128) * min(1.0, n / 128))
+def _gemm_eff(m, n, k):
+    """Fraction of peak a single-thread BLAS GEMM of this shape reaches (rough)."""
+    small = min(m, n)
+    return max(0.05, min(1.0, small / 64) ** 0.6 * min(1.0, k / 128) ** 0.5)
 
 
-def _rows_per_block(per_row_items: int, nrows: int, item: int) -> int:
-    rb = max(1, _PANEL_BYTES // max(per_row_items * item, 1))
-    return int(min(rb, max(nrows, 1)))
+def _blocking(row_len: int, col_rows: int, nrows: int, item: int, split: int,
+              min_jobs: int = 8, max_block: int = 96):
+    """(rows per block, channel block) of a GEMM pass: blocks of whole rows with
+    about ``_PB_TARGET`` positions, a column panel of at most ``_PANEL_MAX`` bytes,
+    and enough jobs for the threads.  Never a function of the thread count."""
+    rb = max(1, -(-_PB_TARGET // max(row_len, 1)))
+    rb = min(rb, max(1, _PANEL_MAX // max(col_rows * row_len * item, 1)), max(nrows, 1))
+    cb = split if split <= max_block else min(max_block, 256)
+    ncb = -(-split // cb)
+    while ncb * -(-nrows // rb) < min_jobs and rb > 1 and max_block < 512:
+        rb = -(-rb // 2)
+    return int(rb), int(cb)
+
+
+def _col2im_option(spec: ConvSpec, rs: ConvSpec, threads: int):
+    """(seconds, workspace, options) of the GEMM + col2im input gradient, or None
+    when one sample's columns would not fit the panel budget."""
+    item = spec.dtype.itemsize
+    K, cog, cig, G = spec.taps, spec.out_per_group, spec.in_per_group, spec.groups
+    P = math.prod(spec.out_size)
+    cb = cig if cig <= 96 else 64
+    per_sample = cb * K * P * item
+    if per_sample > 4 * _PANEL_MAX:
+        return None
+    nb = max(1, min(spec.batch, _PANEL_MAX // max(per_sample, 1)))
+    ncb = -(-cig // cb)
+    while G * ncb * -(-spec.batch // nb) < 8 and nb > 1:
+        nb = -(-nb // 2)
+    eff = _gemm_eff(nb * P, cb * K, cog)
+    traffic = (G * ncb * cog * spec.batch * P + 2 * spec.batch * cig * G * K * P) * item
+    secs = (spec.flops / (_GEMM_RATE[item] * eff * threads)
+            + traffic / _PACK_BYTES_PER_S / threads + 20e-6)
+    ws = threads * (cb * K + cog) * nb * P * item
+    return secs, ws, {"variant": "col2im", "samples_per_block": int(nb), "ci_block": int(cb)}
 
 
 def _candidate(spec: ConvSpec, pass_: str, name: str, threads: int, backend: str):
@@ -185,29 +219,39 @@ def _candidate(spec: ConvSpec, pass_: str, name: str, threads: int, backend: str
             eff *= 0.5  # strided stores
         return flops / (_DIRECT_RATE * eff * threads) + 5e-6 * (threads > 1), 0, {}
     if name == "im2col":
-        cog, cig = spec.out_per_group, spec.in_per_group
+        cog, cig, G = spec.out_per_group, spec.in_per_group, spec.groups
         if pass_ == "input_grad":
             W = rs.in_size[-1]
-            rows = math.prod(rs.in_size[:-1])
-            rb = _rows_per_block(cog * K * W, rows, item)
+            rows = spec.batch * math.prod(rs.in_size[:-1])
+            rb, cb = _blocking(W, cog * K, rows, item, cig)
             waste = math.prod(spec.stride)  # gathered columns hold zeros between strides
-            eff = _gemm_eff(cig, cog * K, rb * W)
-            pack = spec.batch * spec.groups * cog * K * math.prod(rs.in_size) * item
-            ws = threads * cog * K * rb * W * item
-            opts = {"rows_per_block": rb}
+            eff = _gemm_eff(rb * W, min(cb, cig), cog * K)
+            ncb = -(-cig // cb)
+            pack = G * ncb * cog * K * spec.batch * math.prod(rs.in_size) * item
+            ws = threads * (cog * K + cb) * rb * W * item
+            opts = {"variant": "gather", "rows_per_block": rb, "ci_block": cb}
+            c2i = _col2im_option(spec, rs, threads)
+            secs = (flops * waste / (_GEMM_RATE[item] * eff * threads)
+                    + pack / _PACK_BYTES_PER_S / threads + 20e-6)
+            if c2i is not None and c2i[0] < secs:
+                return c2i
+            return secs, ws, opts
         else:
             OW = spec.out_size[-1]
-            rows = math.prod(spec.out_size[:-1])
-            rb = _rows_per_block(cig * K * OW, rows, item)
+            rows = spec.batch * math.prod(spec.out_size[:-1])
+            rb, cb = _blocking(OW, cig * K, rows, item, cog, max_block=512)
             waste = 1
-            eff = _gemm_eff(cog, rb * OW, cig * K)
-            pack = spec.batch * spec.groups * cig * K * math.prod(spec.out_size) * item
-            nunits = spec.batch * spec.groups * -(-rows // rb)
+            eff = _gemm_eff(cig * K, min(cb, cog), rb * OW)
+            ncb = -(-cog // cb)
+            pack = G * ncb * (cig * K + cb) * spec.batch * math.prod(spec.out_size) * item
+            nblk = -(-rows // rb)
             wsize = spec.out_channels * cig * K * item
-            nchunks = max(1, min(_WG_CHUNKS, nunits,
+            nchunks = max(1, min(-(-8 // (G * ncb)), nblk,
                                  _config.WORKSPACE_LIMIT // max(wsize, 1)))
-            ws = threads * cig * K * rb * OW * item + nchunks * wsize
-            opts = {"rows_per_block": rb, "chunks": int(nchunks)}
+            if nchunks > 2:
+                nchunks -= nchunks % 2  # even: balanced on two threads
+            ws = threads * (cig * K + cb) * rb * OW * item + nchunks * wsize
+            opts = {"rows_per_block": rb, "co_block": cb, "chunks": int(nchunks)}
         secs = (flops * waste / (_GEMM_RATE[item] * eff * threads)
                 + pack / _PACK_BYTES_PER_S / threads + 20e-6)
         return secs, ws, opts
@@ -313,6 +357,16 @@ def _input_grad(spec: ConvSpec, plan: Plan, go: np.ndarray, w: np.ndarray) -> np
             kern(to_3d(go, nd), to_3d(w, nd), to_3d(gxp, nd), pad3(rs.stride, nd, 1),
                  pad3(rs.dilation, nd, 1), pad3(rs.pad_before, nd, 0), rs.groups,
                  plan.threads)
+        elif name == "im2col" and plan.options["variant"] == "col2im":
+            G, cog, cig = rs.groups, rs.out_per_group, rs.in_per_group
+            wt2 = np.ascontiguousarray(w.reshape(G, cog, -1).transpose(0, 2, 1))
+            kern = kernels.get(plan.backend, "grad", "input_grad_col2im")
+            with blas_threads(1):
+                kern(to_3d(go, nd), wt2, to_3d(gxp, nd), pad3(rs.kernel, nd, 1),
+                     pad3(rs.stride, nd, 1), pad3(rs.dilation, nd, 1),
+                     pad3(rs.pad_before, nd, 0), rs.groups,
+                     plan.options["samples_per_block"], plan.options["ci_block"],
+                     plan.threads)
         elif name == "im2col":
             G, cog, cig = rs.groups, rs.out_per_group, rs.in_per_group
             wt = np.ascontiguousarray(
@@ -322,7 +376,7 @@ def _input_grad(spec: ConvSpec, plan: Plan, go: np.ndarray, w: np.ndarray) -> np
                 kern(to_3d(go, nd), wt, to_3d(gxp, nd), pad3(rs.kernel, nd, 1),
                      pad3(rs.stride, nd, 1), pad3(rs.dilation, nd, 1),
                      pad3(rs.pad_before, nd, 0), rs.groups, plan.options["rows_per_block"],
-                     plan.threads)
+                     plan.options["ci_block"], plan.threads)
         else:
             eq, fplan = plan.options["forward_spec"], plan.options["forward_plan"]
             fplan = replace(fplan, threads=plan.threads)
@@ -352,17 +406,17 @@ def _weight_grad(spec: ConvSpec, plan: Plan, go: np.ndarray, x: np.ndarray) -> n
         return gw
     if plan.algorithm != "im2col":  # pragma: no cover - plan_backward refuses
         raise ValueError(f"the weight gradient has no {plan.algorithm} path")
-    parts = np.zeros((plan.options["chunks"], spec.out_channels, spec.in_per_group * spec.taps),
+    parts = np.zeros((plan.options["chunks"], spec.in_per_group * spec.taps, spec.out_channels),
                      spec.dtype)
     kern = kernels.get(plan.backend, "grad", "weight_grad_gemm")
     with blas_threads(1):
         kern(to_3d(go, nd), to_3d(x, nd), parts, pad3(rs.kernel, nd, 1),
              pad3(rs.stride, nd, 1), pad3(rs.dilation, nd, 1), pad3(rs.pad_before, nd, 0),
-             rs.groups, plan.options["rows_per_block"], plan.threads)
+             rs.groups, plan.options["rows_per_block"], plan.options["co_block"], plan.threads)
     acc = parts[0]
     for i in range(1, parts.shape[0]):  # fixed reduction order
         acc += parts[i]
-    return acc.reshape(spec.w_shape)
+    return np.ascontiguousarray(acc.T).reshape(spec.w_shape)
 
 
 # --------------------------------------------------------------------------

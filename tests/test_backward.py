@@ -448,9 +448,44 @@ def test_kernels_write_every_element(backend, dtype):
     gx = np.full(x.shape, np.nan, dtype)
     wt = np.ascontiguousarray(w.reshape(2, 3, 2, -1).transpose(0, 2, 1, 3).reshape(2, 2, -1))
     kernels.get(backend, "grad", "input_grad_gemm")(
-        to_3d(g, 2), wt, to_3d(gx, 2), (1, 3, 2), s3, d3, p3, 2, 3, 2)
+        to_3d(g, 2), wt, to_3d(gx, 2), (1, 3, 2), s3, d3, p3, 2, 3, 1, 2)
     assert_close(gx, ex)
     gw = np.full(w.shape, np.nan, dtype)
     kernels.get(backend, "grad", "weight_grad_direct")(
         to_3d(g, 2), to_3d(x, 2), to_3d(gw, 2), s3, d3, p3, 2, 2)
     assert_close(gw, ew)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@given(case=conv_cases(modes=["zeros"]), data=st.data())
+def test_gemm_kernels_any_blocking(backend, case, data):
+    """Both input-gradient GEMM variants (gathered columns; GEMM + col2im) and the
+    chunked weight-gradient GEMM, with arbitrary blockings, against the reference."""
+    from fastconv._spec import conv_spec, pad3, to_3d
+
+    nd, x, w, g = _arrays(case)
+    kw = case["kw"]
+    spec = conv_spec(nd, x.shape, w.shape, None, kw["stride"], kw["padding"], kw["dilation"],
+                     kw["groups"])
+    ex, ew, _ = ref.conv_backward(g, x, w, **kw)
+    G, cog, cig = spec.groups, spec.out_per_group, spec.in_per_group
+    geo = (pad3(spec.kernel, nd, 1), pad3(spec.stride, nd, 1), pad3(spec.dilation, nd, 1),
+           pad3(spec.pad_before, nd, 0), G)
+    nthreads = data.draw(st.integers(1, 3))
+    blk = data.draw(st.integers(1, 5))
+    cb = data.draw(st.integers(1, 4))
+    gx = np.full(x.shape, np.nan)
+    wt = np.ascontiguousarray(w.reshape(G, cog, cig, -1).transpose(0, 2, 1, 3).reshape(G, cig, -1))
+    kernels.get(backend, "grad", "input_grad_gemm")(to_3d(g, nd), wt, to_3d(gx, nd), *geo, blk,
+                                                    cb, nthreads)
+    assert_close(gx, ex)
+    gx = np.full(x.shape, np.nan)
+    wt2 = np.ascontiguousarray(w.reshape(G, cog, -1).transpose(0, 2, 1))
+    kernels.get(backend, "grad", "input_grad_col2im")(to_3d(g, nd), wt2, to_3d(gx, nd), *geo,
+                                                      blk, cb, nthreads)
+    assert_close(gx, ex)
+    chunks = data.draw(st.integers(1, 3))
+    parts = np.zeros((chunks, cig * spec.taps, spec.out_channels))
+    kernels.get(backend, "grad", "weight_grad_gemm")(to_3d(g, nd), to_3d(x, nd), parts, *geo,
+                                                     blk, cb, nthreads)
+    assert_close(parts.sum(axis=0).T.reshape(w.shape), ew)

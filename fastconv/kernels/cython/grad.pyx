@@ -265,30 +265,44 @@ def weight_grad_direct(
 # ---------------------------------------------------------------------------
 # input gradient, gathered columns x BLAS
 # ---------------------------------------------------------------------------
-cdef void _ig_gemm_unit(
-    const real* go, const real* wt, real* gx, real* col, Py_ssize_t u,
-    Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+cdef void _ig_gemm_job(
+    const real* go, const real* wt, real* gx, real* col, real* res, Py_ssize_t* rix,
+    Py_ssize_t job,
+    Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
     Py_ssize_t Co, Py_ssize_t cig, Py_ssize_t KD, Py_ssize_t KH, Py_ssize_t KW,
     Py_ssize_t OD, Py_ssize_t OH, Py_ssize_t OW,
     Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
     Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
     Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t groups,
-    Py_ssize_t rb, Py_ssize_t nblk,
+    Py_ssize_t rb, Py_ssize_t nblk, Py_ssize_t cib, Py_ssize_t ncib,
 ) noexcept nogil:
-    cdef Py_ssize_t blk = u % nblk
-    cdef Py_ssize_t r = u // nblk
-    cdef Py_ssize_t g = r % groups
-    cdef Py_ssize_t n = r // groups
+    """Job (group, input-channel block, block of ``rb`` flat input rows).  Flat
+    rows run over (n, id, ih), so a block may span several samples (small planes
+    still make wide GEMMs)."""
+    cdef Py_ssize_t blk = job % nblk
+    cdef Py_ssize_t r = job // nblk
+    cdef Py_ssize_t cb = r % ncib
+    cdef Py_ssize_t g = r // ncib
     cdef Py_ssize_t cog = Co // groups
     cdef Py_ssize_t DH = D * H
+    cdef Py_ssize_t R = N * DH
     cdef Py_ssize_t r0 = blk * rb
-    cdef Py_ssize_t nr = _imin(DH, r0 + rb) - r0
+    cdef Py_ssize_t nr = _imin(R, r0 + rb) - r0
     cdef Py_ssize_t P = nr * W
     cdef Py_ssize_t K = KD * KH * KW
-    cdef Py_ssize_t col_i, kd, kh, kw, row, rr, idd, ih, td, th, od, oh, off, iw, t
-    cdef Py_ssize_t lo, hi
+    cdef Py_ssize_t c0 = cb * cib
+    cdef Py_ssize_t nc = _imin(cig, c0 + cib) - c0
+    cdef Py_ssize_t col_i, kd, kh, kw, row, rr, fr, n, idd, ih, td, th, od, oh, off, iw, t
+    cdef Py_ssize_t lo, hi, ci
     cdef real* dst
     cdef const real* grow
+    cdef const real* src
+    for rr in range(nr):  # (n, id, ih) of each flat row, once per job
+        fr = r0 + rr
+        n = fr // DH
+        rix[3 * rr] = n
+        rix[3 * rr + 1] = (fr - n * DH) // H
+        rix[3 * rr + 2] = fr - n * DH - rix[3 * rr + 1] * H
     for col_i in range(cog):
         for kd in range(KD):
             for kh in range(KH):
@@ -297,16 +311,31 @@ cdef void _ig_gemm_unit(
                     off = pw - kw * dw  # ow * sw == iw + off
                     for rr in range(nr):
                         dst = col + row * P + rr * W
-                        idd = (r0 + rr) // H
-                        ih = (r0 + rr) - idd * H
+                        n = rix[3 * rr]
+                        idd = rix[3 * rr + 1]
+                        ih = rix[3 * rr + 2]
                         td = idd + pd - kd * dd
                         th = ih + ph - kh * dh
-                        if (td < 0 or td % sd != 0 or td // sd >= OD or th < 0
-                                or th % sh != 0 or th // sh >= OH):
+                        if td < 0 or th < 0:
                             memset(dst, 0, W * sizeof(real))
                             continue
-                        od = td // sd
-                        oh = th // sh
+                        if sd == 1:
+                            od = td
+                        elif td % sd != 0:
+                            memset(dst, 0, W * sizeof(real))
+                            continue
+                        else:
+                            od = td // sd
+                        if sh == 1:
+                            oh = th
+                        elif th % sh != 0:
+                            memset(dst, 0, W * sizeof(real))
+                            continue
+                        else:
+                            oh = th // sh
+                        if od >= OD or oh >= OH:
+                            memset(dst, 0, W * sizeof(real))
+                            continue
                         grow = go + ((((n * Co + g * cog + col_i) * OD + od) * OH + oh)
                                      * OW)
                         if sw == 1:
@@ -325,18 +354,27 @@ cdef void _ig_gemm_unit(
                                     dst[iw] = grow[t // sw]
                                 else:
                                     dst[iw] = 0
-    # gx block (cig x P, ld DH*W) = wt[g] (cig x cog*K) @ col (cog*K x P)
-    _gemm(False, <int>P, <int>cig, <int>(cog * K), col, <int>P,
-          wt + g * cig * cog * K, <int>(cog * K), False,
-          gx + ((n * C + g * cig) * DH + r0) * W, <int>(DH * W))
+    # res (nc x P, row-major) = wt[g, c0:c0+nc] (nc x cog*K) @ col (cog*K x P)
+    _gemm(False, <int>P, <int>nc, <int>(cog * K), col, <int>P,
+          wt + (g * cig + c0) * cog * K, <int>(cog * K), False, res, <int>P)
+    for ci in range(nc):
+        for rr in range(nr):
+            n = rix[3 * rr]
+            dst = gx + ((n * C + g * cig + c0 + ci) * DH + (r0 + rr - n * DH)) * W
+            src = res + ci * P + rr * W
+            for iw in range(W):
+                dst[iw] = src[iw]
 
 
 def input_grad_gemm(
     const real[:, :, :, :, ::1] go, const real[:, :, ::1] wt,
     real[:, :, :, :, ::1] gx, kernel, stride, dilation, pad, Py_ssize_t groups,
-    Py_ssize_t rows_per_block, int nthreads,
+    Py_ssize_t rows_per_block, Py_ssize_t ci_block, int nthreads,
 ):
-    """Input gradient into ``gx`` by gathered columns x GEMM (BLAS single-threaded)."""
+    """Input gradient into ``gx`` by gathered columns x GEMM (BLAS single-threaded).
+
+    ``wt`` is ``(groups, C/groups, Co/groups * K)``; jobs are (group, block of
+    ``ci_block`` input channels, block of ``rows_per_block`` flat input rows)."""
     cdef Py_ssize_t KD = kernel[0], KH = kernel[1], KW = kernel[2]
     cdef Py_ssize_t sd = stride[0], sh = stride[1], sw = stride[2]
     cdef Py_ssize_t dd = dilation[0], dh = dilation[1], dw = dilation[2]
@@ -345,51 +383,67 @@ def input_grad_gemm(
     cdef Py_ssize_t W = gx.shape[4]
     cdef Py_ssize_t Co = go.shape[1], cig = C // groups
     cdef Py_ssize_t OD = go.shape[2], OH = go.shape[3], OW = go.shape[4]
-    cdef Py_ssize_t rb = rows_per_block
-    cdef Py_ssize_t nblk = (D * H + rb - 1) // rb
-    cdef Py_ssize_t nunits = N * groups * nblk
+    cdef Py_ssize_t rb = rows_per_block, cib = _imin(ci_block, cig)
+    cdef Py_ssize_t nblk = (N * D * H + rb - 1) // rb
+    cdef Py_ssize_t ncib = (cig + cib - 1) // cib
+    cdef Py_ssize_t njobs = groups * ncib * nblk
     cdef Py_ssize_t colsize = (Co // groups) * KD * KH * KW * rb * W
-    cdef Py_ssize_t u
+    cdef Py_ssize_t ressize = cib * rb * W
+    cdef Py_ssize_t job
     cdef real* col
-    if nunits == 0 or W == 0:
+    cdef real* res
+    cdef Py_ssize_t* rix
+    if njobs == 0 or W == 0 or cig == 0:
         return
     cdef const real* gp = &go[0, 0, 0, 0, 0]
     cdef const real* wp = &wt[0, 0, 0]
     cdef real* xp = &gx[0, 0, 0, 0, 0]
     with nogil, parallel(num_threads=nthreads):
         col = <real*>malloc(colsize * sizeof(real))
-        for u in prange(nunits, schedule="static"):
-            _ig_gemm_unit(gp, wp, xp, col, u, C, D, H, W, Co, cig, KD, KH, KW, OD, OH, OW,
-                          sd, sh, sw, dd, dh, dw, pd, ph, pw, groups, rb, nblk)
+        res = <real*>malloc(ressize * sizeof(real))
+        rix = <Py_ssize_t*>malloc(3 * rb * sizeof(Py_ssize_t))
+        for job in prange(njobs, schedule="static"):
+            _ig_gemm_job(gp, wp, xp, col, res, rix, job, N, C, D, H, W, Co, cig, KD, KH, KW,
+                         OD, OH, OW, sd, sh, sw, dd, dh, dw, pd, ph, pw, groups, rb, nblk,
+                         cib, ncib)
         free(col)
+        free(res)
+        free(rix)
 
 
 # ---------------------------------------------------------------------------
 # weight gradient, im2col chunks x BLAS, per-chunk partial sums
 # ---------------------------------------------------------------------------
-cdef void _wg_gemm_unit(
-    const real* go, const real* x, real* part, real* col, Py_ssize_t u,
-    Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+cdef void _wg_gemm_block(
+    const real* go, const real* x, real* part, real* col, real* gob, Py_ssize_t* rix,
+    Py_ssize_t g,
+    Py_ssize_t blk, Py_ssize_t c0, Py_ssize_t nc,
+    Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
     Py_ssize_t Co, Py_ssize_t cig, Py_ssize_t KD, Py_ssize_t KH, Py_ssize_t KW,
     Py_ssize_t OD, Py_ssize_t OH, Py_ssize_t OW,
     Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
     Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
-    Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t groups,
-    Py_ssize_t rb, Py_ssize_t nblk,
+    Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t groups, Py_ssize_t rb,
 ) noexcept nogil:
-    cdef Py_ssize_t blk = u % nblk
-    cdef Py_ssize_t r = u // nblk
-    cdef Py_ssize_t g = r % groups
-    cdef Py_ssize_t n = r // groups
+    """One block of ``rb`` flat output rows (over n, od, oh) of group ``g``, output
+    channels ``c0 .. c0+nc`` of the group: part[:, g*cog+c0 : +nc] += col @ go_blk^T."""
     cdef Py_ssize_t cog = Co // groups
     cdef Py_ssize_t ODH = OD * OH
+    cdef Py_ssize_t R = N * ODH
     cdef Py_ssize_t r0 = blk * rb
-    cdef Py_ssize_t nr = _imin(ODH, r0 + rb) - r0
+    cdef Py_ssize_t nr = _imin(R, r0 + rb) - r0
     cdef Py_ssize_t P = nr * OW
     cdef Py_ssize_t K = KD * KH * KW
-    cdef Py_ssize_t ci, kd, kh, kw, row, rr, od, oh, idd, ih, off, lo, hi, lim, ow
+    cdef Py_ssize_t ci, kd, kh, kw, row, rr, fr, n, od, oh, idd, ih, off, lo, hi, lim, ow, co
     cdef real* dst
     cdef const real* xrow
+    cdef const real* src
+    for rr in range(nr):  # (n, od, oh) of each flat row, once per block
+        fr = r0 + rr
+        n = fr // ODH
+        rix[3 * rr] = n
+        rix[3 * rr + 1] = (fr - n * ODH) // OH
+        rix[3 * rr + 2] = fr - n * ODH - rix[3 * rr + 1] * OH
     for ci in range(cig):
         for kd in range(KD):
             for kh in range(KH):
@@ -403,8 +457,9 @@ cdef void _wg_gemm_unit(
                     hi = _imax(hi, lo)
                     for rr in range(nr):
                         dst = col + row * P + rr * OW
-                        od = (r0 + rr) // OH
-                        oh = (r0 + rr) - od * OH
+                        n = rix[3 * rr]
+                        od = rix[3 * rr + 1]
+                        oh = rix[3 * rr + 2]
                         idd = od * sd + kd * dd - pd
                         ih = oh * sh + kh * dh - ph
                         if idd < 0 or idd >= D or ih < 0 or ih >= H:
@@ -421,49 +476,194 @@ cdef void _wg_gemm_unit(
                                 dst[ow] = xrow[ow * sw]
                         for ow in range(hi, OW):
                             dst[ow] = 0
-    # part[g] (cog x cig*K, row-major) += go block (cog x P, ld ODH*OW) @ col^T
-    _gemm(True, <int>(cig * K), <int>cog, <int>P, col, <int>P,
-          go + ((n * Co + g * cog) * ODH + r0) * OW, <int>(ODH * OW), True,
-          part + g * cog * cig * K, <int>(cig * K))
+    for co in range(nc):
+        for rr in range(nr):
+            n = rix[3 * rr]
+            src = go + ((n * Co + g * cog + c0 + co) * ODH + (r0 + rr - n * ODH)) * OW
+            dst = gob + co * P + rr * OW
+            for ow in range(OW):
+                dst[ow] = src[ow]
+    # part (cig*K x Co, row-major), columns g*cog+c0 .. +nc: += col @ gob^T
+    _gemm(True, <int>nc, <int>(cig * K), <int>P, gob, <int>P, col, <int>P, True,
+          part + g * cog + c0, <int>Co)
 
 
 def weight_grad_gemm(
     const real[:, :, :, :, ::1] go, const real[:, :, :, :, ::1] x,
     real[:, :, ::1] partials, kernel, stride, dilation, pad, Py_ssize_t groups,
-    Py_ssize_t rows_per_block, int nthreads,
+    Py_ssize_t rows_per_block, Py_ssize_t co_block, int nthreads,
 ):
-    """Per-chunk weight-gradient partial sums into zeroed ``partials (nchunks, Co, cig*K)``.
+    """Weight-gradient partial sums into zeroed ``partials (nchunks, cig*K, Co)``
+    (transposed: the GEMM runs faster in that orientation).
 
-    Unit ``u`` (n, group, block of ``rows_per_block`` output rows) belongs to
-    chunk ``c`` when ``c * nunits // nchunks <= u < (c + 1) * nunits // nchunks``.
-    """
+    Blocks of ``rows_per_block`` flat output rows are split into ``nchunks``
+    contiguous row chunks, each summing into its own partial buffer in block
+    order; jobs are (row chunk, group, block of ``co_block`` output channels).
+    The caller reduces the partials in chunk order."""
     cdef Py_ssize_t KD = kernel[0], KH = kernel[1], KW = kernel[2]
     cdef Py_ssize_t sd = stride[0], sh = stride[1], sw = stride[2]
     cdef Py_ssize_t dd = dilation[0], dh = dilation[1], dw = dilation[2]
     cdef Py_ssize_t pd = pad[0], ph = pad[1], pw = pad[2]
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], D = x.shape[2], H = x.shape[3]
     cdef Py_ssize_t W = x.shape[4]
-    cdef Py_ssize_t Co = go.shape[1], cig = C // groups
+    cdef Py_ssize_t Co = go.shape[1], cig = C // groups, cog = Co // groups
     cdef Py_ssize_t OD = go.shape[2], OH = go.shape[3], OW = go.shape[4]
-    cdef Py_ssize_t rb = rows_per_block
-    cdef Py_ssize_t nblk = (OD * OH + rb - 1) // rb
-    cdef Py_ssize_t nunits = N * groups * nblk
+    cdef Py_ssize_t rb = rows_per_block, cob = _imin(co_block, cog)
+    cdef Py_ssize_t nblk = (N * OD * OH + rb - 1) // rb
+    cdef Py_ssize_t ncob = (cog + cob - 1) // cob
     cdef Py_ssize_t nchunks = partials.shape[0]
+    cdef Py_ssize_t njobs = nchunks * groups * ncob
     cdef Py_ssize_t colsize = cig * KD * KH * KW * rb * OW
-    cdef Py_ssize_t chunk, u, u0, u1, stride_part = partials.shape[1] * partials.shape[2]
+    cdef Py_ssize_t gobsize = cob * rb * OW
+    cdef Py_ssize_t job, chunk, r, g, cb, blk, c0
+    cdef Py_ssize_t stride_part = partials.shape[1] * partials.shape[2]
     cdef real* col
-    if nunits == 0:
+    cdef real* gob
+    cdef Py_ssize_t* rix
+    if nblk == 0 or OW == 0:
         return
     cdef const real* gp = &go[0, 0, 0, 0, 0]
     cdef const real* xp = &x[0, 0, 0, 0, 0]
     cdef real* pp = &partials[0, 0, 0]
     with nogil, parallel(num_threads=nthreads):
         col = <real*>malloc(colsize * sizeof(real))
-        for chunk in prange(nchunks, schedule="static"):
-            u0 = chunk * nunits // nchunks
-            u1 = (chunk + 1) * nunits // nchunks
-            for u in range(u0, u1):
-                _wg_gemm_unit(gp, xp, pp + chunk * stride_part, col, u, C, D, H, W, Co,
-                              cig, KD, KH, KW, OD, OH, OW, sd, sh, sw, dd, dh, dw,
-                              pd, ph, pw, groups, rb, nblk)
+        gob = <real*>malloc(gobsize * sizeof(real))
+        rix = <Py_ssize_t*>malloc(3 * rb * sizeof(Py_ssize_t))
+        for job in prange(njobs, schedule="static"):
+            cb = job % ncob
+            r = job // ncob
+            g = r % groups
+            chunk = r // groups
+            c0 = cb * cob
+            for blk in range(chunk * nblk // nchunks, (chunk + 1) * nblk // nchunks):
+                _wg_gemm_block(gp, xp, pp + chunk * stride_part, col, gob, rix, g, blk, c0,
+                               _imin(cog, c0 + cob) - c0, N, C, D, H, W, Co, cig, KD, KH,
+                               KW, OD, OH, OW, sd, sh, sw, dd, dh, dw, pd, ph, pw, groups,
+                               rb)
         free(col)
+        free(gob)
+        free(rix)
+
+
+# ---------------------------------------------------------------------------
+# input gradient, GEMM to columns then col2im in gather form (small planes)
+# ---------------------------------------------------------------------------
+cdef void _col2im_job(
+    const real* go, const real* wt2, real* gx, real* cols, real* gob, Py_ssize_t job,
+    Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+    Py_ssize_t Co, Py_ssize_t cig, Py_ssize_t KD, Py_ssize_t KH, Py_ssize_t KW,
+    Py_ssize_t OD, Py_ssize_t OH, Py_ssize_t OW,
+    Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+    Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+    Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t groups,
+    Py_ssize_t nb, Py_ssize_t nsb, Py_ssize_t cib, Py_ssize_t ncib,
+) noexcept nogil:
+    """Job (group, block of ``cib`` input channels, block of ``nb`` whole samples):
+    cols[(ci, k), (n, o)] = sum_co w[co, ci, k] go[n, co, o] by one GEMM, then every
+    input-gradient row of the block gathers its taps from ``cols`` in (k) order."""
+    cdef Py_ssize_t sb = job % nsb
+    cdef Py_ssize_t r = job // nsb
+    cdef Py_ssize_t cb = r % ncib
+    cdef Py_ssize_t g = r // ncib
+    cdef Py_ssize_t cog = Co // groups
+    cdef Py_ssize_t K = KD * KH * KW
+    cdef Py_ssize_t P = OD * OH * OW
+    cdef Py_ssize_t n0 = sb * nb
+    cdef Py_ssize_t nn = _imin(N, n0 + nb) - n0
+    cdef Py_ssize_t NP = nn * P
+    cdef Py_ssize_t c0 = cb * cib
+    cdef Py_ssize_t nc = _imin(cig, c0 + cib) - c0
+    cdef Py_ssize_t i, co, ci, idd, ih, kd, kh, kw, td, th, od, oh, off, iw0, ow0, cnt, j
+    cdef real* dst
+    cdef const real* src
+    cdef real* xrow
+    for i in range(nn):
+        for co in range(cog):
+            src = go + ((n0 + i) * Co + g * cog + co) * P
+            dst = gob + co * NP + i * P
+            for j in range(P):
+                dst[j] = src[j]
+    # cols (nc*K x NP, row-major) = wt2[g, c0*K:(c0+nc)*K] (nc*K x cog) @ gob (cog x NP)
+    _gemm(False, <int>NP, <int>(nc * K), <int>cog, gob, <int>NP,
+          wt2 + (g * cig + c0) * K * cog, <int>cog, False, cols, <int>NP)
+    for i in range(nn):
+        for ci in range(nc):
+            for idd in range(D):
+                for ih in range(H):
+                    xrow = gx + ((((n0 + i) * C + g * cig + c0 + ci) * D + idd) * H + ih) * W
+                    for iw0 in range(W):
+                        xrow[iw0] = 0
+                    for kd in range(KD):
+                        td = idd + pd - kd * dd
+                        if td < 0 or td % sd != 0 or td // sd >= OD:
+                            continue
+                        od = td // sd
+                        for kh in range(KH):
+                            th = ih + ph - kh * dh
+                            if th < 0 or th % sh != 0 or th // sh >= OH:
+                                continue
+                            oh = th // sh
+                            for kw in range(KW):
+                                src = (cols + (ci * K + (kd * KH + kh) * KW + kw) * NP
+                                       + i * P + (od * OH + oh) * OW)
+                                off = pw - kw * dw  # ow * sw == iw + off
+                                if sw == 1:
+                                    iw0 = _imax(0, -off)
+                                    cnt = _imin(W, OW - off) - iw0
+                                    for j in range(cnt):
+                                        xrow[iw0 + j] += src[iw0 + off + j]
+                                else:
+                                    iw0 = _pmod(-off, sw)
+                                    ow0 = (iw0 + off) // sw
+                                    if ow0 < 0:
+                                        iw0 = iw0 + (-ow0) * sw
+                                        ow0 = 0
+                                    if iw0 >= W or ow0 >= OW:
+                                        continue
+                                    cnt = _imin((W - 1 - iw0) // sw + 1, OW - ow0)
+                                    for j in range(cnt):
+                                        xrow[iw0 + j * sw] += src[ow0 + j]
+
+
+def input_grad_col2im(
+    const real[:, :, :, :, ::1] go, const real[:, :, ::1] wt2,
+    real[:, :, :, :, ::1] gx, kernel, stride, dilation, pad, Py_ssize_t groups,
+    Py_ssize_t samples_per_block, Py_ssize_t ci_block, int nthreads,
+):
+    """Input gradient into ``gx``: GEMM to columns, then col2im in gather form.
+
+    ``wt2`` is ``(groups, C/groups * K, Co/groups)`` (w[g*cog + co, ci, k] at
+    ``[g, ci*K + k, co]``); jobs are (group, block of ``ci_block`` input channels,
+    block of ``samples_per_block`` whole samples)."""
+    cdef Py_ssize_t KD = kernel[0], KH = kernel[1], KW = kernel[2]
+    cdef Py_ssize_t sd = stride[0], sh = stride[1], sw = stride[2]
+    cdef Py_ssize_t dd = dilation[0], dh = dilation[1], dw = dilation[2]
+    cdef Py_ssize_t pd = pad[0], ph = pad[1], pw = pad[2]
+    cdef Py_ssize_t N = gx.shape[0], C = gx.shape[1], D = gx.shape[2], H = gx.shape[3]
+    cdef Py_ssize_t W = gx.shape[4]
+    cdef Py_ssize_t Co = go.shape[1], cig = C // groups
+    cdef Py_ssize_t OD = go.shape[2], OH = go.shape[3], OW = go.shape[4]
+    cdef Py_ssize_t nb = samples_per_block, cib = _imin(ci_block, cig)
+    cdef Py_ssize_t nsb = (N + nb - 1) // nb
+    cdef Py_ssize_t ncib = (cig + cib - 1) // cib
+    cdef Py_ssize_t njobs = groups * ncib * nsb
+    cdef Py_ssize_t P = OD * OH * OW
+    cdef Py_ssize_t colsize = cib * KD * KH * KW * nb * P
+    cdef Py_ssize_t gobsize = (Co // groups) * nb * P
+    cdef Py_ssize_t job
+    cdef real* cols
+    cdef real* gob
+    if njobs == 0 or W == 0 or cig == 0:
+        return
+    cdef const real* gp = &go[0, 0, 0, 0, 0]
+    cdef const real* wp = &wt2[0, 0, 0]
+    cdef real* xp = &gx[0, 0, 0, 0, 0]
+    with nogil, parallel(num_threads=nthreads):
+        cols = <real*>malloc(colsize * sizeof(real))
+        gob = <real*>malloc(gobsize * sizeof(real))
+        for job in prange(njobs, schedule="static"):
+            _col2im_job(gp, wp, xp, cols, gob, job, N, C, D, H, W, Co, cig, KD, KH, KW,
+                        OD, OH, OW, sd, sh, sw, dd, dh, dw, pd, ph, pw, groups, nb, nsb,
+                        cib, ncib)
+        free(cols)
+        free(gob)

@@ -191,7 +191,7 @@ def weight_grad_direct(go, x, gw, stride, dilation, pad, groups, nthreads):
 # input gradient, gathered columns x BLAS
 # ---------------------------------------------------------------------------
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def _ig_gemm_unit(go, wt, gx, col, res, u, K3, s, d, p, groups, rb, nblk):
+def _ig_gemm_job(go, wt, gx, col, res, job, K3, s, d, p, groups, rb, nblk, cib, ncib):
     N, C, D, H, W = gx.shape
     Co, OD, OH, OW = go.shape[1], go.shape[2], go.shape[3], go.shape[4]
     KD, KH, KW = K3
@@ -201,13 +201,16 @@ def _ig_gemm_unit(go, wt, gx, col, res, u, K3, s, d, p, groups, rb, nblk):
     cig = C // groups
     cog = Co // groups
     K = KD * KH * KW
-    blk = u % nblk
-    r = u // nblk
-    g = r % groups
-    n = r // groups
+    DH = D * H
+    blk = job % nblk
+    r = job // nblk
+    cb = r % ncib
+    g = r // ncib
     r0 = blk * rb
-    nr = min(D * H, r0 + rb) - r0
+    nr = min(N * DH, r0 + rb) - r0
     P = nr * W
+    c0 = cb * cib
+    nc = min(cig, c0 + cib) - c0
     colm = col[: cog * K * P].reshape(cog * K, P)
     for col_i in range(cog):
         for kd in range(KD):
@@ -216,8 +219,10 @@ def _ig_gemm_unit(go, wt, gx, col, res, u, K3, s, d, p, groups, rb, nblk):
                     row = col_i * K + (kd * KH + kh) * KW + kw
                     off = pw - kw * dw
                     for rr in range(nr):
-                        idd = (r0 + rr) // H
-                        ih = (r0 + rr) - idd * H
+                        fr = r0 + rr
+                        n = fr // DH
+                        idd = (fr - n * DH) // H
+                        ih = fr - n * DH - idd * H
                         td = idd + pd - kd * dd
                         th = ih + ph - kh * dh
                         base = rr * W
@@ -233,39 +238,47 @@ def _ig_gemm_unit(go, wt, gx, col, res, u, K3, s, d, p, groups, rb, nblk):
                                 colm[row, base + iw] = grow[t // sw]
                             else:
                                 colm[row, base + iw] = 0.0
-    out = res[: cig * P].reshape(cig, P)
-    np.dot(wt[g], colm, out)
-    gflat = gx.reshape(N, C, D * H * W)
-    for ci in range(cig):
-        dst = gflat[n, g * cig + ci]
-        for j in range(P):
-            dst[r0 * W + j] = out[ci, j]
+    out = res[: nc * P].reshape(nc, P)
+    np.dot(wt[g, c0:c0 + nc], colm, out)
+    gflat = gx.reshape(N, C, DH * W)
+    for ci in range(nc):
+        for rr in range(nr):
+            fr = r0 + rr
+            n = fr // DH
+            dst = gflat[n, g * cig + c0 + ci]
+            o = (fr - n * DH) * W
+            for iw in range(W):
+                dst[o + iw] = out[ci, rr * W + iw]
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
-def _ig_gemm_parallel(go, wt, gx, K3, s, d, p, groups, rb, nthreads):
+def _ig_gemm_parallel(go, wt, gx, K3, s, d, p, groups, rb, cib, nthreads):
     N, C, D, H, W = gx.shape
     cig = C // groups
     cog = go.shape[1] // groups
     K = K3[0] * K3[1] * K3[2]
-    nblk = (D * H + rb - 1) // rb
-    nunits = N * groups * nblk
-    per = (nunits + nthreads - 1) // nthreads
+    nblk = (N * D * H + rb - 1) // rb
+    ncib = (cig + cib - 1) // cib
+    njobs = groups * ncib * nblk
+    per = (njobs + nthreads - 1) // nthreads
     for t in prange(nthreads):
         col = np.empty(cog * K * rb * W, gx.dtype)
-        res = np.empty(cig * rb * W, gx.dtype)
-        for u in range(t * per, min(nunits, (t + 1) * per)):
-            _ig_gemm_unit(go, wt, gx, col, res, u, K3, s, d, p, groups, rb, nblk)
+        res = np.empty(cib * rb * W, gx.dtype)
+        for job in range(t * per, min(njobs, (t + 1) * per)):
+            _ig_gemm_job(go, wt, gx, col, res, job, K3, s, d, p, groups, rb, nblk, cib, ncib)
 
 
 def input_grad_gemm(go, wt, gx, kernel, stride, dilation, pad, groups, rows_per_block,
-                    nthreads):
-    """Input gradient into ``gx`` by gathered columns x GEMM (BLAS single-threaded)."""
+                    ci_block, nthreads):
+    """Input gradient into ``gx`` by gathered columns x GEMM (BLAS single-threaded);
+    jobs are (group, block of input channels, block of flat input rows over n, d, h)."""
     if gx.size == 0:
         return gx
-    numba_threads(max(1, nthreads))
+    nthreads = max(1, int(nthreads))
+    numba_threads(nthreads)
+    cig = gx.shape[1] // groups
     _ig_gemm_parallel(go, wt, gx, tuple(kernel), tuple(stride), tuple(dilation), tuple(pad),
-                      int(groups), int(rows_per_block), int(max(1, nthreads)))
+                      int(groups), int(rows_per_block), int(min(ci_block, cig)), nthreads)
     return gx
 
 
@@ -273,7 +286,7 @@ def input_grad_gemm(go, wt, gx, kernel, stride, dilation, pad, groups, rows_per_
 # weight gradient, im2col chunks x BLAS, per-chunk partial sums
 # ---------------------------------------------------------------------------
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def _wg_gemm_unit(go, x, part, col, gob, tmp, u, K3, s, d, p, groups, rb, nblk):
+def _wg_gemm_block(go, x, part, col, gob, tmp, g, blk, c0, nc, K3, s, d, p, groups, rb):
     N, C, D, H, W = x.shape
     Co, OD, OH, OW = go.shape[1], go.shape[2], go.shape[3], go.shape[4]
     KD, KH, KW = K3
@@ -283,12 +296,9 @@ def _wg_gemm_unit(go, x, part, col, gob, tmp, u, K3, s, d, p, groups, rb, nblk):
     cig = C // groups
     cog = Co // groups
     K = KD * KH * KW
-    blk = u % nblk
-    r = u // nblk
-    g = r % groups
-    n = r // groups
+    ODH = OD * OH
     r0 = blk * rb
-    nr = min(OD * OH, r0 + rb) - r0
+    nr = min(N * ODH, r0 + rb) - r0
     P = nr * OW
     colm = col[: cig * K * P].reshape(cig * K, P)
     for ci in range(cig):
@@ -303,8 +313,10 @@ def _wg_gemm_unit(go, x, part, col, gob, tmp, u, K3, s, d, p, groups, rb, nblk):
                     lo = min(lo, OW)
                     hi = max(hi, lo)
                     for rr in range(nr):
-                        od = (r0 + rr) // OH
-                        oh = (r0 + rr) - od * OH
+                        fr = r0 + rr
+                        n = fr // ODH
+                        od = (fr - n * ODH) // OH
+                        oh = fr - n * ODH - od * OH
                         idd = od * sd + kd * dd - pd
                         ih = oh * sh + kh * dh - ph
                         base = rr * OW
@@ -319,45 +331,161 @@ def _wg_gemm_unit(go, x, part, col, gob, tmp, u, K3, s, d, p, groups, rb, nblk):
                             colm[row, base + ow] = xrow[ow * sw + off]
                         for ow in range(hi, OW):
                             colm[row, base + ow] = 0.0
-    gom = gob[: cog * P].reshape(cog, P)
-    gflat = go.reshape(N, Co, OD * OH * OW)
-    for co in range(cog):
-        src = gflat[n, g * cog + co]
-        for j in range(P):
-            gom[co, j] = src[r0 * OW + j]
-    t = tmp[: cog * cig * K].reshape(cog, cig * K)
-    np.dot(gom, colm.T, t)
-    pg = part[g * cog:(g + 1) * cog]
-    for co in range(cog):
-        for j in range(cig * K):
-            pg[co, j] += t[co, j]
+    gom = gob[: nc * P].reshape(nc, P)
+    gflat = go.reshape(N, Co, ODH * OW)
+    for co in range(nc):
+        for rr in range(nr):
+            fr = r0 + rr
+            n = fr // ODH
+            src = gflat[n, g * cog + c0 + co]
+            o = (fr - n * ODH) * OW
+            for ow in range(OW):
+                gom[co, rr * OW + ow] = src[o + ow]
+    t = tmp[: nc * cig * K].reshape(cig * K, nc)
+    np.dot(colm, gom.T, t)
+    for j in range(cig * K):
+        for co in range(nc):
+            part[j, g * cog + c0 + co] += t[j, co]
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
-def _wg_gemm_parallel(go, x, partials, K3, s, d, p, groups, rb):
+def _wg_gemm_parallel(go, x, partials, K3, s, d, p, groups, rb, cob):
     N, C, D, H, W = x.shape
     Co, OD, OH, OW = go.shape[1], go.shape[2], go.shape[3], go.shape[4]
     cig = C // groups
     cog = Co // groups
     K = K3[0] * K3[1] * K3[2]
-    nblk = (OD * OH + rb - 1) // rb
-    nunits = N * groups * nblk
+    nblk = (N * OD * OH + rb - 1) // rb
+    ncob = (cog + cob - 1) // cob
     nchunks = partials.shape[0]
-    for chunk in prange(nchunks):
+    njobs = nchunks * groups * ncob
+    for job in prange(njobs):
+        cb = job % ncob
+        r = job // ncob
+        g = r % groups
+        chunk = r // groups
+        c0 = cb * cob
+        nc = min(cog, c0 + cob) - c0
         col = np.empty(cig * K * rb * OW, x.dtype)
-        gob = np.empty(cog * rb * OW, x.dtype)
-        tmp = np.empty(cog * cig * K, x.dtype)
-        for u in range(chunk * nunits // nchunks, (chunk + 1) * nunits // nchunks):
-            _wg_gemm_unit(go, x, partials[chunk], col, gob, tmp, u, K3, s, d, p, groups, rb,
-                          nblk)
+        gob = np.empty(cob * rb * OW, x.dtype)
+        tmp = np.empty(cob * cig * K, x.dtype)
+        for blk in range(chunk * nblk // nchunks, (chunk + 1) * nblk // nchunks):
+            _wg_gemm_block(go, x, partials[chunk], col, gob, tmp, g, blk, c0, nc, K3, s, d,
+                           p, groups, rb)
 
 
 def weight_grad_gemm(go, x, partials, kernel, stride, dilation, pad, groups, rows_per_block,
-                     nthreads):
-    """Per-chunk weight-gradient partial sums into zeroed ``partials (nchunks, Co, cig*K)``."""
+                     co_block, nthreads):
+    """Weight-gradient partial sums into zeroed ``partials (nchunks, cig*K, Co)``
+    (see the Cython kernel for the job layout)."""
     if go.shape[0] == 0:
         return partials
-    numba_threads(max(1, nthreads))
+    numba_threads(max(1, int(nthreads)))
+    cog = go.shape[1] // groups
     _wg_gemm_parallel(go, x, partials, tuple(kernel), tuple(stride), tuple(dilation),
-                      tuple(pad), int(groups), int(rows_per_block))
+                      tuple(pad), int(groups), int(rows_per_block), int(min(co_block, cog)))
     return partials
+
+
+# ---------------------------------------------------------------------------
+# input gradient, GEMM to columns then col2im in gather form (small planes)
+# ---------------------------------------------------------------------------
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _col2im_job(go, wt2, gx, cols, gob, job, K3, s, d, p, groups, nb, nsb, cib, ncib):
+    N, C, D, H, W = gx.shape
+    Co, OD, OH, OW = go.shape[1], go.shape[2], go.shape[3], go.shape[4]
+    KD, KH, KW = K3
+    sd, sh, sw = s
+    dd, dh, dw = d
+    pd, ph, pw = p
+    cig = C // groups
+    cog = Co // groups
+    K = KD * KH * KW
+    P = OD * OH * OW
+    sb = job % nsb
+    r = job // nsb
+    cb = r % ncib
+    g = r // ncib
+    n0 = sb * nb
+    nn = min(N, n0 + nb) - n0
+    NP = nn * P
+    c0 = cb * cib
+    nc = min(cig, c0 + cib) - c0
+    gflat = go.reshape(N, Co, P)
+    gm = gob[: cog * NP].reshape(cog, NP)
+    for i in range(nn):
+        for co in range(cog):
+            src = gflat[n0 + i, g * cog + co]
+            for j in range(P):
+                gm[co, i * P + j] = src[j]
+    cm = cols[: nc * K * NP].reshape(nc * K, NP)
+    np.dot(wt2[g, c0 * K:(c0 + nc) * K], gm, cm)
+    for i in range(nn):
+        for ci in range(nc):
+            for idd in range(D):
+                for ih in range(H):
+                    xrow = gx[n0 + i, g * cig + c0 + ci, idd, ih]
+                    for iw in range(W):
+                        xrow[iw] = 0.0
+                    for kd in range(KD):
+                        td = idd + pd - kd * dd
+                        if td < 0 or td % sd != 0 or td // sd >= OD:
+                            continue
+                        od = td // sd
+                        for kh in range(KH):
+                            th = ih + ph - kh * dh
+                            if th < 0 or th % sh != 0 or th // sh >= OH:
+                                continue
+                            oh = th // sh
+                            for kw in range(KW):
+                                row = cm[ci * K + (kd * KH + kh) * KW + kw]
+                                base = i * P + (od * OH + oh) * OW
+                                off = pw - kw * dw
+                                if sw == 1:
+                                    iw0 = max(0, -off)
+                                    cnt = min(W, OW - off) - iw0
+                                    for j in range(cnt):
+                                        xrow[iw0 + j] += row[base + iw0 + off + j]
+                                else:
+                                    iw0 = (-off) % sw
+                                    ow0 = (iw0 + off) // sw
+                                    if ow0 < 0:
+                                        iw0 += (-ow0) * sw
+                                        ow0 = 0
+                                    if iw0 >= W or ow0 >= OW:
+                                        continue
+                                    cnt = min((W - 1 - iw0) // sw + 1, OW - ow0)
+                                    for j in range(cnt):
+                                        xrow[iw0 + j * sw] += row[base + ow0 + j]
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def _col2im_parallel(go, wt2, gx, K3, s, d, p, groups, nb, cib, nthreads):
+    N, C = gx.shape[0], gx.shape[1]
+    cig = C // groups
+    cog = go.shape[1] // groups
+    K = K3[0] * K3[1] * K3[2]
+    P = go.shape[2] * go.shape[3] * go.shape[4]
+    nsb = (N + nb - 1) // nb
+    ncib = (cig + cib - 1) // cib
+    njobs = groups * ncib * nsb
+    per = (njobs + nthreads - 1) // nthreads
+    for t in prange(nthreads):
+        cols = np.empty(cib * K * nb * P, gx.dtype)
+        gob = np.empty(cog * nb * P, gx.dtype)
+        for job in range(t * per, min(njobs, (t + 1) * per)):
+            _col2im_job(go, wt2, gx, cols, gob, job, K3, s, d, p, groups, nb, nsb, cib, ncib)
+
+
+def input_grad_col2im(go, wt2, gx, kernel, stride, dilation, pad, groups, samples_per_block,
+                      ci_block, nthreads):
+    """Input gradient into ``gx``: GEMM to columns, then col2im in gather form
+    (see the Cython kernel for the layout of ``wt2`` and the jobs)."""
+    if gx.size == 0:
+        return gx
+    nthreads = max(1, int(nthreads))
+    numba_threads(nthreads)
+    cig = gx.shape[1] // groups
+    _col2im_parallel(go, wt2, gx, tuple(kernel), tuple(stride), tuple(dilation), tuple(pad),
+                     int(groups), int(samples_per_block), int(min(ci_block, cig)), nthreads)
+    return gx
