@@ -969,13 +969,17 @@ cdef void _adavg_row(const real* x, real* out, real* buf, Py_ssize_t job, const 
     cdef const real* row
     cdef real* orow = out + ((pl * g.OD + od) * g.OH + oh) * g.OW
     cdef real acc
-    for w in range(W):
-        buf[w] = 0
+    cdef bint first = True
     for id_ in range(wn.dlo[od], wn.dhi[od]):
         for ih in range(wn.hlo[oh], wn.hhi[oh]):
             row = x + ((pl * g.D + id_) * g.H + ih) * W
-            for w in range(W):
-                buf[w] += row[w]
+            if first:
+                for w in range(W):
+                    buf[w] = row[w]
+                first = False
+            else:
+                for w in range(W):
+                    buf[w] += row[w]
     cnt = (wn.dhi[od] - wn.dlo[od]) * (wn.hhi[oh] - wn.hlo[oh])
     for ow in range(g.OW):
         acc = buf[wn.wlo[ow]]
