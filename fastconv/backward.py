@@ -171,15 +171,15 @@ def _gemm_eff(m, n, k):
 
 
 def _blocking(row_len: int, col_rows: int, nrows: int, item: int, split: int,
-              min_jobs: int = 8, max_block: int = 96):
+              min_jobs: int = 8):
     """(rows per block, channel block) of a GEMM pass: blocks of whole rows with
     about ``_PB_TARGET`` positions, a column panel of at most ``_PANEL_MAX`` bytes,
     and enough jobs for the threads.  Never a function of the thread count."""
     rb = max(1, -(-_PB_TARGET // max(row_len, 1)))
     rb = min(rb, max(1, _PANEL_MAX // max(col_rows * row_len * item, 1)), max(nrows, 1))
-    cb = split if split <= max_block else min(max_block, 256)
+    cb = split if split <= 96 else 64
     ncb = -(-split // cb)
-    while ncb * -(-nrows // rb) < min_jobs and rb > 1 and max_block < 512:
+    while ncb * -(-nrows // rb) < min_jobs and rb > 1:
         rb = -(-rb // 2)
     return int(rb), int(cb)
 
@@ -217,7 +217,13 @@ def _candidate(spec: ConvSpec, pass_: str, name: str, threads: int, backend: str
         eff = min(1.0, OW / 64.0) * 0.8 + 0.2
         if pass_ == "input_grad" and spec.stride[-1] > 1:
             eff *= 0.5  # strided stores
-        return flops / (_DIRECT_RATE * eff * threads) + 5e-6 * (threads > 1), 0, {}
+        secs = flops / (_DIRECT_RATE * eff * threads) + 5e-6 * (threads > 1)
+        if pass_ == "input_grad":
+            # stride 1: the forward direct kernels (register-tiled depthwise) may be faster
+            fwd = _forward_delegate(rs, "direct", threads, backend, factor=1.0)
+            if not isinstance(fwd, str) and fwd[0] < secs:
+                return fwd[0], fwd[1], dict(fwd[2], variant="forward")
+        return secs, 0, {"variant": "gather"}
     if name == "im2col":
         cog, cig, G = spec.out_per_group, spec.in_per_group, spec.groups
         if pass_ == "input_grad":
@@ -239,17 +245,18 @@ def _candidate(spec: ConvSpec, pass_: str, name: str, threads: int, backend: str
         else:
             OW = spec.out_size[-1]
             rows = spec.batch * math.prod(spec.out_size[:-1])
-            rb, cb = _blocking(OW, cig * K, rows, item, cog, max_block=512)
+            rb, _ = _blocking(OW, cig * K, rows, item, cog, min_jobs=0)
+            # whole output-channel groups (one im2col panel serves them all) and two row
+            # chunks: enough jobs for two threads, one reduction (measured best here)
+            cb = min(cog, 512)
             waste = 1
             eff = _gemm_eff(cig * K, min(cb, cog), rb * OW)
             ncb = -(-cog // cb)
             pack = G * ncb * (cig * K + cb) * spec.batch * math.prod(spec.out_size) * item
             nblk = -(-rows // rb)
             wsize = spec.out_channels * cig * K * item
-            nchunks = max(1, min(-(-8 // (G * ncb)), nblk,
+            nchunks = max(1, min(-(-2 // (G * ncb)), nblk,
                                  _config.WORKSPACE_LIMIT // max(wsize, 1)))
-            if nchunks > 2:
-                nchunks -= nchunks % 2  # even: balanced on two threads
             ws = threads * (cig * K + cb) * rb * OW * item + nchunks * wsize
             opts = {"rows_per_block": rb, "co_block": cb, "chunks": int(nchunks)}
         secs = (flops * waste / (_GEMM_RATE[item] * eff * threads)
@@ -262,6 +269,13 @@ def _candidate(spec: ConvSpec, pass_: str, name: str, threads: int, backend: str
         return f"algorithm {name!r} is not implemented"
     if name == "separable":
         return "separable depends on the kernel's values; not used for backward passes"
+    return _forward_delegate(rs, name, threads, backend)
+
+
+def _forward_delegate(rs: ConvSpec, name: str, threads: int, backend: str,
+                      factor: float | None = None):
+    """The stride-1 input gradient run by the forward algorithm ``name``:
+    (seconds, workspace, options) or the reason it cannot serve."""
     eq, why = _equivalent_forward(rs)
     if eq is None:
         return why
@@ -270,7 +284,13 @@ def _candidate(spec: ConvSpec, pass_: str, name: str, threads: int, backend: str
     if why is not None:
         return why
     secs, ws = mod.estimate(eq, threads)
-    return secs, ws, {"forward_plan": make_plan(eq, name, backend), "forward_spec": eq}
+    if factor is None:
+        # Calibration on this machine class: the forward estimates of the transform
+        # algorithms are optimistic for this use (the flipped weight is transformed on
+        # every call; small planes waste more of each tile), more so for small planes.
+        factor = 1.5 * max(1.0, 256 / max(math.prod(eq.out_size), 1)) ** 0.25
+    return secs * factor, ws, {"forward_plan": make_plan(eq, name, backend),
+                               "forward_spec": eq}
 
 
 def plan_backward(spec: ConvSpec, pass_: str, algorithm: str = "auto",
@@ -352,7 +372,9 @@ def _input_grad(spec: ConvSpec, plan: Plan, go: np.ndarray, w: np.ndarray) -> np
     gxp = np.empty((spec.batch, spec.in_channels) + rs.in_size, spec.dtype)
     if spec.batch and gxp.size:
         name = plan.algorithm
-        if name == "direct":
+        if "forward_plan" in plan.options:
+            _forward_input_grad(rs, plan, go, w, gxp)
+        elif name == "direct":
             kern = kernels.get(plan.backend, "grad", "input_grad_direct")
             kern(to_3d(go, nd), to_3d(w, nd), to_3d(gxp, nd), pad3(rs.stride, nd, 1),
                  pad3(rs.dilation, nd, 1), pad3(rs.pad_before, nd, 0), rs.groups,
@@ -377,19 +399,25 @@ def _input_grad(spec: ConvSpec, plan: Plan, go: np.ndarray, w: np.ndarray) -> np
                      pad3(rs.stride, nd, 1), pad3(rs.dilation, nd, 1),
                      pad3(rs.pad_before, nd, 0), rs.groups, plan.options["rows_per_block"],
                      plan.options["ci_block"], plan.threads)
-        else:
-            eq, fplan = plan.options["forward_spec"], plan.options["forward_plan"]
-            fplan = replace(fplan, threads=plan.threads)
-            G, cog, cig = rs.groups, rs.out_per_group, rs.in_per_group
-            flip = (slice(None),) * 3 + (slice(None, None, -1),) * nd
-            wt = w.reshape((G, cog, cig) + rs.kernel).transpose(
-                (0, 2, 1) + tuple(range(3, 3 + nd)))[flip]
-            wt = np.ascontiguousarray(wt.reshape((G * cig, cog) + rs.kernel))
-            algorithms.get(fplan.algorithm).forward(
-                eq, fplan, go, wt, np.zeros(1, spec.dtype), gxp)
+        else:  # pragma: no cover - every other algorithm runs through the forward path
+            raise ValueError(f"no input-gradient path for {name!r}")
     if rs is spec:
         return gxp
     return pad_adjoint(gxp, spec.pad, spec.padding_mode)
+
+
+def _forward_input_grad(rs: ConvSpec, plan: Plan, go, w, gxp) -> None:
+    """Stride-1 input gradient as the forward convolution of the zero-padded
+    ``go`` with the flipped kernel, in/out channels swapped per group."""
+    nd = rs.nd
+    eq, fplan = plan.options["forward_spec"], plan.options["forward_plan"]
+    fplan = replace(fplan, threads=plan.threads)
+    G, cog, cig = rs.groups, rs.out_per_group, rs.in_per_group
+    flip = (slice(None),) * 3 + (slice(None, None, -1),) * nd
+    wt = w.reshape((G, cog, cig) + rs.kernel).transpose(
+        (0, 2, 1) + tuple(range(3, 3 + nd)))[flip]
+    wt = np.ascontiguousarray(wt.reshape((G * cig, cog) + rs.kernel))
+    algorithms.get(fplan.algorithm).forward(eq, fplan, go, wt, np.zeros(1, rs.dtype), gxp)
 
 
 def _weight_grad(spec: ConvSpec, plan: Plan, go: np.ndarray, x: np.ndarray) -> np.ndarray:

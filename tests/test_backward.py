@@ -459,8 +459,9 @@ def test_kernels_write_every_element(backend, dtype):
 @pytest.mark.parametrize("backend", BACKENDS)
 @given(case=conv_cases(modes=["zeros"]), data=st.data())
 def test_gemm_kernels_any_blocking(backend, case, data):
-    """Both input-gradient GEMM variants (gathered columns; GEMM + col2im) and the
-    chunked weight-gradient GEMM, with arbitrary blockings, against the reference."""
+    """The input-gradient kernels (direct gather; gathered columns x GEMM; GEMM +
+    col2im) and the chunked weight-gradient GEMM, with arbitrary blockings and thread
+    counts, against the reference (outputs prefilled with NaN)."""
     from fastconv._spec import conv_spec, pad3, to_3d
 
     nd, x, w, g = _arrays(case)
@@ -483,6 +484,10 @@ def test_gemm_kernels_any_blocking(backend, case, data):
     wt2 = np.ascontiguousarray(w.reshape(G, cog, -1).transpose(0, 2, 1))
     kernels.get(backend, "grad", "input_grad_col2im")(to_3d(g, nd), wt2, to_3d(gx, nd), *geo,
                                                       blk, cb, nthreads)
+    assert_close(gx, ex)
+    gx = np.full(x.shape, np.nan)
+    kernels.get(backend, "grad", "input_grad_direct")(to_3d(g, nd), to_3d(w, nd), to_3d(gx, nd),
+                                                      *geo[1:], nthreads)
     assert_close(gx, ex)
     chunks = data.draw(st.integers(1, 3))
     parts = np.zeros((chunks, cig * spec.taps, spec.out_channels))
