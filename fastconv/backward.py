@@ -22,6 +22,7 @@ back onto the input by :func:`pad_adjoint` (the exact adjoint of ``np.pad``).
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from dataclasses import replace
@@ -321,8 +322,15 @@ def plan_backward(spec: ConvSpec, pass_: str, algorithm: str = "auto",
     """
     check_choice(pass_, "pass_", ("input_grad", "weight_grad"))
     check_choice(algorithm, "algorithm", ALGORITHMS)
+    return _plan_cached(spec, pass_, algorithm, backend, get_num_threads())
+
+
+@functools.lru_cache(maxsize=256)
+def _plan_cached(spec: ConvSpec, pass_: str, algorithm: str, backend: str,
+                 nthreads: int) -> Plan:
+    """``plan_backward`` proper: a pure function of its arguments, so memoised
+    (a training loop plans each layer once)."""
     backend = _resolve_backend(spec, backend)
-    nthreads = get_num_threads()
     threads = 1 if spec.flops < _config.PARALLEL_MIN_FLOPS else nthreads
     names = ("direct", "im2col") + tuple(
         n for n in ALGORITHMS if n not in ("auto", "direct", "im2col"))
