@@ -80,23 +80,29 @@ cdef extern from *:
     /* v replaces the running max m: v > m, or v is NaN (written so that GCC
        if-converts and vectorises it: no branch on the unordered compare) */
     #define FC_GT(v, m) (!((v) <= (m)) && !(((m) != (m)) && ((v) == (v))))
+    /* 256-bit vectors on x86 GCC: rows of ~50-100 outputs leave a short epilogue */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+    #define FC_VW __attribute__((target("prefer-vector-width=256")))
+    #else
+    #define FC_VW
+    #endif
     #define FC_HMAX(T) \
-    static void fc_hmax2s2_##T(const T* restrict s, T* restrict o, Py_ssize_t n) { \
+    static FC_VW void fc_hmax2s2_##T(const T* restrict s, T* restrict o, Py_ssize_t n) { \
         for (Py_ssize_t j = 0; j < n; j++) { T m = s[2*j], v = s[2*j+1]; \
             o[j] = FC_GT(v, m) ? v : m; } } \
-    static void fc_hmax3s2_##T(const T* restrict s, T* restrict o, Py_ssize_t n) { \
+    static FC_VW void fc_hmax3s2_##T(const T* restrict s, T* restrict o, Py_ssize_t n) { \
         for (Py_ssize_t j = 0; j < n; j++) { T m = s[2*j], v = s[2*j+1]; \
             m = FC_GT(v, m) ? v : m; v = s[2*j+2]; o[j] = FC_GT(v, m) ? v : m; } } \
-    static void fc_hmax2s1_##T(const T* restrict s, T* restrict o, Py_ssize_t n) { \
+    static FC_VW void fc_hmax2s1_##T(const T* restrict s, T* restrict o, Py_ssize_t n) { \
         for (Py_ssize_t j = 0; j < n; j++) { T m = s[j], v = s[j+1]; \
             o[j] = FC_GT(v, m) ? v : m; } } \
-    static void fc_hmax3s1_##T(const T* restrict s, T* restrict o, Py_ssize_t n) { \
+    static FC_VW void fc_hmax3s1_##T(const T* restrict s, T* restrict o, Py_ssize_t n) { \
         for (Py_ssize_t j = 0; j < n; j++) { T m = s[j], v = s[j+1]; \
             m = FC_GT(v, m) ? v : m; v = s[j+2]; o[j] = FC_GT(v, m) ? v : m; } } \
-    static void fc_vmax_##T(const T* restrict r, T* restrict b, Py_ssize_t n) { \
+    static FC_VW void fc_vmax_##T(const T* restrict r, T* restrict b, Py_ssize_t n) { \
         for (Py_ssize_t j = 0; j < n; j++) { T v = r[j], m = b[j]; \
             b[j] = FC_GT(v, m) ? v : m; } } \
-    static void fc_vmax2_##T(const T* restrict r, const T* restrict q, T* restrict b, \
+    static FC_VW void fc_vmax2_##T(const T* restrict r, const T* restrict q, T* restrict b, \
                              Py_ssize_t n) { \
         for (Py_ssize_t j = 0; j < n; j++) { T v = q[j], m = r[j]; \
             b[j] = FC_GT(v, m) ? v : m; } }
@@ -106,7 +112,7 @@ cdef extern from *:
        of output j goes to the first maximum (last NaN) of its 4 inputs, the other 3
        get 0; every element of the two input rows' first 2n columns is written. */
     #define FC_MAXBW22(T) \
-    static void fc_maxbw22_##T(const T* restrict r0, const T* restrict r1, \
+    static FC_VW void fc_maxbw22_##T(const T* restrict r0, const T* restrict r1, \
                                const T* restrict g, T* restrict g0, T* restrict g1, \
                                Py_ssize_t n) { \
         for (Py_ssize_t j = 0; j < n; j++) { \
@@ -123,7 +129,7 @@ cdef extern from *:
     /* Window argmax (row-major tap number) of the interior outputs of a stride-2 row,
        3x3 windows from 3 input rows: vectorisable selects, no branches. */
     #define FC_ARGMAX33(T) \
-    static void fc_argmax33s2_##T(const T* restrict r0, const T* restrict r1, \
+    static FC_VW void fc_argmax33s2_##T(const T* restrict r0, const T* restrict r1, \
                                   const T* restrict r2, int* restrict k, Py_ssize_t n) { \
         for (Py_ssize_t j = 0; j < n; j++) { \
             T m = r0[2*j]; int kk = 0; T v; int t; \
