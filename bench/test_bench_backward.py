@@ -26,7 +26,7 @@ import pytest
 
 import fastconv as fc
 
-from .conftest import PEERS, conv_flops, make_data, make_weight, max_rel_err, run_bench
+from .conftest import PEERS, conv_flops, make_data, make_weight, max_rel_err
 
 torch = PEERS.torch
 

@@ -6,9 +6,11 @@
 How a pass runs (``plan_backward`` chooses, ``algorithm="auto"`` follows it):
 
 input gradient (``pass_="input_grad"``; also the transposed convolution's forward)
-    ``direct``  gather kernel: each input-gradient row sums its own contributions.
-    ``im2col``  output-gradient taps gathered into column panels x BLAS GEMM.
-    ``fft`` (and any other forward algorithm that serves the case), unit stride
+    ``direct``  gather kernel: each input-gradient row sums its own contributions
+                (stride 1: or the forward direct kernels, see below, when cheaper).
+    ``im2col``  GEMM to columns + col2im in gather form (small planes), or
+                output-gradient taps gathered into column panels x GEMM.
+    ``winograd``/``fft`` (any forward algorithm that serves the case), unit stride
     only: the input gradient *is* a forward convolution of the zero-padded output
     gradient with the flipped, channel-swapped kernel, run by that algorithm.
 weight gradient (``pass_="weight_grad"``; a correlation of x with grad_output)
@@ -151,7 +153,7 @@ def _equivalent_forward(spec: ConvSpec):
         return None, "the input gradient is a forward convolution only for stride 1"
     pads = []
     for L, O, k, d, (a, _b) in zip(spec.in_size, spec.out_size, spec.kernel,
-                                   spec.dilation, spec.pad):
+                                   spec.dilation, spec.pad, strict=False):
         left, right = d * (k - 1) - a, L - O + a
         if left < 0 or right < 0:
             return None, "padding larger than the dilated kernel (the equivalent forward " \
@@ -464,7 +466,8 @@ def _check_needs(needs) -> frozenset:
     try:
         s = frozenset(needs)
     except TypeError:
-        raise TypeError(f"needs must be a sequence of names from {NEEDS}, got {needs!r}")
+        raise TypeError(
+            f"needs must be a sequence of names from {NEEDS}, got {needs!r}") from None
     bad = [n for n in s if n not in NEEDS]
     if bad:
         raise ValueError(f"needs must contain only {NEEDS}, got {tuple(needs)!r}")
@@ -599,7 +602,7 @@ def _transpose_spec(nd, x, weight, bias, stride, padding, output_padding, groups
                          f"{nd} ints, got {padding!r}")
     padding = int_tuple(padding, nd, "padding", minimum=0)
     output_padding = int_tuple(output_padding, nd, "output_padding", minimum=0)
-    for op, s, d in zip(output_padding, stride, dilation):
+    for op, s, d in zip(output_padding, stride, dilation, strict=False):
         if not (op < s or op < d):
             raise ValueError(
                 f"output_padding={output_padding} must be smaller than either stride="
@@ -608,7 +611,7 @@ def _transpose_spec(nd, x, weight, bias, stride, padding, output_padding, groups
     L = xs[2:]
     out = tuple((l - 1) * s - 2 * p + d * (k - 1) + op + 1
                 for l, s, p, d, k, op in zip(L, stride, padding, dilation, kernel,
-                                              output_padding))
+                                              output_padding, strict=False))
     if any(o <= 0 for o in out):
         raise ValueError(
             f"conv_transpose{nd}d output size {out} would be <= 0 (input spatial {L}, "

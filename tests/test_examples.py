@@ -34,7 +34,7 @@ def test_backward_of_the_network_matches_finite_differences():
         v = rng.standard_normal(params[name].shape)
         eps = 1e-5
 
-        def f(sign, name=name, v=v):
+        def f(sign, name=name, v=v, eps=eps):
             p = dict(params)
             p[name] = params[name] + sign * eps * v
             return td.softmax_cross_entropy(td.forward(p, x)[0], y)[0]

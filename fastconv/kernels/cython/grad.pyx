@@ -11,21 +11,27 @@ element is written by exactly one work unit, which sums its own contributions
 
 * ``input_grad_direct``: one unit = one input-gradient row; strided axpys of
   output-gradient rows, summed in (co, kd, kh, kw) order.
-* ``input_grad_gemm``: one unit = (n, group, block of input rows); the block's
-  output-gradient taps are gathered into a column buffer (zero where a tap does
+* ``input_grad_gemm``: one job = (group, block of input channels, block of flat
+  input rows over (n, d, h), possibly spanning samples); the block's
+  output-gradient taps are gathered into a column panel (zero where a tap does
   not land on an output), then one BLAS GEMM with the rearranged weight
   ``wt (G, C/groups, Co/groups*K)`` writes the block.
+* ``input_grad_col2im``: one job = (group, block of input channels, block of whole
+  samples); one GEMM makes the columns ``w^T @ go`` (no zero taps), then every
+  input-gradient row of the job gathers its taps from them (col2im, gather form).
 
 Weight gradient (a correlation of x with go):
 
-* ``weight_grad_direct``: one unit = one (co, ci, kd, kh) weight row; each
-  weight element is one dot-product chain in a fixed order.
-* ``weight_grad_gemm``: units (n, group, block of output rows) are split into a
-  fixed number of chunks (a function of the shape only); each chunk sums its
-  units' GEMMs into its own partial-sum buffer; the caller reduces the partials
-  in chunk order.  Threads only decide who computes a chunk, so results are
-  bit-identical for any thread count.  BLAS must be single-threaded here (the
-  caller limits it).
+* ``weight_grad_direct``: one unit = one (co, ci, kd, kh) weight row; lane-wise
+  accumulators, each weight element summed in a fixed order.
+* ``weight_grad_gemm``: blocks of flat output rows (over n, od, oh) are split into
+  a fixed number of row chunks (a function of the shape only); a job = (row chunk,
+  group, block of output channels) sums its blocks' im2col-panel GEMMs into the
+  chunk's partial buffer ``(cig*K, Co)`` in block order; the caller reduces the
+  partials in chunk order.  Threads only decide who runs a job, so results are
+  bit-identical for any thread count.
+
+BLAS is called single-threaded inside the OpenMP region (the caller limits it).
 """
 
 from cython.parallel cimport parallel, prange

@@ -7,10 +7,13 @@ Arrays are 3-D-normalised and C-contiguous in the compute dtype: go
 * ``input_grad_direct``: gather form, one unit per input-gradient row, which
   sums its own contributions in (co, kd, kh, kw) order (no scatter races).
 * ``weight_grad_direct``: one unit per (co, ci, kd, kh) weight row.
-* ``input_grad_gemm``: (n, group, block of input rows) units; gathered
-  output-gradient columns times the rearranged weight (``np.dot``, BLAS).
-* ``weight_grad_gemm``: (n, group, block of output rows) units split into a fixed
-  number of chunks, each summing into its own partial buffer (reduced by the
+* ``input_grad_gemm``: jobs (group, block of input channels, block of flat input
+  rows over n, d, h); gathered output-gradient columns times the rearranged
+  weight (``np.dot``, BLAS).
+* ``input_grad_col2im``: jobs (group, block of input channels, block of samples);
+  columns ``w^T @ go`` by one ``np.dot``, then col2im in gather form.
+* ``weight_grad_gemm``: jobs (row chunk, group, block of output channels), each
+  summing its blocks' GEMMs into the chunk's partial buffer (reduced by the
   caller in chunk order): bit-identical for any thread count.  BLAS must be
   single-threaded inside (the caller limits it).
 """
