@@ -8,7 +8,8 @@ the table compares the three rows directly.
 
 Forward rows time ``fc.<op>`` and ``torch.nn.functional.<op>``.  Backward rows
 time only the backward: fastconv's ``*_backward(grad_output, x, ...)`` (max
-pooling recomputes the argmax: it is given no indices) against the ATen kernel
+pooling recomputes the argmax: it is given no indices; the ``fastconv-indices``
+rows pass the forward's indices instead) against the ATen kernel
 PyTorch autograd runs (``max_pool2d_with_indices_backward`` with the forward's
 indices, ``avg_pool2d_backward``, ``_adaptive_avg_pool2d_backward``).
 
@@ -94,7 +95,7 @@ def _copy_fn(x, threads):
         return lambda: np.copyto(dst, x)
     pool = ThreadPoolExecutor(threads)
     bounds = np.linspace(0, x.shape[0], threads + 1).astype(int)
-    parts = [(dst[a:b], x[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    parts = [(dst[a:b], x[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=False)]
 
     def run():
         list(pool.map(lambda p: np.copyto(*p), parts))
@@ -130,7 +131,7 @@ def test_pool_forward(benchmark, bench, threads, case, impl):
         bench(benchmark, _copy_fn(x, threads), **info)
 
 
-@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("impl", IMPLS + ["fastconv-indices"])
 @pytest.mark.parametrize("case", list(BACKWARD))
 def test_pool_backward(benchmark, bench, threads, case, impl):
     x = _x()
@@ -139,7 +140,15 @@ def test_pool_backward(benchmark, bench, threads, case, impl):
     g = np.ones_like(y)
     info = dict(case=f"{case} backward {SHAPE} float32", impl=impl, threads=threads,
                 bytes=_nbytes(x.shape, y.shape), shape=str(SHAPE))
-    if impl == "fastconv":
+    if impl == "fastconv-indices":  # max pooling given the forward's indices
+        if not case.startswith("max"):
+            pytest.skip("only max pooling takes indices")
+        k, s, p = {"max2x2": (2, 2, 0), "max3x3s2p1": (3, 2, 1)}[case]
+        _, idx = fc.max_pool2d(x, k, s, p, return_indices=True)
+        res = bench(benchmark, lambda: fc.max_pool2d_backward(g, x, k, s, p, indices=idx),
+                    backend="cython", **info)
+        np.testing.assert_array_equal(res, fc_bw(g, x))
+    elif impl == "fastconv":
         res = bench(benchmark, lambda: fc_bw(g, x), backend="cython", **info)
         if torch is not None:
             fn, _ = t_build(torch.from_numpy(x))
