@@ -34,7 +34,15 @@ cdef extern from *:
     """
     #include <string.h>
 
+    /* SIMD vector width of the build: 64-byte vectors only where the ISA has
+       them (emulating them with narrower registers compiles very slowly). */
+    #if defined(__AVX512F__)
     #define DW_VBYTES 64
+    #elif defined(__AVX__)
+    #define DW_VBYTES 32
+    #else
+    #define DW_VBYTES 16
+    #endif
     #define DW_RMAX 8
     #define DW_TMAX 8
     #define DW_INLINE static inline __attribute__((always_inline))
@@ -56,10 +64,22 @@ cdef extern from *:
     #endif
     typedef int dwi_f __attribute__((vector_size(DW_VBYTES)));
     typedef long long dwi_d __attribute__((vector_size(DW_VBYTES)));
+    #if DW_VBYTES == 64
     #define DW_EVEN_f ((dwi_f){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30})
     #define DW_ODD_f ((dwi_f){1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31})
     #define DW_EVEN_d ((dwi_d){0, 2, 4, 6, 8, 10, 12, 14})
     #define DW_ODD_d ((dwi_d){1, 3, 5, 7, 9, 11, 13, 15})
+    #elif DW_VBYTES == 32
+    #define DW_EVEN_f ((dwi_f){0, 2, 4, 6, 8, 10, 12, 14})
+    #define DW_ODD_f ((dwi_f){1, 3, 5, 7, 9, 11, 13, 15})
+    #define DW_EVEN_d ((dwi_d){0, 2, 4, 6})
+    #define DW_ODD_d ((dwi_d){1, 3, 5, 7})
+    #else
+    #define DW_EVEN_f ((dwi_f){0, 2, 4, 6})
+    #define DW_ODD_f ((dwi_f){1, 3, 5, 7})
+    #define DW_EVEN_d ((dwi_d){0, 2})
+    #define DW_ODD_d ((dwi_d){1, 3})
+    #endif
 
     /* DW_DEFINE(suffix, scalar type): the whole kernel for one dtype. */
     #define DW_DEFINE(S, T)                                                          \\
@@ -319,13 +339,14 @@ cdef extern from *:
                   long pd, long ph, long pw, long cw, double* buf, long* koff) noexcept nogil
     long dw_buffer_elems(long rows, long KD, long KH, long KW, long sh, long sw, long dh,
                          long dw, long cw, long VL) noexcept nogil
+    enum: DW_VBYTES
 
 
 def buffer_elems(Py_ssize_t rowblock, Py_ssize_t colblock, kernel, stride, dilation,
                  Py_ssize_t itemsize):
     """Scratch elements per thread for the given blocking (for workspace estimates)."""
     return dw_buffer_elems(rowblock, kernel[0], kernel[1], kernel[2], stride[1], stride[2],
-                           dilation[1], dilation[2], colblock, 64 // itemsize)
+                           dilation[1], dilation[2], colblock, DW_VBYTES // itemsize)
 
 
 def conv_depthwise(
@@ -354,7 +375,7 @@ def conv_depthwise(
     cdef long njobs = N * Co * OD * nrb
     if njobs == 0:
         return
-    cdef long VL = 64 // sizeof(real)
+    cdef long VL = DW_VBYTES // sizeof(real)
     cdef long nbuf = dw_buffer_elems(rb, KD, KH, KW, sh, sw, dh, dw, cw, VL)
     cdef const real* xp = &x[0, 0, 0, 0, 0]
     cdef const real* wp = &w[0, 0, 0, 0, 0]
