@@ -187,6 +187,11 @@ def _blocking(row_len: int, col_rows: int, nrows: int, item: int, split: int,
     return int(rb), int(cb)
 
 
+def _is_pointwise(rs: ConvSpec) -> bool:
+    return (rs.groups == 1 and all(k == 1 for k in rs.kernel) and rs.unit_stride()
+            and all(p == (0, 0) for p in rs.pad))
+
+
 def _col2im_option(spec: ConvSpec, rs: ConvSpec, threads: int):
     """(seconds, workspace, options) of the GEMM + col2im input gradient, or None
     when one sample's columns would not fit the panel budget."""
@@ -227,6 +232,12 @@ def _candidate(spec: ConvSpec, pass_: str, name: str, threads: int, backend: str
             if not isinstance(fwd, str) and fwd[0] < secs:
                 return fwd[0], fwd[1], dict(fwd[2], variant="forward")
         return secs, 0, {"variant": "gather"}
+    if name == "im2col" and _is_pointwise(rs):
+        # 1x1, stride 1, no padding: both passes are plain batched GEMMs on the
+        # arrays themselves (no packing), multithreaded BLAS alone
+        eff = _gemm_eff(math.prod(spec.out_size), min(spec.in_channels, spec.out_channels),
+                        spec.out_channels if pass_ == "input_grad" else 512)
+        return flops / (_GEMM_RATE[item] * eff * threads) + 20e-6, 0, {"variant": "pointwise"}
     if name == "im2col":
         cog, cig, G = spec.out_per_group, spec.in_per_group, spec.groups
         if pass_ == "input_grad":
@@ -384,6 +395,19 @@ def _input_grad(spec: ConvSpec, plan: Plan, go: np.ndarray, w: np.ndarray) -> np
         name = plan.algorithm
         if "forward_plan" in plan.options:
             _forward_input_grad(rs, plan, go, w, gxp)
+        elif plan.options.get("variant") == "pointwise":
+            # gx[n] = w^T @ go[n]: one single-threaded GEMM per sample, samples split
+            # over the threads (each sample's GEMM is the same whatever the split)
+            P = math.prod(rs.in_size)
+            wT = w.reshape(rs.out_channels, rs.in_channels).T
+            gof = go.reshape(rs.batch, rs.out_channels, P)
+            gxf = gxp.reshape(rs.batch, rs.in_channels, P)
+
+            def part(c, nparts):
+                lo, hi = c * rs.batch // nparts, (c + 1) * rs.batch // nparts
+                np.matmul(wT, gof[lo:hi], out=gxf[lo:hi])
+
+            _run_parts(part, plan.threads, plan.threads)
         elif name == "direct":
             kern = kernels.get(plan.backend, "grad", "input_grad_direct")
             kern(to_3d(go, nd), to_3d(w, nd), to_3d(gxp, nd), pad3(rs.stride, nd, 1),
@@ -430,6 +454,26 @@ def _forward_input_grad(rs: ConvSpec, plan: Plan, go, w, gxp) -> None:
     algorithms.get(fplan.algorithm).forward(eq, fplan, go, wt, np.zeros(1, rs.dtype), gxp)
 
 
+#: Fixed number of sample chunks of the pointwise (1x1) weight gradient.
+_POINTWISE_CHUNKS = 2
+
+
+def _run_parts(fn, nparts: int, threads: int) -> None:
+    """Run ``fn(c, nparts)`` for c in range(nparts) on up to ``threads`` Python threads,
+    BLAS single-threaded (NumPy's matmul releases the GIL).  Which thread runs a
+    part never changes what the part computes."""
+    with blas_threads(1):
+        if threads <= 1 or nparts <= 1:
+            for c in range(nparts):
+                fn(c, nparts)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(threads, nparts)) as ex:
+            for f in [ex.submit(fn, c, nparts) for c in range(nparts)]:
+                f.result()
+
+
 def _weight_grad(spec: ConvSpec, plan: Plan, go: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Gradient w.r.t. the weight; ``x`` (N, C, *in) compute dtype, C-contiguous."""
     rs = _run_spec(spec)
@@ -442,6 +486,25 @@ def _weight_grad(spec: ConvSpec, plan: Plan, go: np.ndarray, x: np.ndarray) -> n
         kern(to_3d(go, nd), to_3d(x, nd), to_3d(gw, nd), pad3(rs.stride, nd, 1),
              pad3(rs.dilation, nd, 1), pad3(rs.pad_before, nd, 0), rs.groups, plan.threads)
         return gw
+    if plan.options.get("variant") == "pointwise":
+        # gw = sum_n go[n] @ x[n]^T: a fixed number of sample chunks, each summing its
+        # single-threaded per-sample GEMMs in order; chunks reduced in order
+        P = math.prod(rs.in_size)
+        gof = go.reshape(rs.batch, rs.out_channels, P)
+        xf = x.reshape(rs.batch, rs.in_channels, P)
+        nchunks = min(_POINTWISE_CHUNKS, rs.batch)
+        parts = np.zeros((nchunks, rs.out_channels, rs.in_channels), spec.dtype)
+
+        def part(c, nparts):
+            tmp = np.empty(parts.shape[1:], spec.dtype)
+            for n in range(c * rs.batch // nparts, (c + 1) * rs.batch // nparts):
+                np.matmul(gof[n], xf[n].T, out=tmp)
+                parts[c] += tmp
+
+        _run_parts(part, nchunks, plan.threads)
+        for i in range(1, nchunks):
+            parts[0] += parts[i]
+        return parts[0].reshape(spec.w_shape)
     if plan.algorithm != "im2col":  # pragma: no cover - plan_backward refuses
         raise ValueError(f"the weight gradient has no {plan.algorithm} path")
     parts = np.zeros((plan.options["chunks"], spec.in_per_group * spec.taps, spec.out_channels),

@@ -411,6 +411,7 @@ def test_nan_propagates(backend, algorithm):
     ((3, 16, 21, 19), (24, 16, 3, 3), dict(padding=1)),
     ((2, 12, 17, 23), (12, 1, 5, 3), dict(padding=2, groups=12, stride=(2, 1))),
     ((2, 6, 9, 10, 11), (4, 3, 3, 2, 3), dict(padding=1, groups=2, dilation=(1, 2, 1))),
+    ((3, 96, 30, 31), (80, 96, 1, 1), {}),
 ])
 def test_bit_identical_across_threads(backend, algorithm, xs, ws, kw):
     x = rng.standard_normal(xs).astype(np.float32)
