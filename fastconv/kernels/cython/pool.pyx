@@ -428,18 +428,18 @@ def max_pool(const anyt[:, :, :, ::1] x, anyt[:, :, :, ::1] out, kernel, stride,
     cdef char* raw
     cdef anyt* buf
     cdef Py_ssize_t sh = _shift(&g, sizeof(anyt))
-    cdef size_t nbytes = (g.W + 64) * sizeof(anyt) + 64
+    cdef size_t nbytes = (g.W + 64) * sizeof(anyt) + 256
     with nogil:
         if nthreads > 1:
             with parallel(num_threads=nthreads):
                 raw = <char*>malloc(nbytes)
-                buf = (<anyt*>_aligned(raw)) + sh
+                buf = (<anyt*>_aligned(raw + 64)) + sh
                 for job in prange(njobs, schedule="static"):
                     _max_row(xp, op, buf, job, &g)
                 free(raw)
         else:
             raw = <char*>malloc(nbytes)
-            buf = (<anyt*>_aligned(raw)) + sh
+            buf = (<anyt*>_aligned(raw + 64)) + sh
             for job in range(njobs):
                 _max_row(xp, op, buf, job, &g)
             free(raw)
@@ -544,9 +544,13 @@ cdef void _maxbw_plane(const real* gr, const anyt* x, real* gx, Py_ssize_t p,
     cdef bint fast33 = (g.kd == 1 and g.kh == 3 and g.kw == 3 and g.sh == 2 and g.sw == 2
                         and g.dh == 1 and g.dw == 1 and g.b > g.a)
     cdef int* ks = NULL
+    cdef char* ksraw = NULL
     cdef Py_ssize_t c0, rk
     if fast33 and (anyt is float or anyt is double):
-        ks = <int*>malloc(g.OW * sizeof(int))
+        # >= 128 bytes of slack on both sides: no false sharing with another
+        # thread's buffer from the same malloc arena
+        ksraw = <char*>malloc(g.OW * sizeof(int) + 256)
+        ks = <int*>_aligned(ksraw + 64)
     for od in range(g.OD):
         _taps(od, g.sd, g.dd, g.pd, g.kd, g.D, &std, &d0, &d1)
         for oh in range(g.OH):
@@ -587,7 +591,7 @@ cdef void _maxbw_plane(const real* gr, const anyt* x, real* gx, Py_ssize_t p,
                             m = v if t else m
                             best = pos + jw * g.dw if t else best
                 gp[best] += go[(od * g.OH + oh) * g.OW + ow]
-    free(ks)
+    free(ksraw)
 
 
 def max_pool_backward(const real[:, :, :, ::1] grad, const anyt[:, :, :, ::1] x,
@@ -852,19 +856,19 @@ def sum_pool(const real[:, :, :, ::1] x, real[:, :, :, ::1] out, kernel, stride,
     cdef char* raw
     cdef real* buf
     cdef Py_ssize_t shf = _shift(&g, sizeof(real))
-    cdef size_t nbytes = (g.W + 64) * sizeof(real) + 64
+    cdef size_t nbytes = (g.W + 64) * sizeof(real) + 256
     with nogil:
         if nthreads > 1:
             with parallel(num_threads=nthreads):
                 raw = <char*>malloc(nbytes)
-                buf = (<real*>_aligned(raw)) + shf
+                buf = (<real*>_aligned(raw + 64)) + shf
                 for job in prange(njobs, schedule="static"):
                     _sum_row(xp, op, buf, job, &g, &wd[0], &wh[0], &ww[0], &sd[0], &sh[0],
                              &sw[0], p, unit_w)
                 free(raw)
         else:
             raw = <char*>malloc(nbytes)
-            buf = (<real*>_aligned(raw)) + shf
+            buf = (<real*>_aligned(raw + 64)) + shf
             for job in range(njobs):
                 _sum_row(xp, op, buf, job, &g, &wd[0], &wh[0], &ww[0], &sd[0], &sh[0],
                          &sw[0], p, unit_w)
@@ -935,20 +939,23 @@ def sum_pool_backward(const real[:, :, :, ::1] grad, real[:, :, :, ::1] gx, kern
     cdef const real* gp = &grad[0, 0, 0, 0]
     cdef real* gxp = &gx[0, 0, 0, 0]
     cdef real* cw
+    cdef char* raw
     with nogil:
         if nthreads > 1:
             with parallel(num_threads=nthreads):
-                cw = <real*>malloc(g.OW * sizeof(real))
+                raw = <char*>malloc(g.OW * sizeof(real) + 256)  # slack: no false sharing
+                cw = <real*>_aligned(raw + 64)
                 for job in prange(njobs, schedule="static"):
                     _sumbw_row(gp, gxp, cw, job, &g, &wd[0], &wh[0], &ww[0], &sd[0],
                                &sh[0], &sw[0])
-                free(cw)
+                free(raw)
         else:
-            cw = <real*>malloc(g.OW * sizeof(real))
+            raw = <char*>malloc(g.OW * sizeof(real) + 256)
+            cw = <real*>_aligned(raw + 64)
             for job in range(njobs):
                 _sumbw_row(gp, gxp, cw, job, &g, &wd[0], &wh[0], &ww[0], &sd[0], &sh[0],
                            &sw[0])
-            free(cw)
+            free(raw)
     return gx
 
 
@@ -1015,18 +1022,21 @@ def adaptive_avg(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
     cdef const real* xp = &x[0, 0, 0, 0]
     cdef real* op = &out[0, 0, 0, 0]
     cdef real* buf
+    cdef char* raw
     with nogil:
         if nthreads > 1:
             with parallel(num_threads=nthreads):
-                buf = <real*>malloc(g.W * sizeof(real))
+                raw = <char*>malloc(g.W * sizeof(real) + 256)  # slack: no false sharing
+                buf = <real*>_aligned(raw + 64)
                 for job in prange(njobs, schedule="static"):
                     _adavg_row(xp, op, buf, job, &g, &wn)
-                free(buf)
+                free(raw)
         else:
-            buf = <real*>malloc(g.W * sizeof(real))
+            raw = <char*>malloc(g.W * sizeof(real) + 256)
+            buf = <real*>_aligned(raw + 64)
             for job in range(njobs):
                 _adavg_row(xp, op, buf, job, &g, &wn)
-            free(buf)
+            free(raw)
     return out
 
 
