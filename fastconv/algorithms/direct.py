@@ -35,6 +35,10 @@ _RATE_GENERIC = 15e9
 #: Depthwise kernel: flop/s of the register tiles (5x5 112^2: ~90-145 GFLOP/s,
 #: the 3x3 tiles are load-bound at about the same rate).
 _RATE_DW = 100e9
+#: ... when each input row feeds one output row only (1-D, or single-row planes)
+#: and the kernel width is not a specialised one: one load per multiply-add
+#: (1-D k=101 on 16000 samples: 0.10 ms = 32 GFLOP/s).
+_RATE_DW_ROW = 32e9
 #: Depthwise kernel: bytes/s of the padded row copy (input; x3 cost for a
 #: column stride 2, x6 for larger strides) plus the output stores
 #: (32 ch 112^2 3x3: 0.159 ms = 0.072 ms of tiles + 4.8 MB at ~55 GB/s).
@@ -115,7 +119,8 @@ def estimate(spec, threads: int) -> tuple[float, int]:
         copy = kd * (1 if sw == 1 else 3 if sw == 2 else 6)
         nbytes = item * (spec.batch * spec.out_channels * math.prod(spec.in_size) * copy
                          + spec.batch * spec.out_channels * math.prod(spec.out_size))
-        work = spec.flops / (_RATE_DW * lanes) + nbytes / _BW_DW + jobs * _JOB_DW
+        rate = _RATE_DW if (kh > 1 or OH > 1 or kw == 3) else _RATE_DW_ROW
+        work = spec.flops / (rate * lanes) + nbytes / _BW_DW + jobs * _JOB_DW
         pl = -(-(-(-cb // vl) * vl + (kw - 1) * dw // sw) // vl) * vl
         ws = threads * kd * ((rb - 1) * sh + (kh - 1) * dh + 1) * sw * pl * item
         return fixed + work / max(1, min(threads, jobs)), ws
