@@ -8,12 +8,16 @@ output channel ``co`` reads input channel ``co // (Co // C)``.
 * Per job and chunk of ``colblock`` output columns, the input rows the job
   needs are copied lazily into a buffer with the zero padding materialised and
   split into ``sw`` phases, so every tap is a unit-stride slice.
-* Each output row is written once with the bias, then gets one pass per
-  (kd, kh) and group of up to three kw taps (3x3 kernels: one pass per kd with
-  all nine taps), a loop over columns that LLVM vectorises.  Every element
-  sums bias then taps in (kd, kh, kw) order, padded taps (zeros) included;
-  the column loops start at the same column whatever the job partition, so
-  results are bit-identical for any thread count.
+* Each output row is computed in a row buffer (padded to 16 columns, so the
+  column loops need no scalar tail) and copied out: one pass per (kd, kh) and
+  group of up to three kw taps, ``acc + (a x0 + b x1 + c x2)``; 3x3 kernels
+  take one pass per kd, ``acc + (row0 + row1 + row2)`` with each row a 3-tap
+  chain (short dependency chains: LLVM keeps a long FMA chain serial).  The
+  column loops are what LLVM vectorises.
+* Each element's sum has a fixed shape (padded taps, zeros, included) and the
+  column loops start at the same column whatever the job partition, so results
+  are bit-identical for any thread count.  The association differs from the
+  Cython kernel's sequential tap order (last-bit differences between backends).
 """
 
 import numpy as np
