@@ -15,7 +15,8 @@ Structure (the Numba kernel ``fastconv.kernels.numba.depthwise`` has the same):
   holds padded columns ``q, q + sw, q + 2 sw, ...``).  After that every tap of
   every output column is a unit-stride load: no edge cases, no gathers.
 * The output is computed in register tiles of ``R`` rows x ``T`` SIMD vectors
-  (GCC vector extensions, 64-byte vectors: AVX-512 with ``-march=native``).
+  (GCC vector extensions; 64-byte vectors where the build has AVX-512, as with
+  ``-march=native`` on this machine, else 32 or 16 bytes).
   Each input row loaded feeds every output row of the tile that uses it.
   Common shapes (3x3 stride 1 and 2, 5x5, 1-D k=3) are compiled with constant
   kernel sizes and strides, so their tap loops are fully unrolled.
