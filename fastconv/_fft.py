@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import os
 
@@ -54,10 +55,23 @@ def workers() -> int:
     return get_num_threads()
 
 
+@functools.lru_cache(maxsize=4096)
 def fast_len(n: int, real: bool = True) -> int:
-    import scipy.fft
-
-    return scipy.fft.next_fast_len(int(n), real=real)
+    """``scipy.fft.next_fast_len`` without importing ``scipy.fft`` (planning must
+    stay cheap): the smallest 5-smooth (real) or 11-smooth (complex) integer >= n."""
+    n = int(n)
+    if n <= 6:
+        return max(n, 1)
+    primes = (2, 3, 5) if real else (2, 3, 5, 7, 11)
+    m = n
+    while True:
+        r = m
+        for p in primes:
+            while r % p == 0:
+                r //= p
+        if r == 1:
+            return m
+        m += 1
 
 
 def fast_shape(shape, real: bool = True) -> tuple[int, ...]:

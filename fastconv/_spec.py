@@ -11,6 +11,7 @@ also what :func:`fastconv.plan_conv` and the shape-arithmetic helpers use.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from dataclasses import dataclass, field, replace
@@ -256,7 +257,23 @@ class ConvSpec:
         )
 
 
-def conv_spec(
+def conv_spec(*args, **kwargs) -> ConvSpec:
+    """Validate a convolution's arguments and derive everything else once.
+
+    Arguments as :func:`_conv_spec`.  Memoised: the arguments are shapes and
+    small Python values, and a layer is usually called many times with the same
+    ones (the validation is pure Python and costs tens of microseconds).
+    Unhashable arguments (lists) skip the memo.
+    """
+    try:
+        return _conv_spec_cached(*args, **kwargs)
+    except TypeError as e:
+        if "unhashable" not in str(e):
+            raise
+        return _conv_spec(*args, **kwargs)
+
+
+def _conv_spec(
     nd: int,
     x_shape,
     w_shape,
@@ -335,6 +352,10 @@ def conv_spec(
         batched=batched, has_bias=bias_shape is not None,
     )
 
+
+
+
+_conv_spec_cached = functools.lru_cache(maxsize=4096)(_conv_spec)
 
 # --------------------------------------------------------------------------
 # array preparation (the only place arrays are converted)

@@ -130,21 +130,60 @@ def _accepts(mod, spec, weight, auto: bool) -> str | None:
     return f(spec, weight)
 
 
+_cache: dict = {}
+_cache_lock = threading.Lock()
+_CACHE_SIZE = 4096
+
+
 def make_plan(spec: ConvSpec, algorithm: str = "auto", backend: str = "auto", *,
               weight=None, tolerance=None, _tune: bool = True) -> Plan:
-    """Plan a validated spec; used by both ``plan_conv`` and the conv functions."""
+    """Plan a validated spec; used by both ``plan_conv`` and the conv functions.
+
+    The shape-level work (eligibility, error bounds, cost estimates, ranking) is a
+    pure function of the case and is memoised; only value-level checks (a
+    separable kernel must be rank-1) look at ``weight`` on every call.
+    """
     from . import _autotune as _at
 
     check_choice(algorithm, "algorithm", ALGORITHMS)
     backend = _resolve_backend(spec, backend, algorithm)
     small = spec.flops < _config.PARALLEL_MIN_FLOPS
     threads = 1 if small else get_num_threads()
-    # "auto" ranks algorithms at the machine's core count, not at the current
-    # thread setting: its choice (and so the result, bit for bit) does not depend
-    # on num_threads.  Times reported in the plan are for ``threads``.
-    rank_threads = 1 if small else cpu_count()
     tol = DEFAULT_TOLERANCE.get(spec.dtype.itemsize, 1e-9) if tolerance is None else float(
         tolerance)
+    tune = bool(_tune and algorithm == "auto" and _at.autotune_enabled())
+    key = (spec, algorithm, backend, threads, tol, tune)
+    entry = _cache.get(key)
+    if entry is None:
+        entry = _candidates(spec, algorithm, backend, threads, small, tol, tune)
+        with _cache_lock:
+            if len(_cache) >= _CACHE_SIZE:
+                _cache.clear()
+            _cache[key] = entry
+    candidates, refusals = entry
+    if algorithm != "auto":
+        plan, mod = candidates[0]
+        why = _accepts(mod, spec, weight, auto=False)
+        if why is not None:
+            raise ValueError(f"algorithm={algorithm!r} cannot serve this case: {why}")
+        return plan
+    value_refusals = {}
+    for plan, mod in candidates:
+        why = _accepts(mod, spec, weight, auto=True)
+        if why is None:
+            return plan
+        value_refusals[plan.algorithm] = why
+    refusals = {**refusals, **value_refusals}
+    bounds = {n: _error_bound(algorithms.get(n), spec) for n in algorithms.NAMES}
+    best = min(bounds, key=bounds.get)
+    raise ValueError(
+        f"tolerance={tol:g} cannot be met for {spec.dtype} inputs: the most accurate "
+        f"algorithm ({best}) is bounded by {bounds[best]:.1e}; use float64 inputs or a "
+        f"larger tolerance ({'; '.join(f'{k}: {v}' for k, v in refusals.items())})")
+
+
+def _candidates(spec, algorithm, backend, threads, small, tol, tune):
+    """Ranked ``[(Plan, algorithm module), ...]`` and the shape-level refusals."""
     if algorithm != "auto":
         if algorithm not in algorithms.NAMES:
             raise ValueError(
@@ -152,15 +191,21 @@ def make_plan(spec: ConvSpec, algorithm: str = "auto", backend: str = "auto", *,
                 f"{', '.join(algorithms.NAMES)}"
             )
         mod = algorithms.get(algorithm)
-        why = mod.supports(spec) or _accepts(mod, spec, weight, auto=False)
+        why = mod.supports(spec)
         if why is not None:
             raise ValueError(f"algorithm={algorithm!r} cannot serve this case: {why}")
         secs, ws = mod.estimate(spec, threads)
-        return Plan(
+        return [(Plan(
             algorithm=algorithm, backend=backend, threads=threads, workspace_bytes=int(ws),
             flops=spec.flops, reason=f"{algorithm} was requested explicitly.",
             estimated_seconds=float(secs), spec=spec, options=mod.options(spec, threads),
-        )
+        ), mod)], {}
+    from . import _autotune as _at
+
+    # "auto" ranks algorithms at the machine's core count, not at the current
+    # thread setting: its choice (and so the result, bit for bit) does not depend
+    # on num_threads.  Times reported in the plan are for ``threads``.
+    rank_threads = 1 if small else cpu_count()
     rows, refusals = [], {}
     for name in algorithms.NAMES:
         mod = algorithms.get(name)
@@ -175,7 +220,7 @@ def make_plan(spec: ConvSpec, algorithm: str = "auto", backend: str = "auto", *,
         secs, ws = mod.estimate(spec, rank_threads)
         rows.append([secs, name, ws, mod])
     measured = None
-    if _tune and _at.autotune_enabled():
+    if tune:
         shape_level = [r[1] for r in rows if getattr(r[3], "accepts", None) is None]
         k = _at.key(spec, backend, threads)
         measured = _at.lookup(k)
@@ -185,27 +230,20 @@ def make_plan(spec: ConvSpec, algorithm: str = "auto", backend: str = "auto", *,
         for r in rows:
             r[0] = measured.get(r[1], r[0])
     rows.sort(key=lambda r: r[0])
+    out = []
     for secs, name, ws, mod in rows:
-        why = _accepts(mod, spec, weight, auto=True)
-        if why is None:
-            break
-        refusals[name] = why
-    else:
-        bounds = {n: _error_bound(algorithms.get(n), spec) for n in algorithms.NAMES}
-        best = min(bounds, key=bounds.get)
-        raise ValueError(
-            f"tolerance={tol:g} cannot be met for {spec.dtype} inputs: the most accurate "
-            f"algorithm ({best}) is bounded by {bounds[best]:.1e}; use float64 inputs or a "
-            f"larger tolerance ({'; '.join(f'{k}: {v}' for k, v in refusals.items())})")
-    others = [(s, n) for s, n, _, m in rows if n != name and n not in refusals]
-    reason = _reason(spec, name, secs, others, measured is not None)
-    if measured is None and rank_threads != threads:
-        secs, ws = mod.estimate(spec, threads)
-    return Plan(
-        algorithm=name, backend=backend, threads=threads, workspace_bytes=int(ws),
-        flops=spec.flops, reason=reason, estimated_seconds=float(secs), spec=spec,
-        options=mod.options(spec, threads),
-    )
+        # compare with the shape-level alternatives (value-level ones may be refused)
+        others = [(s, n) for s, n, _, m in rows
+                  if n != name and getattr(m, "accepts", None) is None]
+        reason = _reason(spec, name, secs, others, measured is not None)
+        if measured is None and rank_threads != threads:
+            secs, ws = mod.estimate(spec, threads)
+        out.append((Plan(
+            algorithm=name, backend=backend, threads=threads, workspace_bytes=int(ws),
+            flops=spec.flops, reason=reason, estimated_seconds=float(secs), spec=spec,
+            options=mod.options(spec, threads),
+        ), mod))
+    return out, refusals
 
 
 def _reason(spec: ConvSpec, name: str, secs: float, others, measured: bool) -> str:

@@ -54,17 +54,26 @@ def _package(backend: str):
     return importlib.import_module(f"fastconv.kernels.{backend}")
 
 
+_available: dict = {}
+
+
 def available(backend: str) -> bool:
     """True when ``backend``'s kernels can run (Cython: the extension is built;
-    CUDA: a device or the simulator, see ``kernels.cuda.available``)."""
-    check = getattr(_package(backend), "available", None)
-    if check is not None:
-        return bool(check())
-    try:
-        get(backend, "direct", "conv_direct")
-    except ImportError:
-        return False
-    return True
+    CUDA: a device or the simulator, see ``kernels.cuda.available``).  Answered
+    once per process (it is on every call's path)."""
+    ok = _available.get(backend)
+    if ok is None:
+        check = getattr(_package(backend), "available", None)
+        if check is not None:
+            ok = bool(check())
+        else:
+            try:
+                get(backend, "direct", "conv_direct")
+                ok = True
+            except ImportError:
+                ok = False
+        _available[backend] = ok
+    return ok
 
 
 def refusal(backend: str, algorithm: str) -> str | None:
