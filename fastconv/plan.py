@@ -116,7 +116,7 @@ def _error_bound(mod, spec) -> float:
     if f is not None:
         return float(f(spec))
     eps = 2.0 ** -24 if spec.dtype.itemsize == 4 else 2.0 ** -53
-    return 16 * eps * (spec.in_per_group * spec.taps) ** 0.5
+    return 2 * eps * (spec.in_per_group * spec.taps) ** 0.5
 
 
 def _accepts(mod, spec, weight, auto: bool) -> str | None:
@@ -152,7 +152,7 @@ def make_plan(spec: ConvSpec, algorithm: str = "auto", backend: str = "auto", *,
     tol = DEFAULT_TOLERANCE.get(spec.dtype.itemsize, 1e-9) if tolerance is None else float(
         tolerance)
     tune = bool(_tune and algorithm == "auto" and _at.autotune_enabled())
-    key = (spec, algorithm, backend, threads, tol, tune)
+    key = (spec, algorithm, backend, threads, tol, tune, algorithms.plan_state())
     entry = _cache.get(key)
     if entry is None:
         entry = _candidates(spec, algorithm, backend, threads, small, tol, tune)

@@ -19,6 +19,10 @@ Optional:
     Transform/pack the weight once (Winograd-domain weights, FFT spectra, GEMM
     panels); ``forward`` then skips that work.  Used by ``fastconv.prepare_weight``.
 
+``plan_state() -> hashable`` (optional)
+    Planning state that is not in the spec (e.g. Winograd's forced tile size);
+    the planner memoises plans per spec and per this state.
+
 Modules are imported lazily through :func:`get`.
 """
 
@@ -31,3 +35,12 @@ NAMES = ("direct", "im2col", "winograd", "fft", "separable")
 
 def get(name: str):
     return importlib.import_module(f"fastconv.algorithms.{name}")
+
+
+def plan_state() -> tuple:
+    """Every module's ``plan_state()`` (the planner's memo key includes it)."""
+    return tuple(getattr(get(n), "plan_state", _none)() for n in NAMES)
+
+
+def _none():
+    return None

@@ -107,6 +107,12 @@ def tile(m: int):
         _local.m = prev
 
 
+def plan_state():
+    """Planning state outside the spec (the forced tile): part of the planner's
+    memo key, so ``with tile(2):`` is never served a plan cached for F(4)."""
+    return _forced_tile()
+
+
 def _forced_tile() -> int | None:
     m = getattr(_local, "m", None)
     if m is None:
