@@ -46,7 +46,7 @@ from ._spec import (
     to_compute,
 )
 from .plan import Plan, _record, _resolve_backend, make_plan
-from .threads import blas_threads, get_num_threads
+from .threads import blas_threads, cpu_count, get_num_threads
 
 __all__ = [
     "ConvGrads", "conv1d_backward", "conv2d_backward", "conv3d_backward",
@@ -344,13 +344,17 @@ def _plan_cached(spec: ConvSpec, pass_: str, algorithm: str, backend: str,
     """``plan_backward`` proper: a pure function of its arguments, so memoised
     (a training loop plans each layer once)."""
     backend = _resolve_backend(spec, backend)
-    threads = 1 if spec.flops < _config.PARALLEL_MIN_FLOPS else nthreads
+    small = spec.flops < _config.PARALLEL_MIN_FLOPS
+    threads = 1 if small else nthreads
+    # rank at the machine's core count: the choice (hence the result) never depends
+    # on the thread setting
+    rank_threads = 1 if small else cpu_count()
     names = ("direct", "im2col") + tuple(
         n for n in ALGORITHMS if n not in ("auto", "direct", "im2col"))
     candidates = names if algorithm == "auto" else (algorithm,)
     best, refusals = None, []
     for name in candidates:
-        res = _candidate(spec, pass_, name, threads, backend)
+        res = _candidate(spec, pass_, name, rank_threads, backend)
         if isinstance(res, str):
             refusals.append(f"{name}: {res}")
             continue
