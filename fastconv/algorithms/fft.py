@@ -92,7 +92,10 @@ def estimate(spec, threads: int) -> tuple[float, int]:
     ffts = ntiles * (n_in + n_out) * fft1
     kernel_ffts = spec.out_channels * spec.in_per_group * fft1
     contract = ntiles * 8 * spec.batch * spec.out_channels * spec.in_per_group * F / 2
-    t = (ffts + kernel_ffts) / (FFT_RATE * threads) + contract / (CONTRACT_RATE * threads)
+    # many small planes (channels x batch, and the kernel spectra) transform at about
+    # half the single-plane rate (fitted on LeNet, stem, ResNet, 3->16 11x11, 3-D)
+    rate = FFT_RATE * (1.0 if n_in + spec.out_channels * spec.in_per_group <= 3 else 0.5)
+    t = (ffts + kernel_ffts) / (rate * threads) + contract / (CONTRACT_RATE * threads)
     item = spec.dtype.itemsize
     padded = spec.batch * spec.in_channels * math.prod(
         n * t + k - 1 for n, t, k in zip((-(-q // t) for q, t in zip(need, tiles)), tiles,
