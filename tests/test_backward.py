@@ -301,6 +301,16 @@ def test_auto_runs_the_plan(xs, ws, kw):
         assert ran[pass_].algorithm == planned.algorithm
         assert ran[pass_].backend == planned.backend
         assert planned.reason
+        for n in (1, 2):  # the choice never depends on the thread setting
+            with fc.num_threads(n):
+                p = fc.plan_conv(xs, ws, pass_=pass_, **kw)
+            assert p.algorithm == planned.algorithm
+            for k, v in planned.options.items():
+                if k == "forward_plan":  # the forward plan's own thread count may differ
+                    assert (p.options[k].algorithm, p.options[k].options) == (
+                        v.algorithm, v.options)
+                else:
+                    assert p.options[k] == v
     # the transposed convolution runs the input-gradient plan
     TR[nd](g, w, stride=kw.get("stride", 1), padding=kw.get("padding", 0),
            groups=kw.get("groups", 1), output_padding=0 if kw.get("stride", 1) == 1 else 1)
