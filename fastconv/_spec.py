@@ -257,23 +257,27 @@ class ConvSpec:
         )
 
 
-def conv_spec(*args, **kwargs) -> ConvSpec:
-    """Validate a convolution's arguments and derive everything else once.
+def _memoised(fn):
+    """Memoise a spec normaliser: its arguments are shapes and small Python values,
+    a layer is called many times with the same ones, and the validation is pure
+    Python (tens of microseconds).  Unhashable arguments (lists) skip the memo;
+    errors are never cached."""
+    cached = functools.lru_cache(maxsize=4096)(fn)
 
-    Arguments as :func:`_conv_spec`.  Memoised: the arguments are shapes and
-    small Python values, and a layer is usually called many times with the same
-    ones (the validation is pure Python and costs tens of microseconds).
-    Unhashable arguments (lists) skip the memo.
-    """
-    try:
-        return _conv_spec_cached(*args, **kwargs)
-    except TypeError as e:
-        if "unhashable" not in str(e):
-            raise
-        return _conv_spec(*args, **kwargs)
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return cached(*args, **kwargs)
+        except TypeError as e:
+            if "unhashable" not in str(e):
+                raise
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
-def _conv_spec(
+@_memoised
+def conv_spec(
     nd: int,
     x_shape,
     w_shape,
@@ -353,9 +357,6 @@ def _conv_spec(
     )
 
 
-
-
-_conv_spec_cached = functools.lru_cache(maxsize=4096)(_conv_spec)
 
 # --------------------------------------------------------------------------
 # array preparation (the only place arrays are converted)
@@ -492,6 +493,7 @@ class PoolSpec:
                 self.dilation, self.pad, self.ceil_mode, str(self.dtype))
 
 
+@_memoised
 def pool_spec(
     nd: int,
     x_shape,
