@@ -271,8 +271,14 @@ def _candidate(spec: ConvSpec, pass_: str, name: str, threads: int, backend: str
             wsize = spec.out_channels * cig * K * item
             nchunks = max(1, min(-(-2 // (G * ncb)), nblk,
                                  _config.WORKSPACE_LIMIT // max(wsize, 1)))
+            co_major = wsize > _PANEL_MAX and G == 1 and cog >= 128
+            if co_major:
+                # large weights: no partial sums to reduce and no transpose; two
+                # output-channel blocks instead of two row chunks
+                cb, ncb, nchunks = -(-cog // 2), 2, 1
             ws = threads * (cig * K + cb) * rb * OW * item + nchunks * wsize
-            opts = {"rows_per_block": rb, "co_block": cb, "chunks": int(nchunks)}
+            opts = {"rows_per_block": rb, "co_block": cb, "chunks": int(nchunks),
+                    "co_major": co_major}
         secs = (flops * waste / (_GEMM_RATE[item] * eff * threads)
                 + pack / _PACK_BYTES_PER_S / threads + 20e-6)
         return secs, ws, opts
@@ -511,13 +517,18 @@ def _weight_grad(spec: ConvSpec, plan: Plan, go: np.ndarray, x: np.ndarray) -> n
         return parts[0].reshape(spec.w_shape)
     if plan.algorithm != "im2col":  # pragma: no cover - plan_backward refuses
         raise ValueError(f"the weight gradient has no {plan.algorithm} path")
-    parts = np.zeros((plan.options["chunks"], spec.in_per_group * spec.taps, spec.out_channels),
-                     spec.dtype)
+    co_major = plan.options.get("co_major", False)
+    cigk = spec.in_per_group * spec.taps
+    parts = np.zeros((plan.options["chunks"],) + ((spec.out_channels, cigk) if co_major
+                                                   else (cigk, spec.out_channels)), spec.dtype)
     kern = kernels.get(plan.backend, "grad", "weight_grad_gemm")
     with blas_threads(1):
         kern(to_3d(go, nd), to_3d(x, nd), parts, pad3(rs.kernel, nd, 1),
              pad3(rs.stride, nd, 1), pad3(rs.dilation, nd, 1), pad3(rs.pad_before, nd, 0),
-             rs.groups, plan.options["rows_per_block"], plan.options["co_block"], plan.threads)
+             rs.groups, plan.options["rows_per_block"], plan.options["co_block"], plan.threads,
+             co_major)
+    if co_major:  # one chunk, final layout already
+        return parts[0].reshape(spec.w_shape)
     acc = parts[0]
     for i in range(1, parts.shape[0]):  # fixed reduction order
         acc += parts[i]

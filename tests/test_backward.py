@@ -422,6 +422,7 @@ def test_nan_propagates(backend, algorithm):
     ((2, 12, 17, 23), (12, 1, 5, 3), dict(padding=2, groups=12, stride=(2, 1))),
     ((2, 6, 9, 10, 11), (4, 3, 3, 2, 3), dict(padding=1, groups=2, dilation=(1, 2, 1))),
     ((3, 96, 30, 31), (80, 96, 1, 1), {}),
+    ((1, 256, 6, 5), (256, 256, 5, 5), dict(padding=2)),  # large weight: co-major GEMM
 ])
 def test_bit_identical_across_threads(backend, algorithm, xs, ws, kw):
     x = rng.standard_normal(xs).astype(np.float32)
@@ -505,3 +506,7 @@ def test_gemm_kernels_any_blocking(backend, case, data):
     kernels.get(backend, "grad", "weight_grad_gemm")(to_3d(g, nd), to_3d(x, nd), parts, *geo,
                                                      blk, cb, nthreads)
     assert_close(parts.sum(axis=0).T.reshape(w.shape), ew)
+    parts = np.zeros((chunks, spec.out_channels, cig * spec.taps))  # output-channel major
+    kernels.get(backend, "grad", "weight_grad_gemm")(to_3d(g, nd), to_3d(x, nd), parts, *geo,
+                                                     blk, cb, nthreads, True)
+    assert_close(parts.sum(axis=0).reshape(w.shape), ew)

@@ -430,6 +430,7 @@ cdef void _wg_gemm_block(
     Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
     Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
     Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t groups, Py_ssize_t rb,
+    bint co_major,
 ) noexcept nogil:
     """One block of ``rb`` flat output rows (over n, od, oh) of group ``g``, output
     channels ``c0 .. c0+nc`` of the group: part[:, g*cog+c0 : +nc] += col @ go_blk^T."""
@@ -489,18 +490,24 @@ cdef void _wg_gemm_block(
             dst = gob + co * P + rr * OW
             for ow in range(OW):
                 dst[ow] = src[ow]
-    # part (cig*K x Co, row-major), columns g*cog+c0 .. +nc: += col @ gob^T
-    _gemm(True, <int>nc, <int>(cig * K), <int>P, gob, <int>P, col, <int>P, True,
-          part + g * cog + c0, <int>Co)
+    if co_major:
+        # part (Co x cig*K, row-major), rows g*cog+c0 .. +nc: += gob @ col^T
+        _gemm(True, <int>(cig * K), <int>nc, <int>P, col, <int>P, gob, <int>P, True,
+              part + (g * cog + c0) * cig * K, <int>(cig * K))
+    else:
+        # part (cig*K x Co, row-major), columns g*cog+c0 .. +nc: += col @ gob^T
+        _gemm(True, <int>nc, <int>(cig * K), <int>P, gob, <int>P, col, <int>P, True,
+              part + g * cog + c0, <int>Co)
 
 
 def weight_grad_gemm(
     const real[:, :, :, :, ::1] go, const real[:, :, :, :, ::1] x,
     real[:, :, ::1] partials, kernel, stride, dilation, pad, Py_ssize_t groups,
-    Py_ssize_t rows_per_block, Py_ssize_t co_block, int nthreads,
+    Py_ssize_t rows_per_block, Py_ssize_t co_block, int nthreads, bint co_major=False,
 ):
     """Weight-gradient partial sums into zeroed ``partials (nchunks, cig*K, Co)``
-    (transposed: the GEMM runs faster in that orientation).
+    (transposed: the GEMM runs faster in that orientation), or ``(nchunks, Co,
+    cig*K)`` with ``co_major`` (no transpose afterwards: better for large weights).
 
     Blocks of ``rows_per_block`` flat output rows are split into ``nchunks``
     contiguous row chunks, each summing into its own partial buffer in block
@@ -545,7 +552,7 @@ def weight_grad_gemm(
                 _wg_gemm_block(gp, xp, pp + chunk * stride_part, col, gob, rix, g, blk, c0,
                                _imin(cog, c0 + cob) - c0, N, C, D, H, W, Co, cig, KD, KH,
                                KW, OD, OH, OW, sd, sh, sw, dd, dh, dw, pd, ph, pw, groups,
-                               rb)
+                               rb, co_major)
         free(col)
         free(gob)
         free(rix)

@@ -289,7 +289,8 @@ def input_grad_gemm(go, wt, gx, kernel, stride, dilation, pad, groups, rows_per_
 # weight gradient, im2col chunks x BLAS, per-chunk partial sums
 # ---------------------------------------------------------------------------
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def _wg_gemm_block(go, x, part, col, gob, tmp, g, blk, c0, nc, K3, s, d, p, groups, rb):
+def _wg_gemm_block(go, x, part, col, gob, tmp, g, blk, c0, nc, K3, s, d, p, groups, rb,
+                   co_major):
     N, C, D, H, W = x.shape
     Co, OD, OH, OW = go.shape[1], go.shape[2], go.shape[3], go.shape[4]
     KD, KH, KW = K3
@@ -344,15 +345,22 @@ def _wg_gemm_block(go, x, part, col, gob, tmp, g, blk, c0, nc, K3, s, d, p, grou
             o = (fr - n * ODH) * OW
             for ow in range(OW):
                 gom[co, rr * OW + ow] = src[o + ow]
-    t = tmp[: nc * cig * K].reshape(cig * K, nc)
-    np.dot(colm, gom.T, t)
-    for j in range(cig * K):
+    if co_major:
+        t = tmp[: nc * cig * K].reshape(nc, cig * K)
+        np.dot(gom, colm.T, t)
         for co in range(nc):
-            part[j, g * cog + c0 + co] += t[j, co]
+            for j in range(cig * K):
+                part[g * cog + c0 + co, j] += t[co, j]
+    else:
+        t = tmp[: nc * cig * K].reshape(cig * K, nc)
+        np.dot(colm, gom.T, t)
+        for j in range(cig * K):
+            for co in range(nc):
+                part[j, g * cog + c0 + co] += t[j, co]
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
-def _wg_gemm_parallel(go, x, partials, K3, s, d, p, groups, rb, cob):
+def _wg_gemm_parallel(go, x, partials, K3, s, d, p, groups, rb, cob, co_major):
     N, C, D, H, W = x.shape
     Co, OD, OH, OW = go.shape[1], go.shape[2], go.shape[3], go.shape[4]
     cig = C // groups
@@ -374,19 +382,20 @@ def _wg_gemm_parallel(go, x, partials, K3, s, d, p, groups, rb, cob):
         tmp = np.empty(cob * cig * K, x.dtype)
         for blk in range(chunk * nblk // nchunks, (chunk + 1) * nblk // nchunks):
             _wg_gemm_block(go, x, partials[chunk], col, gob, tmp, g, blk, c0, nc, K3, s, d,
-                           p, groups, rb)
+                           p, groups, rb, co_major)
 
 
 def weight_grad_gemm(go, x, partials, kernel, stride, dilation, pad, groups, rows_per_block,
-                     co_block, nthreads):
-    """Weight-gradient partial sums into zeroed ``partials (nchunks, cig*K, Co)``
-    (see the Cython kernel for the job layout)."""
+                     co_block, nthreads, co_major=False):
+    """Weight-gradient partial sums into zeroed ``partials (nchunks, cig*K, Co)``, or
+    ``(nchunks, Co, cig*K)`` with ``co_major`` (see the Cython kernel)."""
     if go.shape[0] == 0:
         return partials
     numba_threads(max(1, int(nthreads)))
     cog = go.shape[1] // groups
     _wg_gemm_parallel(go, x, partials, tuple(kernel), tuple(stride), tuple(dilation),
-                      tuple(pad), int(groups), int(rows_per_block), int(min(co_block, cog)))
+                      tuple(pad), int(groups), int(rows_per_block), int(min(co_block, cog)),
+                      bool(co_major))
     return partials
 
 
