@@ -96,6 +96,9 @@ def estimate(spec, threads: int) -> tuple[float, int]:
     # half the single-plane rate (fitted on LeNet, stem, ResNet, 3->16 11x11, 3-D)
     rate = FFT_RATE * (1.0 if n_in + spec.out_channels * spec.in_per_group <= 3 else 0.5)
     t = (ffts + kernel_ffts) / (rate * threads) + contract / (CONTRACT_RATE * threads)
+    # per-plane overhead of batched transforms (dominates for tiny planes, e.g.
+    # 450 x 22 planes of 8x8 in the digits example: fitted 0.5 us per plane)
+    t += ntiles * (n_in + n_out) * 0.5e-6 / threads
     item = spec.dtype.itemsize
     padded = spec.batch * spec.in_channels * math.prod(
         n * t + k - 1 for n, t, k in zip((-(-q // t) for q, t in zip(need, tiles)), tiles,

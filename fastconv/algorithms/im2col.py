@@ -66,7 +66,7 @@ def estimate(spec, threads: int) -> tuple[float, int]:
     # narrow GEMMs (few output channels, short K) run below peak, but far less
     # than linearly: fitted on LeNet (M=6, K=25), 3->16 11x11 (M=16) and
     # single-channel 15x15/31x31 (M=1) layers
-    eff = (min(1.0, M / 64) * min(1.0, K / 128)) ** 0.5 * min(1.0, pb / 128)
+    eff = (min(1.0, M / 64) * min(1.0, K / 128) * min(1.0, pb / 128)) ** 0.5
     rate = GEMM_RATE[item] * max(eff, 0.05) * threads
     pack = 0.0 if opt["direct_1x1"] else spec.batch * spec.groups * K * math.prod(
         spec.out_size) * item / PACK_BYTES_PER_S / threads
