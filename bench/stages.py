@@ -22,7 +22,6 @@ import fastconv as fc
 from fastconv import _fft, kernels
 from fastconv._spec import conv_spec, pad3, to_3d
 from fastconv.algorithms import fft as fft_alg
-from fastconv.algorithms import im2col
 from fastconv.plan import make_plan
 from fastconv.threads import blas_threads
 
@@ -92,9 +91,9 @@ def fft_stages(repeats):
         plan = make_plan(spec, "fft", "cython")
         need, tiles, fshape = fft_alg._geometry(spec)
         keff = fft_alg._eff(spec)
-        nt = tuple(-(-q // t) for q, t in zip(need, tiles))
-        tin = tuple(t + k - 1 for t, k in zip(tiles, keff))
-        full = tuple(n * t + k - 1 for n, t, k in zip(nt, tiles, keff))
+        nt = tuple(-(-q // t) for q, t in zip(need, tiles, strict=True))
+        tin = tuple(t + k - 1 for t, k in zip(tiles, keff, strict=True))
+        full = tuple(n * t + k - 1 for n, t, k in zip(nt, tiles, keff, strict=True))
         taxes = (4, 5)
 
         def pad():

@@ -95,7 +95,7 @@ def _copy_fn(x, threads):
         return lambda: np.copyto(dst, x)
     pool = ThreadPoolExecutor(threads)
     bounds = np.linspace(0, x.shape[0], threads + 1).astype(int)
-    parts = [(dst[a:b], x[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=False)]
+    parts = [(dst[a:b], x[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
     def run():
         list(pool.map(lambda p: np.copyto(*p), parts))

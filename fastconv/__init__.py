@@ -6,30 +6,54 @@ first use, so ``import fastconv`` compiles nothing.
 """
 
 from . import threads
+from ._autotune import autotune
 from .activations import (
-    relu, relu_backward, sigmoid, sigmoid_backward, tanh, tanh_backward,
+    relu,
+    relu_backward,
+    sigmoid,
+    sigmoid_backward,
+    tanh,
+    tanh_backward,
 )
 from .backward import (
-    ConvGrads, conv1d_backward, conv2d_backward, conv3d_backward, conv_transpose1d,
-    conv_transpose1d_backward, conv_transpose2d, conv_transpose2d_backward, conv_transpose3d,
+    ConvGrads,
+    conv1d_backward,
+    conv2d_backward,
+    conv3d_backward,
+    conv_transpose1d,
+    conv_transpose1d_backward,
+    conv_transpose2d,
+    conv_transpose2d_backward,
+    conv_transpose3d,
     conv_transpose3d_backward,
 )
-from ._autotune import autotune
 from .conv import PreparedWeight, conv1d, conv2d, conv3d, conv_separable, prepare_weight
 from .local import (
-    local_conv1d, local_conv1d_backward, local_conv2d, local_conv2d_backward,
-    tiled_conv2d, tiled_conv2d_backward,
+    local_conv1d,
+    local_conv1d_backward,
+    local_conv2d,
+    local_conv2d_backward,
+    tiled_conv2d,
+    tiled_conv2d_backward,
 )
 from .matrix import conv_matrix
 from .plan import Plan, plan_conv
 from .pool import *  # noqa: F401,F403  (pooling, every name in fastconv.pool.__all__)
 from .pool import __all__ as _pool_all
 from .shapes import (
-    ReceptiveField, conv_output_shape, conv_transpose_output_shape, pool_output_shape,
+    ReceptiveField,
+    conv_output_shape,
+    conv_transpose_output_shape,
+    pool_output_shape,
     receptive_field,
 )
 from .signal import (
-    SignalPlan, choose_method, convolve, correlate, filter_nd, plan_signal,
+    SignalPlan,
+    choose_method,
+    convolve,
+    correlate,
+    filter_nd,
+    plan_signal,
     separable_factors,
 )
 from .threads import get_num_threads, num_threads, set_num_threads

@@ -99,7 +99,7 @@ def parse_padding(
     padding, nd: int, in_size, kernel, stride, dilation, name: str = "padding"
 ) -> tuple[tuple[int, int], ...]:
     """Every padding form of the API -> ``((before, after), ...)`` per spatial axis."""
-    eff = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    eff = [d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True)]
     if isinstance(padding, str):
         check_choice(padding, name, PADDING_STRINGS)
         if padding == "valid":
@@ -107,7 +107,7 @@ def parse_padding(
         if padding == "full":
             return tuple((e - 1, e - 1) for e in eff)
         pads = []
-        for L, e, s in zip(in_size, eff, stride):
+        for L, e, s in zip(in_size, eff, stride, strict=True):
             out = -(-L // s)
             total = max((out - 1) * s + e - L, 0)
             small, big = total // 2, total - total // 2
@@ -204,7 +204,7 @@ class ConvSpec:
 
     @property
     def padded_size(self) -> tuple[int, ...]:
-        return tuple(L + a + b for L, (a, b) in zip(self.in_size, self.pad))
+        return tuple(L + a + b for L, (a, b) in zip(self.in_size, self.pad, strict=True))
 
     @property
     def out_shape(self) -> tuple[int, ...]:
@@ -339,11 +339,12 @@ def conv_spec(
     in_size = x_shape[2:]
     pad = parse_padding(padding, nd, in_size, kernel, stride, dilation)
     out_size = tuple(
-        out_size_1(L, p, k, s, d) for L, p, k, s, d in zip(in_size, pad, kernel, stride, dilation)
+        out_size_1(L, p, k, s, d)
+        for L, p, k, s, d in zip(in_size, pad, kernel, stride, dilation, strict=True)
     )
     if any(o < 1 for o in out_size):
-        padded = tuple(L + a + b for L, (a, b) in zip(in_size, pad))
-        dil_k = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+        padded = tuple(L + a + b for L, (a, b) in zip(in_size, pad, strict=True))
+        dil_k = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
         raise ValueError(
             f"output would be empty: padded input size {padded} is smaller than the "
             f"dilated kernel size {dil_k} (x spatial {in_size}, padding {pad})"
@@ -521,17 +522,17 @@ def pool_spec(
     pad = parse_padding(padding, nd, in_size, kernel, stride, dilation)
     out_size = tuple(
         out_size_1(L, p, k, s, d, bool(ceil_mode))
-        for L, p, k, s, d in zip(in_size, pad, kernel, stride, dilation)
+        for L, p, k, s, d in zip(in_size, pad, kernel, stride, dilation, strict=True)
     )
     if any(o < 1 for o in out_size):
-        padded = tuple(L + a + b for L, (a, b) in zip(in_size, pad))
-        dil_k = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+        padded = tuple(L + a + b for L, (a, b) in zip(in_size, pad, strict=True))
+        dil_k = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
         raise ValueError(
             f"output would be empty: padded input size {padded} is smaller than the "
             f"dilated kernel_size {dil_k} (x spatial {in_size}, padding {pad})"
         )
     for ax, (L, O, k, s, d, (pb, _)) in enumerate(
-        zip(in_size, out_size, kernel, stride, dilation, pad)
+        zip(in_size, out_size, kernel, stride, dilation, pad, strict=True)
     ):
         _, lo, hi = pool_window_taps(L, O, k, s, d, pb)
         bad = np.flatnonzero(hi <= lo)
@@ -558,7 +559,8 @@ def adaptive_out_size(nd: int, in_size, output_size) -> tuple[int, ...]:
                 f"output_size must be an int or a tuple of {nd} entries, "
                 f"got {tuple(output_size)!r}"
             )
-        output_size = tuple(L if o is None else o for o, L in zip(output_size, in_size))
+        output_size = tuple(
+            L if o is None else o for o, L in zip(output_size, in_size, strict=True))
     out = int_tuple(output_size, nd, "output_size", minimum=None)
     if any(o < 1 for o in out):
         raise ValueError(f"output_size must be >= 1 on every axis, got {output_size!r}")
@@ -577,7 +579,8 @@ def unpool_out_size(nd: int, in_size, kernel, stride, pad, output_size) -> tuple
     """PyTorch's ``max_unpool`` output size: ``(L - 1) * s - pads + k`` unless
     ``output_size`` (spatial, or the full shape) says otherwise, within ``stride``."""
     default = tuple(
-        (L - 1) * s - a - b + k for L, s, (a, b), k in zip(in_size, stride, pad, kernel)
+        (L - 1) * s - a - b + k
+        for L, s, (a, b), k in zip(in_size, stride, pad, kernel, strict=True)
     )
     if output_size is None:
         out = default
@@ -590,7 +593,7 @@ def unpool_out_size(nd: int, in_size, kernel, stride, pad, output_size) -> tuple
         if len(sizes) in (nd + 1, nd + 2):
             sizes = sizes[-nd:]
         out = int_tuple(sizes, nd, "output_size", minimum=None)
-        for o, dflt, s in zip(out, default, stride):
+        for o, dflt, s in zip(out, default, stride, strict=True):
             if not dflt - s < o < dflt + s:
                 raise ValueError(
                     f"output_size {tuple(output_size)!r} is invalid: each spatial size "

@@ -153,7 +153,7 @@ def _equivalent_forward(spec: ConvSpec):
         return None, "the input gradient is a forward convolution only for stride 1"
     pads = []
     for L, O, k, d, (a, _b) in zip(spec.in_size, spec.out_size, spec.kernel,
-                                   spec.dilation, spec.pad, strict=False):
+                                   spec.dilation, spec.pad, strict=True):
         left, right = d * (k - 1) - a, L - O + a
         if left < 0 or right < 0:
             return None, "padding larger than the dilated kernel (the equivalent forward " \
@@ -680,7 +680,7 @@ def _transpose_spec(nd, x, weight, bias, stride, padding, output_padding, groups
                          f"{nd} ints, got {padding!r}")
     padding = int_tuple(padding, nd, "padding", minimum=0)
     output_padding = int_tuple(output_padding, nd, "output_padding", minimum=0)
-    for op, s, d in zip(output_padding, stride, dilation, strict=False):
+    for op, s, d in zip(output_padding, stride, dilation, strict=True):
         if not (op < s or op < d):
             raise ValueError(
                 f"output_padding={output_padding} must be smaller than either stride="
@@ -689,7 +689,7 @@ def _transpose_spec(nd, x, weight, bias, stride, padding, output_padding, groups
     L = xs[2:]
     out = tuple((l - 1) * s - 2 * p + d * (k - 1) + op + 1
                 for l, s, p, d, k, op in zip(L, stride, padding, dilation, kernel,
-                                              output_padding, strict=False))
+                                              output_padding, strict=True))
     if any(o <= 0 for o in out):
         raise ValueError(
             f"conv_transpose{nd}d output size {out} would be <= 0 (input spatial {L}, "

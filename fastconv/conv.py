@@ -10,7 +10,13 @@ import numpy as np
 
 from . import algorithms
 from ._spec import (
-    NP_PAD_MODE, ConvSpec, as_array, check_choice, check_out, conv_spec, to_compute,
+    NP_PAD_MODE,
+    ConvSpec,
+    as_array,
+    check_choice,
+    check_out,
+    conv_spec,
+    to_compute,
 )
 from .plan import Plan, _record, make_plan
 

@@ -424,11 +424,11 @@ def _adaptive_setup(nd, x, output_size, result, op):
     cdt, rdt = pool_dtypes(x.dtype, result)
     spec = PoolSpec(
         nd=nd, batch=xs_shape[0], channels=xs_shape[1], in_size=in_size,
-        kernel=tuple(-(-L // o) + 1 for L, o in zip(in_size, out_size, strict=False)),
+        kernel=tuple(-(-L // o) + 1 for L, o in zip(in_size, out_size, strict=True)),
         stride=(1,) * nd, dilation=(1,) * nd, pad=((0, 0),) * nd, ceil_mode=False,
         out_size=out_size, dtype=cdt, result_dtype=rdt, batched=batched,
     )
-    wins = [adaptive_windows(L, o) for L, o in zip(in_size, out_size, strict=False)]
+    wins = [adaptive_windows(L, o) for L, o in zip(in_size, out_size, strict=True)]
     wins = [(np.zeros(1, np.int64), np.ones(1, np.int64))] * (3 - nd) + wins
     bounds = [np.ascontiguousarray(b, np.int64) for w in wins for b in w]
     return x, spec, bounds

@@ -114,7 +114,7 @@ def blas_threads(n: int):
         yield
     finally:
         with _blas_lock:
-            for lc, o in zip(libs, old):
+            for lc, o in zip(libs, old, strict=True):
                 lc.set_num_threads(o)
 
 

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from conftest import BACKENDS, assert_close
 from hypothesis import given
-from hypothesis import strategies as st
 from test_conv import CONV, _arrays, _kw, conv_cases
 
 import fastconv as fc

@@ -41,7 +41,7 @@ def conv_cases(draw, nd=None, modes=MODES, string_padding=True):
     mode = draw(st.sampled_from(modes))
     size = tuple(
         draw(st.integers(max(d * (k - 1) + 1, 4), max(d * (k - 1) + 1, 4) + maxL))
-        for k, d in zip(kernel, dilation, strict=False)
+        for k, d in zip(kernel, dilation, strict=True)
     )
     return dict(
         x_shape=(draw(st.integers(1, 2)), cig * groups) + size,
@@ -188,11 +188,11 @@ def transpose_cases(draw):
     kernel = tuple(draw(st.integers(1, 4)) for _ in range(nd))
     stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
     dilation = tuple(draw(st.integers(1, 3)) for _ in range(nd))
-    op = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=False))
+    op = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=True))
     size = tuple(draw(st.integers(1, {1: 9, 2: 5, 3: 3}[nd])) for _ in range(nd))
     padding = tuple(
         draw(st.integers(0, max(0, ((L - 1) * s + d * (k - 1) + o) // 2)))
-        for L, s, d, k, o in zip(size, stride, dilation, kernel, op, strict=False)
+        for L, s, d, k, o in zip(size, stride, dilation, kernel, op, strict=True)
     )
     return dict(x_shape=(draw(st.integers(1, 2)), cin) + size,
                 w_shape=(cin, cout_g) + kernel,
@@ -245,8 +245,8 @@ def test_adjoint_identity(case):
         return  # conv_transpose's padding is symmetric
     p = tuple(a for a, _ in spec.pad)
     op = tuple(L - ((o - 1) * s - 2 * pp + d * (k - 1) + 1) for L, o, s, pp, d, k in zip(
-        spec.in_size, spec.out_size, spec.stride, p, spec.dilation, spec.kernel, strict=False))
-    if any(o >= max(s, d) for o, s, d in zip(op, spec.stride, spec.dilation, strict=False)):
+        spec.in_size, spec.out_size, spec.stride, p, spec.dilation, spec.kernel, strict=True))
+    if any(o >= max(s, d) for o, s, d in zip(op, spec.stride, spec.dilation, strict=True)):
         return  # x's tail is never read by the convolution: not a valid output_padding
     lhs = np.sum(CONV[nd](x, w, stride=kw["stride"], padding=p, dilation=kw["dilation"],
                           groups=kw["groups"]) * y)
@@ -376,7 +376,7 @@ def test_dtypes_layouts_and_inputs_untouched():
     ex, ew, eb = ref.conv_backward(g64, x64, w64, padding=1, padding_mode="reflect")
     assert_close(r.input, ex)
     assert_close(r.weight, ew)
-    for a, c in zip((x64, w64, g64), copies, strict=False):
+    for a, c in zip((x64, w64, g64), copies, strict=True):
         np.testing.assert_array_equal(a, c)
     # unbatched
     r = fc.conv1d_backward(np.ones((4, 6)), np.ones((3, 8)), np.ones((4, 3, 3)))
@@ -434,7 +434,7 @@ def test_bit_identical_across_threads(backend, algorithm, xs, ws, kw):
         with fc.num_threads(n):
             res.append(BWD[nd](g, x, w, algorithm=algorithm, backend=backend, **kw))
     for r in res[1:]:
-        for a, b in zip(res[0], r, strict=False):
+        for a, b in zip(res[0], r, strict=True):
             np.testing.assert_array_equal(a, b)
     ex, ew, _ = ref.conv_backward(g, x, w, **kw)
     assert_close(res[0].input, ex, scale=np.abs(ex).max() * 4)

@@ -39,7 +39,7 @@ def conv_cases(draw, nd=None):
     # input large enough for the dilated kernel (and reflect padding)
     size = tuple(
         draw(st.integers(max(d * (k - 1) + 1, 3), max(d * (k - 1) + 1, 3) + maxL))
-        for k, d in zip(kernel, dilation)
+        for k, d in zip(kernel, dilation, strict=True)
     )
     batch = draw(st.integers(1, 2))
     return dict(
@@ -140,11 +140,11 @@ def test_any_layout_and_inputs_untouched(backend):
     w = rng.standard_normal((6, 2, 3, 2))
     b = rng.standard_normal(6)
     expected = ref.conv(x, w, b, padding=1, groups=2)
-    for (name, xl), (_, wl), (_, bl) in zip(_layouts(x), _layouts(w), _layouts(b)):
+    for (name, xl), (_, wl), (_, bl) in zip(_layouts(x), _layouts(w), _layouts(b), strict=True):
         before = (xl.copy(), wl.copy(), bl.copy())
         got = fc.conv2d(xl, wl, bl, padding=1, groups=2, backend=backend)
         assert_close(got, expected)
-        for a, a0 in zip((xl, wl, bl), before):
+        for a, a0 in zip((xl, wl, bl), before, strict=True):
             np.testing.assert_array_equal(a, a0, err_msg=name)
 
 

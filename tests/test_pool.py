@@ -213,7 +213,7 @@ def torch_cases(draw, dilation=True):
     padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
     # PyTorch refuses inputs smaller than the (dilated) kernel, padding or not
     size = tuple(draw(st.integers(d * (k - 1) + 1, d * (k - 1) + maxL))
-                 for k, d in zip(kernel, dil, strict=False))
+                 for k, d in zip(kernel, dil, strict=True))
     shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + size
     kw = dict(kernel_size=kernel, stride=stride, padding=padding, dilation=dil,
               ceil_mode=draw(st.booleans()))
@@ -247,7 +247,7 @@ def test_max_pool_vs_torch(case, ties):
 
 def _unpool_ok(shape, kw):
     for L, Lo, k, s, p in zip(shape[2:], pool_spec(len(shape) - 2, shape, **kw).out_size,
-                              kw["kernel_size"], kw["stride"], kw["padding"], strict=False):
+                              kw["kernel_size"], kw["stride"], kw["padding"], strict=True):
         default = (Lo - 1) * s - 2 * p + k
         if not default - s < L < default + s:
             return False
@@ -297,7 +297,7 @@ def test_adaptive_vs_torch(case, ties):
     nd, shape, out = case
     x = _x(shape, ties=ties)
     if isinstance(out, tuple):  # PyTorch 1-D refuses None entries
-        out = tuple(L if o is None else o for o, L in zip(out, shape[2:], strict=False))
+        out = tuple(L if o is None else o for o, L in zip(out, shape[2:], strict=True))
     tx = _t(x, True)
     ty = getattr(TF, f"adaptive_avg_pool{nd}d")(tx, out)
     y = F("adaptive_avg_pool", nd)(x, out)
@@ -569,7 +569,7 @@ def test_bit_identical_across_threads(backend):
                                                 backend=backend),
                 fc.channel_max_pool(x, 4, backend=backend),
             ])
-    for a, b in zip(*runs, strict=False):
+    for a, b in zip(*runs, strict=True):
         np.testing.assert_array_equal(a, b)
 
 

@@ -11,7 +11,8 @@ copy), transformed at one FFT size ``F = next_fast_len(T + K_eff - 1)`` shared b
 every tile, so the kernel spectra are computed once per call.  Tiles are
 transformed in batches (one ``rfftn`` call per chunk of tile rows, bounded by
 the workspace limit), so memory stays proportional to the input whatever the
-kernel, and Python overhead does not grow with the number of tiles.  The per-frequency channel contraction
+kernel, and Python overhead does not grow with the number of tiles.  The
+per-frequency channel contraction
 ``Y[n, o] = sum_c X[n, c] * conj(W[o, c])`` is a batched complex product.
 Real FFTs go through ``scipy.fft`` (``workers`` = fastconv's thread count; the
 ``mkl_fft`` backend when installed, see ``fastconv._fft``).
@@ -46,17 +47,17 @@ def error_bound(spec) -> float:
 
 
 def _eff(spec):
-    return tuple(d * (k - 1) + 1 for k, d in zip(spec.kernel, spec.dilation))
+    return tuple(d * (k - 1) + 1 for k, d in zip(spec.kernel, spec.dilation, strict=True))
 
 
 def _geometry(spec):
     """(stride-1 output length needed per axis, tile length per axis, FFT shape)."""
     keff = _eff(spec)
-    need = tuple((o - 1) * s + 1 for o, s in zip(spec.out_size, spec.stride))
+    need = tuple((o - 1) * s + 1 for o, s in zip(spec.out_size, spec.stride, strict=True))
     item = 2 * spec.dtype.itemsize  # complex
     planes = spec.batch * spec.in_channels + spec.out_channels * spec.in_per_group
     tiles = []
-    for q, k, s in zip(need, keff, spec.stride):
+    for q, k, s in zip(need, keff, spec.stride, strict=True):
         whole = q + k - 1
         # tile only when the axis is much larger than the kernel
         t = q if whole <= max(8 * k, 1024) else max(7 * k, 256)
@@ -65,11 +66,11 @@ def _geometry(spec):
     tiles = list(tiles)
 
     def shape():
-        return tuple(_fft.fast_len(t + k - 1) for t, k in zip(tiles, keff))
+        return tuple(_fft.fast_len(t + k - 1) for t, k in zip(tiles, keff, strict=True))
 
     # keep the spectra of one tile within the workspace limit
     while math.prod(shape()) * item * planes > _config.WORKSPACE_LIMIT * 4:
-        i = int(np.argmax([t / k for t, k in zip(tiles, keff)]))
+        i = int(np.argmax([t / k for t, k in zip(tiles, keff, strict=True)]))
         if tiles[i] <= max(keff[i], spec.stride[i]):
             break
         s = spec.stride[i]
@@ -84,7 +85,7 @@ def options(spec, threads: int) -> dict:
 
 def estimate(spec, threads: int) -> tuple[float, int]:
     need, tiles, fshape = _geometry(spec)
-    ntiles = math.prod(-(-q // t) for q, t in zip(need, tiles))
+    ntiles = math.prod(-(-q // t) for q, t in zip(need, tiles, strict=True))
     F = math.prod(fshape)
     fft1 = 2.5 * F * math.log2(max(F, 2))  # real FFT: half of 5 N log N
     n_in = spec.batch * spec.in_channels
@@ -101,8 +102,9 @@ def estimate(spec, threads: int) -> tuple[float, int]:
     t += ntiles * (n_in + n_out) * 0.5e-6 / threads
     item = spec.dtype.itemsize
     padded = spec.batch * spec.in_channels * math.prod(
-        n * t + k - 1 for n, t, k in zip((-(-q // t) for q, t in zip(need, tiles)), tiles,
-                                         _eff(spec)))
+        n * t + k - 1
+        for n, t, k in zip((-(-q // t) for q, t in zip(need, tiles, strict=True)), tiles,
+                                         _eff(spec), strict=True))
     spectra = spec.out_channels * spec.in_per_group * F * 2 * item
     chunk = min(_config.WORKSPACE_LIMIT, ntiles * F * item * (n_in + 3 * n_out))
     return t + 60e-6, padded * item + spectra + chunk
@@ -137,14 +139,15 @@ def forward(spec, plan, x, w, b, out, packed=None) -> None:
     Wc = packed if packed is not None else pack_weight(spec, plan, w)
     G, cig, cog = spec.groups, spec.in_per_group, spec.out_per_group
     N, C, Co = spec.batch, spec.in_channels, spec.out_channels
-    nt = tuple(-(-q // t) for q, t in zip(need, tiles))
-    tin = tuple(t + k - 1 for t, k in zip(tiles, keff))
+    nt = tuple(-(-q // t) for q, t in zip(need, tiles, strict=True))
+    tin = tuple(t + k - 1 for t, k in zip(tiles, keff, strict=True))
     # zero-padded input covering every tile (its size is the input's plus the
     # padding and one tile of slack; the tiles themselves are views into it)
-    full = tuple(n * t + k - 1 for n, t, k in zip(nt, tiles, keff))
+    full = tuple(n * t + k - 1 for n, t, k in zip(nt, tiles, keff, strict=True))
     xp = np.zeros((N, C) + full, x.dtype)
-    src = tuple(slice(0, min(L, f - p)) for L, f, p in zip(spec.in_size, full, spec.pad_before))
-    dst = tuple(slice(p, p + s.stop) for p, s in zip(spec.pad_before, src))
+    src = tuple(slice(0, min(L, f - p))
+                for L, f, p in zip(spec.in_size, full, spec.pad_before, strict=True))
+    dst = tuple(slice(p, p + s.stop) for p, s in zip(spec.pad_before, src, strict=True))
     xp[(slice(None), slice(None)) + dst] = x[(slice(None), slice(None)) + src]
     view = _tiles_view(xp, tiles, tin)
     # spectra of a chunk of tile rows (along the first tiled axis) at a time
@@ -152,7 +155,7 @@ def forward(spec, plan, x, w, b, out, packed=None) -> None:
     per_row = math.prod(nt[1:]) * math.prod(fshape) * spec.dtype.itemsize * N * (C + 3 * Co)
     rows = max(1, min(nt[0], int(_config.WORKSPACE_LIMIT // max(per_row, 1))))
     taxes = tuple(range(2 + nd, 2 + 2 * nd))
-    ost = tuple(-(-t // s) for t, s in zip(tiles, spec.stride))  # outputs per tile
+    ost = tuple(-(-t // s) for t, s in zip(tiles, spec.stride, strict=True))  # outputs per tile
     workers = plan.threads
     with _fft.backend() as sfft:
         for r0 in range(0, nt[0], rows):
@@ -170,7 +173,7 @@ def forward(spec, plan, x, w, b, out, packed=None) -> None:
                         "nc...,oc...->no...", Xg, Wg, optimize=True)
             y = sfft.irfftn(Y, fshape, axes=taxes, workers=workers)
             y = y[(slice(None), slice(None)) + (slice(None),) * nd + tuple(
-                slice(0, t, s) for t, s in zip(tiles, spec.stride))]
+                slice(0, t, s) for t, s in zip(tiles, spec.stride, strict=True))]
             # (N, Co, *nt_chunk, *ost) -> (N, Co, *(nt_chunk * ost)) -> crop into out
             perm = (0, 1) + tuple(v for i in range(nd) for v in (2 + i, 2 + nd + i))
             y = y.transpose(perm).reshape(

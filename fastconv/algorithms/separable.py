@@ -32,7 +32,7 @@ RANK1_TOL = {4: 1e-6, 8: 1e-12}
 
 def _inter_items(spec) -> int:
     return spec.batch * spec.in_channels * spec.out_per_group * math.prod(
-        max(o, L) for o, L in zip(spec.out_size, spec.padded_size))
+        max(o, L) for o, L in zip(spec.out_size, spec.padded_size, strict=True))
 
 
 def supports(spec) -> str | None:

@@ -8,5 +8,5 @@ family (``conv``, ``pool``, ...); everything is re-exported here, so tests write
 from .backward import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .local import *  # noqa: F401,F403
-from .signal import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
+from .signal import *  # noqa: F401,F403

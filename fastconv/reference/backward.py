@@ -64,7 +64,7 @@ def conv_backward(grad_output, x, w, stride=1, padding=0, dilation=1, groups=1,
     for k in itertools.product(*[range(kk) for kk in spec.kernel]):
         sl = tuple(
             slice(kk * d, kk * d + (o - 1) * s + 1, s)
-            for kk, d, o, s in zip(k, spec.dilation, spec.out_size, spec.stride, strict=False)
+            for kk, d, o, s in zip(k, spec.dilation, spec.out_size, spec.stride, strict=True)
         )
         for g in range(G):
             contrib = np.einsum("no...,oc->nc...", go[:, g * og:(g + 1) * og],
@@ -98,7 +98,7 @@ def _transpose_args(x, w, stride, padding, output_padding, dilation):
     out = tuple(
         (l - 1) * s - 2 * p + d * (k - 1) + op + 1
         for l, s, p, d, k, op in zip(L, stride, padding, dilation, w.shape[2:],
-                                     output_padding, strict=False)
+                                     output_padding, strict=True)
     )
     return nd, stride, dilation, padding, out
 
@@ -116,19 +116,19 @@ def conv_transpose(x, w, b=None, stride=1, padding=0, output_padding=0, groups=1
     G = groups
     cin_g = Cin // G
     cout_g = w.shape[1]
-    full = tuple(o + 2 * p for o, p in zip(out, padding, strict=False))
+    full = tuple(o + 2 * p for o, p in zip(out, padding, strict=True))
     y = np.zeros((N, cout_g * G) + full)
     for k in itertools.product(*[range(kk) for kk in w.shape[2:]]):
         sl = tuple(
             slice(kk * d, kk * d + (l - 1) * s + 1, s)
-            for kk, d, l, s in zip(k, dilation, xb.shape[2:], stride, strict=False)
+            for kk, d, l, s in zip(k, dilation, xb.shape[2:], stride, strict=True)
         )
         for g in range(G):
             contrib = np.einsum("nc...,co->no...", xb[:, g * cin_g:(g + 1) * cin_g],
                                 w[(slice(g * cin_g, (g + 1) * cin_g), slice(None)) + k])
             y[(slice(None), slice(g * cout_g, (g + 1) * cout_g)) + sl] += contrib
     y = y[(slice(None), slice(None))
-          + tuple(slice(p, p + o) for p, o in zip(padding, out, strict=False))]
+          + tuple(slice(p, p + o) for p, o in zip(padding, out, strict=True))]
     if b is not None:
         y = y + np.asarray(b, dtype=np.float64).reshape((1, -1) + (1,) * nd)
     return y if batched else y[0]
@@ -166,7 +166,7 @@ def conv_transpose_backward(grad_output, x, w, stride=1, padding=0, output_paddi
     for k in itertools.product(*[range(kk) for kk in w.shape[2:]]):
         sl = tuple(
             slice(kk * d, kk * d + (l - 1) * s + 1, s)
-            for kk, d, l, s in zip(k, dilation, xb.shape[2:], stride, strict=False)
+            for kk, d, l, s in zip(k, dilation, xb.shape[2:], stride, strict=True)
         )
         for g in range(G):
             ax = [0] + list(range(2, 2 + nd))

@@ -16,7 +16,7 @@ from .._spec import NP_PAD_MODE, conv_spec
 
 def _windows(xp: np.ndarray, nd: int, kernel, stride, dilation) -> np.ndarray:
     """(N, C, *out, *kernel) view of the (already padded) input."""
-    eff = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    eff = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
     axes = tuple(range(2, 2 + nd))
     v = sliding_window_view(xp, eff, axis=axes)
     sl = (slice(None), slice(None))

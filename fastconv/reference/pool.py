@@ -235,13 +235,13 @@ def _adaptive(x, output_size, nd):
     nd = nd or x.ndim - 2
     batched, xs = pool_batched(nd, x.shape)
     out_size = adaptive_out_size(nd, xs[2:], output_size)
-    wins = [adaptive_windows(L, o) for L, o in zip(xs[2:], out_size, strict=False)]
+    wins = [adaptive_windows(L, o) for L, o in zip(xs[2:], out_size, strict=True)]
     return x.astype(np.float64).reshape(xs), batched, xs, out_size, wins
 
 
 def _adaptive_cells(out_size, wins):
     for o in itertools.product(*[range(n) for n in out_size]):
-        yield o, tuple(slice(int(w[0][i]), int(w[1][i])) for i, w in zip(o, wins, strict=False))
+        yield o, tuple(slice(int(w[0][i]), int(w[1][i])) for i, w in zip(o, wins, strict=True))
 
 
 def adaptive_avg_pool(x, output_size, nd=None):

@@ -52,7 +52,7 @@ def _pack(xg, cols, p0, width, kernel, stride, dil, pad, OH, OW):
 @njit(cache=True, fastmath=FASTMATH)
 def _job(x, w2, b, has_bias, of, job, nblk, kernel, stride, dil, pad, groups, pb, OH, OW,
          direct_1x1):
-    N, C = x.shape[0], x.shape[1]
+    C = x.shape[1]
     Co, K = w2.shape
     P = of.shape[2]
     cig = C // groups
