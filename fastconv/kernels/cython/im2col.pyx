@@ -42,8 +42,12 @@ cdef void _pack(
     Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dd, Py_ssize_t dh,
     Py_ssize_t dw, Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
 ) noexcept nogil:
-    """cols[k, j] = x window tap k of output position p0 + j (zero outside)."""
-    cdef Py_ssize_t ci, kd, kh, kw, k = 0, j, p, od, oh, ow, run, idd, ih, iw, e
+    """cols[k, j] = x window tap k of output position p0 + j (zero outside).
+
+    The output position advances row by row (no division per run: rows of small
+    planes are short, e.g. 10 outputs)."""
+    cdef Py_ssize_t ci, kd, kh, kw, k = 0, j, od, oh, ow, run, idd, ih, iw, e
+    cdef Py_ssize_t ow0 = p0 % OW, oh0 = (p0 // OW) % OH, od0 = p0 // (OW * OH)
     cdef real* col
     cdef const real* xrow
     for ci in range(cig):
@@ -52,12 +56,11 @@ cdef void _pack(
                 for kw in range(KW):
                     col = cols + k * pb
                     k = k + 1
-                    p = p0
+                    ow = ow0
+                    oh = oh0
+                    od = od0
                     j = 0
                     while j < pb:
-                        ow = p % OW
-                        oh = (p // OW) % OH
-                        od = p // (OW * OH)
                         run = _imin(OW - ow, pb - j)
                         idd = od * sd + kd * dd - pd
                         ih = oh * sh + kh * dh - ph
@@ -78,7 +81,11 @@ cdef void _pack(
                                         col[j + e] = 0
                                     iw = iw + sw
                         j = j + run
-                        p = p + run
+                        ow = 0
+                        oh = oh + 1
+                        if oh == OH:
+                            oh = 0
+                            od = od + 1
 
 
 def conv_im2col(
