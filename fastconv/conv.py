@@ -76,17 +76,19 @@ def _conv(nd, x, weight, bias, stride, padding, dilation, groups, padding_mode, 
         plan, packed = prepared.plan, prepared.packed
     else:
         plan = make_plan(spec, algorithm, backend, weight=weight, tolerance=tolerance)
+    return _execute(spec, plan, x, weight, bias, out, packed, activation)
+
+
+def _execute(spec, plan, x, weight, bias, out=None, packed=None, activation=None):
+    """Run a plan and deliver the public result: into ``out`` (validated; written
+    in place when it is a C-contiguous compute-dtype buffer no input aliases), or
+    as a new array in the result dtype (unbatched if the input was)."""
+    direct_out = None
     if out is not None:
         check_out(out, spec.out_shape, spec.result_dtype)
-    # Write straight into ``out`` when it is a suitable buffer that no input aliases.
-    direct_out = None
-    if (
-        out is not None
-        and out.dtype == spec.dtype
-        and out.flags.c_contiguous
-        and not any(np.may_share_memory(out, a) for a in (x, weight, bias) if a is not None)
-    ):
-        direct_out = out.reshape((spec.batch, spec.out_channels) + spec.out_size)
+        if (out.dtype == spec.dtype and out.flags.c_contiguous and not any(
+                np.may_share_memory(out, a) for a in (x, weight, bias) if a is not None)):
+            direct_out = out.reshape((spec.batch, spec.out_channels) + spec.out_size)
     res = _run(spec, plan, x, weight, bias, direct_out, packed, activation)
     if direct_out is not None:
         return out
@@ -315,11 +317,5 @@ def conv_separable(x, factors, bias=None, stride=1, padding=0, dilation=1, group
                      None if bias is None else bias.dtype)
     plan = make_plan(spec, "separable", backend)
     packed = tuple(np.asarray(f, dtype=np.float64) for f in facs)
-    if out is not None:
-        check_out(out, spec.out_shape, spec.result_dtype)
     w = np.zeros((1,) * (nd + 2), spec.dtype)  # unused: the factors are the weight
-    res = _run(spec, plan, x, w, bias, None, packed).reshape(spec.out_shape)
-    if out is not None:
-        out[...] = res
-        return out
-    return res.astype(spec.result_dtype, copy=False)
+    return _execute(spec, plan, x, w, bias, out, packed)

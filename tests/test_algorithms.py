@@ -133,6 +133,13 @@ def test_conv_separable_matches_full_kernel():
     g = np.array([1.0, 2.0, 1.0])
     img = rng.standard_normal((1, 20, 20))
     assert_close(fc.conv_separable(img, (g, g)), ref.conv(img, np.outer(g, g)[None, None]))
+    out = np.full((2, 4, 9, 9), np.nan)  # written in place (C-contiguous, float64)
+    assert fc.conv_separable(x, facs, b, stride=2, padding=(2, 1), dilation=(1, 2),
+                             out=out) is out
+    assert_close(out, ref.conv(x, w, b, stride=2, padding=(2, 1), dilation=(1, 2)))
+    with pytest.raises(ValueError, match=r"out must have shape \(2, 4, 9, 9\)"):
+        fc.conv_separable(x, facs, b, stride=2, padding=(2, 1), dilation=(1, 2),
+                          out=np.empty((2, 4, 9, 8)))
     with pytest.raises(ValueError, match=r"factors\[1\] must have shape"):
         fc.conv_separable(x, [facs[0], rng.standard_normal((4, 2, 3))])
 
