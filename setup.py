@@ -4,7 +4,9 @@ Every ``fastconv/kernels/cython/*.pyx`` becomes an extension compiled with
 ``-O3 -fopenmp`` (compile *and* link: without the link flag ``prange`` silently
 runs serial).  ``-march=native`` is added because fastconv is built on the
 machine that runs it (``pip install .``); set ``FASTCONV_PORTABLE=1`` to build a
-binary for other machines.
+binary for other machines.  Developers rebuilding one kernel module in place can
+set ``FASTCONV_ONLY=pool,grad`` (module names) with ``python setup.py build_ext
+--inplace``; a normal install always builds all of them.
 """
 
 import glob
@@ -27,6 +29,9 @@ extensions = [
     )
     for path in sorted(glob.glob("fastconv/kernels/cython/*.pyx"))
 ]
+only = [m for m in os.environ.get("FASTCONV_ONLY", "").split(",") if m]
+if only:
+    extensions = [e for e in extensions if e.name.rsplit(".", 1)[1] in only]
 
 setup(
     ext_modules=cythonize(
