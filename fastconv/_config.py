@@ -17,7 +17,8 @@ PARALLEL_MIN_FLOPS = int(os.environ.get("FASTCONV_PARALLEL_MIN_FLOPS", 200_000))
 #: default (300,000 spins) steals a core from whatever the user runs next: measured
 #: here (bench/interleave_spin.py), a NumPy matmul alternating with conv2d took
 #: 4.4-11x the time of its parts with the default and 1.04-1.88x with 10000;
-#: fastconv's regions are long enough not to need a long spin.  Applied as ``GOMP_SPINCOUNT`` when fastconv first loads a kernel
-#: (libgomp reads it at load), unless the user set ``GOMP_SPINCOUNT`` or
-#: ``OMP_WAIT_POLICY``.  ``FASTCONV_OMP_SPINCOUNT=default`` keeps libgomp's own.
+#: fastconv's regions are long enough not to need a long spin.  Applied as
+#: ``GOMP_SPINCOUNT`` when fastconv first loads a kernel (libgomp reads it at load),
+#: unless the user set ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY``.
+#: ``FASTCONV_OMP_SPINCOUNT=default`` keeps libgomp's own.
 OMP_SPINCOUNT = os.environ.get("FASTCONV_OMP_SPINCOUNT", "10000")

@@ -14,6 +14,7 @@ import fastconv as fc
 from fastconv import kernels
 from fastconv._spec import conv_spec, pad3, to_3d
 from fastconv.algorithms import direct as direct_alg
+from fastconv.kernels import blockgeom
 from fastconv.reference import conv as ref_conv
 
 DTYPES = [np.float32, np.float64]
@@ -173,6 +174,126 @@ def test_direct_kernel(backend, dtype):
             outs.append(out)
         for out in outs[1:]:  # column blocking and threads never change a bit
             np.testing.assert_array_equal(out, outs[0])
+
+
+# ---------------------------------------------------------------------------
+# the register-blocked direct kernel (dblock)
+# ---------------------------------------------------------------------------
+def _run_blocked(backend, nd, x, w, b, s, d, p, g, nthreads=2, batch_chunk=None,
+                 cap=None, monkeypatch=None):
+    spec = conv_spec(nd, x.shape, w.shape, None if b is None else b.shape, s, p, d, g,
+                     "zeros", x.dtype, w.dtype)
+    k3, o3, s3, d3, img, _ = direct_alg._blocked_geometry(spec)
+    bc = batch_chunk or spec.batch
+    stage = np.full(bc * img, np.nan, spec.dtype)  # staging must overwrite everything
+    out = np.full((spec.batch, spec.out_channels) + spec.out_size, np.nan, spec.dtype)
+    wp = blockgeom.pack_weight(to_3d(w, nd), g)
+    bp = blockgeom.pack_bias(b, b is not None, spec.out_channels, g, spec.dtype)
+    kernels.get(backend, "dblock", "conv_blocked")(
+        to_3d(x, nd), wp, bp, to_3d(out, nd), k3, s3, d3, pad3(spec.pad_before, nd, 0), g,
+        bc, stage, nthreads)
+    return spec, out
+
+
+BLOCKED_CASES = [
+    # nd, x shape, w shape, stride, dilation, padding, groups
+    (2, (2, 3, 30, 37), (16, 3, 7, 7), 2, 1, 3, 1),             # stem-like, stride 2
+    (2, (3, 6, 14, 14), (16, 6, 5, 5), 1, 1, 0, 1),             # LeNet conv2
+    (2, (1, 3, 40, 33), (12, 3, 11, 11), 1, 1, 5, 1),           # 11x11, Co not /8
+    (2, (2, 4, 19, 23), (8, 4, 3, 3), 1, 2, 2, 1),              # dilated
+    (2, (2, 6, 17, 19), (12, 2, 3, 4), (3, 2), (2, 1), ((2, 0), (1, 3)), 3),  # groups
+    (1, (2, 4, 70), (10, 2, 5), 2, 3, ((4, 1),), 2),            # 1-D
+    (3, (1, 3, 7, 9, 20), (10, 3, 3, 2, 3), (1, 2, 1), 1, 1, 1),  # 3-D
+    (2, (1, 2, 1, 50), (3, 2, 1, 4), 1, 1, 0, 1),               # one-row output
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_blocked_kernel(backend, dtype):
+    rng = np.random.default_rng(7)
+    for nd, xs, ws, s, d, p, g in BLOCKED_CASES:
+        x = rng.standard_normal(xs).astype(dtype)
+        w = rng.standard_normal(ws).astype(dtype)
+        b = rng.standard_normal(ws[0]).astype(dtype)
+        outs = []
+        for nt, bc in ((1, None), (2, None), (2, 1)):
+            spec, out = _run_blocked(backend, nd, x, w, b, s, d, p, g, nt, bc)
+            expected = ref_conv(x, w, b, s, p, d, g)
+            assert not np.isnan(out).any(), "unwritten output elements"
+            assert_close(out, expected, dtype)
+            outs.append(out)
+        for out in outs[1:]:  # threads and batch chunks never change a bit
+            np.testing.assert_array_equal(out, outs[0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@given(
+    nd=st.integers(1, 3),
+    C=st.integers(1, 4),
+    Co=st.integers(1, 18),
+    g=st.sampled_from([1, 2]),
+    k=st.integers(1, 5),
+    s=st.integers(1, 3),
+    d=st.integers(1, 2),
+    pb=st.integers(0, 3),
+    pa=st.integers(0, 3),
+    L=st.integers(1, 30),
+)
+def test_blocked_hypothesis(backend, nd, C, Co, g, k, s, d, pb, pa, L):
+    if L + pb + pa < d * (k - 1) + 1:
+        return
+    rng = np.random.default_rng(L)
+    size = (L,) + (4,) * (nd - 1)
+    kernel = (k,) + (min(k, 2),) * (nd - 1)
+    x = rng.standard_normal((2, C * g) + size[::-1]).astype(np.float32)
+    w = rng.standard_normal((Co * g, C) + kernel[::-1]).astype(np.float32)
+    b = rng.standard_normal(Co * g).astype(np.float32)
+    pad = ((pb, pa),) * nd
+    spec, out = _run_blocked(backend, nd, x, w, b, s, d, pad, g)
+    assert not np.isnan(out).any()
+    assert_close(out, ref_conv(x, w, b, s, pad, d, g), np.float32)
+
+
+def test_blocked_backends_agree_and_public_path(monkeypatch):
+    """The planner picks the blocked kernel for a stem-like layer; the public call,
+    a prepared weight and both backends give the reference result; NaN propagates."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 3, 64, 64)).astype(np.float32)
+    w = rng.standard_normal((32, 3, 7, 7)).astype(np.float32)
+    b = rng.standard_normal(32).astype(np.float32)
+    plan = fc.plan_conv(x.shape, w.shape, stride=2, padding=3, bias=True)
+    assert (plan.algorithm, plan.options.get("kernel")) == ("direct", "blocked"), plan
+    expected = ref_conv(x, w, b, 2, 3)
+    calls = []
+    real = kernels.get("cython", "dblock", "conv_blocked")
+    monkeypatch.setitem(kernels._cache, ("cython", "dblock", "conv_blocked"),
+                        lambda *a: calls.append(1) or real(*a))
+    y = fc.conv2d(x, w, b, stride=2, padding=3, backend="cython")
+    assert calls == [1]
+    assert_close(y, expected)
+    pw = fc.prepare_weight(w, x.shape, stride=2, padding=3, bias=True)
+    assert pw.packed is not None and pw.packed.shape == (1, 4, 147, 8)
+    np.testing.assert_array_equal(fc.conv2d(x, pw, b, stride=2, padding=3), y)
+    assert_close(fc.conv2d(x, w, b, stride=2, padding=3, backend="numba"), expected)
+    xn = x.copy()
+    xn[1, 2, 30, 31] = np.nan
+    yn = fc.conv2d(xn, w, b, stride=2, padding=3)
+    mask = np.isnan(ref_conv(xn, w, b, 2, 3))
+    assert mask.sum() == 32 * 3 * 4  # the outputs whose window holds the NaN
+    np.testing.assert_array_equal(np.isnan(yn), mask)
+
+
+def test_blocked_stage_is_bounded(monkeypatch):
+    """The staging buffer stays under the cap: batch chunks shrink, and a single
+    image too big for the cap is served by another kernel."""
+    spec = conv_spec(2, (64, 3, 224, 224), (64, 3, 7, 7), None, 2, 3, 1, 1, "zeros",
+                     np.dtype(np.float32), np.dtype(np.float32))
+    secs, ws = direct_alg._blocked_estimate(spec, 2)
+    assert np.isfinite(secs) and 0 < ws <= direct_alg.STAGE_CAP
+    monkeypatch.setattr(direct_alg, "STAGE_CAP", 1 << 16)
+    assert direct_alg._blocked_estimate(spec, 2)[0] == np.inf
+    assert not direct_alg.use_blocked(spec)
 
 
 # ---------------------------------------------------------------------------

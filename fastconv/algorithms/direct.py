@@ -7,6 +7,11 @@ Serves every case (any stride, dilation, groups, padding).  Two kernels:
   phase-split copy of the input rows (see ``kernels/cython/depthwise.pyx``).
   This is the fastest algorithm there: GEMM-based algorithms have nothing to
   amortise their packing over.
+* ``dblock.conv_blocked`` (the "blocked" kernel) when the cost model prefers it:
+  a register tile of 8 output channels x 48 positions (float32) sums every tap of
+  a zero-padded, stride-phase-split copy of the input (``kernels/blockgeom.py``):
+  near FMA peak on few-channel, big-kernel layers (the 7x7/2 stem, 11x11, LeNet,
+  dilated 3x3) where im2col spends as long packing as multiplying.
 * ``direct.conv_direct`` otherwise: output-row blocked; each (input channel,
   tap) adds an axpy of an input row into the output row held in L1.
 
@@ -17,9 +22,13 @@ blocking or the thread count.
 from __future__ import annotations
 
 import math
+import os
+
+import numpy as np
 
 from .. import kernels
 from .._spec import pad3, to_3d
+from ..kernels import blockgeom
 
 # ---------------------------------------------------------------------------
 # cost model, fitted to kernel timings on the development machine (AVX-512
@@ -51,8 +60,91 @@ _CALL = 4e-6
 _FORK = 4e-6
 
 
+#: Blocked kernel: flop/s per thread of the register tiles, counted over the wide
+#: grid and the zero-padded channel blocks it computes (11x11 3->16 on 256^2:
+#: ~160 GFLOP/s per thread; the 7x7/2 stem ~135 including its staging).
+_RATE_BLOCKED = {4: 150e9, 8: 70e9}
+#: Blocked kernel: bytes/s per thread of the staging copy (a strided gather for
+#: stride > 1) and of the valid-column stores.
+_BW_BLOCKED = 8e9
+#: Blocked kernel: fixed cost per register tile (call, output run loop).
+_TILE_BLOCKED = 40e-9
+#: Blocked kernel: when a tile's input footprint (every tap's rows) overflows L1,
+#: each block of 8 output channels re-reads it from L2 at about this rate per
+#: thread (1x1 256->256 on 14^2 runs 2x slower than its flop count says).
+_L2_BLOCKED = 40e9
+_L1_BYTES = 24 * 1024
+#: Staging buffer cap (bytes): batch chunks are sized to stay under it.
+STAGE_CAP = int(os.environ.get("FASTCONV_DIRECT_STAGE_MIB", "32")) << 20
+
+
 def supports(spec) -> str | None:
     return None
+
+
+def _blocked_geometry(spec):
+    """(kshape, out3, stride3, dilation3, stage items per image, tiles per image)."""
+    nd = spec.nd
+    k3 = pad3(spec.kernel, nd, 1)
+    o3 = pad3(spec.out_size, nd, 1)
+    s3 = pad3(spec.stride, nd, 1)
+    d3 = pad3(spec.dilation, nd, 1)
+    item = spec.dtype.itemsize
+    img = blockgeom.stage_items(spec.in_channels, k3, o3, s3, d3, item)
+    _, _, Wg, _ = blockgeom.geometry(k3, o3, s3, d3)
+    pb = blockgeom.block_positions(item)
+    tiles = o3[0] * -(-(o3[1] * Wg) // pb)
+    return k3, o3, s3, d3, img, tiles
+
+
+def _blocked_estimate(spec, threads: int) -> tuple[float, int]:
+    """Seconds and workspace bytes of the blocked kernel (inf if it does not apply)."""
+    if spec.dtype.itemsize not in _RATE_BLOCKED or is_depthwise(spec):
+        return math.inf, 0
+    k3, o3, s3, d3, img, tiles = _blocked_geometry(spec)
+    item = spec.dtype.itemsize
+    if img * item > STAGE_CAP:  # one staged image must fit the workspace cap
+        return math.inf, 0
+    pb = blockgeom.block_positions(item)
+    cog = spec.out_channels // spec.groups
+    ncb = -(-cog // blockgeom.CB)
+    taps = (spec.in_channels // spec.groups) * math.prod(k3)
+    n = spec.batch
+    wide_flops = 2.0 * n * tiles * pb * spec.groups * ncb * blockgeom.CB * taps
+    nbytes = item * n * (img + spec.in_channels * math.prod(spec.in_size)
+                         + spec.out_channels * math.prod(o3))
+    jobs = n * tiles
+    ntile = jobs * spec.groups * ncb
+    rows = (spec.in_channels // spec.groups) * k3[0] * k3[1]
+    foot = rows * (pb + (k3[2] - 1) * d3[2] // s3[2]) * item
+    l2 = ntile * foot / _L2_BLOCKED if foot > _L1_BYTES else 0.0
+    work = (wide_flops / _RATE_BLOCKED[item] + nbytes / _BW_BLOCKED + ntile * _TILE_BLOCKED
+            + l2)
+    bc = _batch_chunk(spec, img)
+    return work / max(1, min(threads, jobs)), bc * img * item
+
+
+def _batch_chunk(spec, img: int) -> int:
+    return int(max(1, min(spec.batch, STAGE_CAP // max(1, img * spec.dtype.itemsize))))
+
+
+def _generic_estimate(spec, threads: int) -> float:
+    nd = spec.nd
+    _, sh, sw = pad3(spec.stride, nd, 1)
+    OW = spec.out_size[-1]
+    eff = OW / (OW + 40.0)  # short rows: loop overheads, idle SIMD lanes
+    eff /= 1.0 + 0.5 * (sw - 1)  # strided loads
+    rows = spec.batch * spec.out_channels * math.prod(spec.out_size[:-1])
+    return spec.flops / (_RATE_GENERIC * eff * max(1, min(threads, rows)))
+
+
+def use_blocked(spec) -> bool:
+    """The blocked kernel or the row-axpy one: decided on the shape alone (at the
+    machine's core count), so the result does not depend on the thread setting."""
+    from ..threads import cpu_count
+
+    t = cpu_count()
+    return _blocked_estimate(spec, t)[0] < _generic_estimate(spec, t)
 
 
 def is_depthwise(spec) -> bool:
@@ -95,6 +187,8 @@ def options(spec, threads: int) -> dict:
         nblk = -(-want // max(rows, 1))
         colblock = max(64, -(-OW // nblk))
     opts = {"colblock": colblock}
+    if not is_depthwise(spec) and use_blocked(spec):
+        opts = {"kernel": "blocked"}
     if is_depthwise(spec):
         opts["rowblock"], opts["dw_colblock"] = _dw_blocking(spec, threads)
     return opts
@@ -124,10 +218,10 @@ def estimate(spec, threads: int) -> tuple[float, int]:
         pl = -(-(-(-cb // vl) * vl + (kw - 1) * dw // sw) // vl) * vl
         ws = threads * kd * ((rb - 1) * sh + (kh - 1) * dh + 1) * sw * pl * item
         return fixed + work / max(1, min(threads, jobs)), ws
-    eff = OW / (OW + 40.0)  # short rows: loop overheads, idle SIMD lanes
-    eff /= 1.0 + 0.5 * (sw - 1)  # strided loads
-    rows = spec.batch * spec.out_channels * math.prod(spec.out_size[:-1])
-    return fixed + spec.flops / (_RATE_GENERIC * eff * max(1, min(threads, rows))), 0
+    if use_blocked(spec):
+        secs, ws = _blocked_estimate(spec, threads)
+        return fixed + secs, ws
+    return fixed + _generic_estimate(spec, threads), 0
 
 
 def _depthwise_kernel(backend: str):
@@ -154,7 +248,41 @@ def forward(spec, plan, x, w, b, out, packed=None) -> None:
             kern(to_3d(x, nd), to_3d(w, nd), b, spec.has_bias, to_3d(out, nd),
                  stride, dilation, pad, rb, cb, plan.threads)
             return
+    if plan.options.get("kernel") == "blocked" and _has_blocked(plan.backend):
+        _forward_blocked(spec, plan, x, w, b, out, packed)
+        return
     kern = kernels.get(plan.backend, "direct", "conv_direct")
     colblock = plan.options.get("colblock") or spec.out_size[-1]
     kern(to_3d(x, nd), to_3d(w, nd), b, spec.has_bias, to_3d(out, nd), stride, dilation,
          pad, spec.groups, colblock, plan.threads)
+
+
+def pack_weight(spec, plan, w):
+    """The blocked kernel's weight layout (G, nCB, T, 8), once per model with
+    ``fastconv.prepare_weight``; None for the other kernels (they read ``w``)."""
+    if plan.options.get("kernel") != "blocked":
+        return None
+    return blockgeom.pack_weight(to_3d(np.ascontiguousarray(w, spec.dtype), spec.nd),
+                                 spec.groups)
+
+
+def _has_blocked(backend: str) -> bool:
+    """Whether the backend has the blocked kernel (the CUDA one has not: it runs
+    its own direct kernel)."""
+    try:
+        kernels.get(backend, "dblock", "conv_blocked")
+        return True
+    except (ImportError, AttributeError):
+        return False
+
+
+def _forward_blocked(spec, plan, x, w, b, out, packed) -> None:
+    nd = spec.nd
+    k3, o3, s3, d3, img, _ = _blocked_geometry(spec)
+    wp = packed if packed is not None else blockgeom.pack_weight(to_3d(w, nd), spec.groups)
+    bp = blockgeom.pack_bias(b, spec.has_bias, spec.out_channels, spec.groups, spec.dtype)
+    bc = _batch_chunk(spec, img)
+    stage = np.empty(bc * img, spec.dtype)
+    kern = kernels.get(plan.backend, "dblock", "conv_blocked")
+    kern(to_3d(x, nd), wp, bp, to_3d(out, nd), k3, s3, d3, pad3(spec.pad_before, nd, 0),
+         spec.groups, bc, stage, plan.threads)

@@ -1,0 +1,176 @@
+"""Register-blocked direct convolution, Cython/OpenMP backend.
+
+For layers with few input channels and big kernels (the 7x7/2 stem, 11x11, LeNet
+5x5, dilated 3x3), where im2col-GEMM spends as long packing as multiplying.
+
+1. **Stage** (parallel over rows): each image of a batch chunk is copied, zero
+   padded and split into stride phases, into ``stage`` so that tap ``t`` of output
+   position ``p = oh * Wg + ow`` of the flattened "wide" grid reads
+   ``stage[image + group + od * Hg * Wg + p + off[t]]`` (``Wg >= OW``: columns past
+   ``OW`` are computed and dropped).
+2. **Tiles** (parallel over (image, od, block of PB positions)): the micro-kernel of
+   ``dblock.h`` keeps 8 output channels x PB positions in registers over all taps
+   of the group, then the valid columns go to ``out``.
+
+x (N, C, D, H, W), out (N, Co, OD, OH, OW) C-contiguous; ``wp`` the packed weight
+(G, nCB, T, 8) and ``bp`` the packed bias (G, nCB, 8) from ``pack_weight``; index
+arithmetic is 64-bit.  Each output adds bias then its taps in a fixed order, so the
+result does not depend on the blocking or the thread count.
+"""
+
+from cython.parallel cimport parallel, prange, threadid
+from libc.stdlib cimport free, malloc
+
+import numpy as np
+
+from .fused cimport real
+
+
+cdef extern from "dblock.h" nogil:
+    int DB_CB
+    int DB_PV
+    void db_tile_f(const float* x, const Py_ssize_t* off, Py_ssize_t ntaps,
+                   const float* wp, const float* bias, float* buf)
+    void db_tile_d(const double* x, const Py_ssize_t* off, Py_ssize_t ntaps,
+                   const double* wp, const double* bias, double* buf)
+
+
+from ..blockgeom import CB as _CB, PV as _PV, geometry, stage_items, tap_offsets
+
+if _CB != DB_CB or _PV != DB_PV:  # pragma: no cover - build consistency
+    raise ImportError("dblock.h and blockgeom disagree on the register tile")
+
+
+cdef void _stage_row(const real* xn, real* dst, Py_ssize_t C, Py_ssize_t D,
+                     Py_ssize_t H, Py_ssize_t W, Py_ssize_t row, Py_ssize_t Dg,
+                     Py_ssize_t Hg, Py_ssize_t Wg, Py_ssize_t sd, Py_ssize_t sh,
+                     Py_ssize_t sw, Py_ssize_t pd, Py_ssize_t ph,
+                     Py_ssize_t pw) noexcept nogil:
+    """Staged row ``row`` = ((ci * S + phase) * Dg + i) * Hg + j of one image."""
+    cdef Py_ssize_t j = row % Hg
+    cdef Py_ssize_t r = row // Hg
+    cdef Py_ssize_t i = r % Dg
+    r = r // Dg
+    cdef Py_ssize_t S = sd * sh * sw
+    cdef Py_ssize_t a = r % S
+    cdef Py_ssize_t ci = r // S
+    cdef Py_ssize_t aw = a % sw
+    cdef Py_ssize_t ah = (a // sw) % sh
+    cdef Py_ssize_t ad = a // (sw * sh)
+    cdef Py_ssize_t idd = sd * i + ad - pd
+    cdef Py_ssize_t ih = sh * j + ah - ph
+    cdef real* d = dst + row * Wg
+    cdef const real* src
+    cdef Py_ssize_t k, iw, lo, hi
+    if idd < 0 or idd >= D or ih < 0 or ih >= H:
+        for k in range(Wg):
+            d[k] = 0
+        return
+    src = xn + ((ci * D + idd) * H + ih) * W
+    # columns k with 0 <= sw * k + aw - pw < W
+    lo = 0
+    if aw - pw < 0:
+        lo = (pw - aw + sw - 1) // sw
+    hi = (W - 1 + pw - aw) // sw + 1 if W - 1 + pw - aw >= 0 else 0
+    if hi > Wg:
+        hi = Wg
+    if lo > hi:
+        lo = hi
+    for k in range(lo):
+        d[k] = 0
+    if sw == 1:
+        for k in range(lo, hi):
+            d[k] = src[k + aw - pw]
+    else:
+        for k in range(lo, hi):
+            d[k] = src[sw * k + aw - pw]
+    for k in range(hi, Wg):
+        d[k] = 0
+
+
+def conv_blocked(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wp,
+                 const real[:, :, ::1] bp, real[:, :, :, :, ::1] out, tuple kshape,
+                 tuple stride, tuple dilation, tuple pad, Py_ssize_t groups,
+                 Py_ssize_t batch_chunk, real[::1] stage, int threads):
+    """out = conv(x, w) + bias through the register tiles (see the module doc).
+
+    ``kshape`` = (KD, KH, KW); ``stage`` holds ``batch_chunk`` staged images."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], D = x.shape[2], H = x.shape[3]
+    cdef Py_ssize_t W = x.shape[4]
+    cdef Py_ssize_t Co = out.shape[1], OD = out.shape[2], OH = out.shape[3]
+    cdef Py_ssize_t OW = out.shape[4]
+    cdef Py_ssize_t KD = kshape[0], KH = kshape[1], KW = kshape[2]
+    cdef Py_ssize_t sd = stride[0], sh = stride[1], sw = stride[2]
+    cdef Py_ssize_t dd = dilation[0], dh = dilation[1], dw = dilation[2]
+    cdef Py_ssize_t pd = pad[0], ph = pad[1], pw = pad[2]
+    cdef Py_ssize_t G = groups, cig = C // groups, cog = Co // groups
+    cdef Py_ssize_t nCB = wp.shape[1], T = wp.shape[2]
+    cdef Py_ssize_t cb_n = DB_CB
+    Dg, Hg, Wg, S = geometry(kshape, (OD, OH, OW), stride, dilation)
+    cdef Py_ssize_t dg = Dg, hg = Hg, wg = Wg, s = S
+    cdef Py_ssize_t PB = DB_PV * (64 // sizeof(real))
+    cdef Py_ssize_t PS = dg * hg * wg
+    cdef Py_ssize_t img = stage_items(C, kshape, (OD, OH, OW), stride, dilation,
+                                      sizeof(real))
+    cdef Py_ssize_t P = OH * wg
+    cdef Py_ssize_t nblk = (P + PB - 1) // PB
+    if T != cig * KD * KH * KW or wp.shape[3] != DB_CB or wp.shape[0] != G:
+        raise ValueError("conv_blocked: packed weight does not match the kernel")
+    if stage.shape[0] < batch_chunk * img:
+        raise ValueError("conv_blocked: stage buffer too small")
+    offs = tap_offsets(cig, kshape, (OD, OH, OW), stride, dilation)
+    cdef const Py_ssize_t[::1] off = offs
+    bufs = np.empty((max(threads, 1), DB_CB * PB), dtype=np.asarray(out).dtype)
+    cdef real[:, ::1] buf = bufs
+    cdef Py_ssize_t n0, nb, it, e, n, od, blk, p0, p, pend, oh, ow, run, nv, g, cb, j, co
+    cdef Py_ssize_t rows, row, tid
+    cdef real* sb
+    cdef real* xb
+    cdef real* orow
+    cdef real* bb
+    cdef const real* xn
+    for n0 in range(0, N, batch_chunk):
+        nb = min(batch_chunk, N - n0)
+        rows = C * s * dg * hg
+        with nogil:
+            for it in prange(nb * rows, num_threads=threads, schedule="static"):
+                n = it // rows
+                row = it - n * rows
+                _stage_row(&x[n0 + n, 0, 0, 0, 0], &stage[n * img], C, D, H, W, row,
+                           dg, hg, wg, sd, sh, sw, pd, ph, pw)
+                if row == rows - 1:
+                    for e in range(rows * wg, img):
+                        stage[n * img + e] = 0
+            for it in prange(nb * OD * nblk, num_threads=threads, schedule="static"):
+                tid = threadid()
+                sb = &buf[tid, 0]
+                n = it // (OD * nblk)
+                od = (it // nblk) % OD
+                blk = it % nblk
+                p0 = blk * PB
+                pend = min(p0 + PB, P)
+                for g in range(G):
+                    xb = &stage[n * img + g * cig * s * PS + od * hg * wg + p0]
+                    for cb in range(nCB):
+                        if real is float:
+                            db_tile_f(xb, &off[0], T, &wp[g, cb, 0, 0], &bp[g, cb, 0], sb)
+                        else:
+                            db_tile_d(xb, &off[0], T, &wp[g, cb, 0, 0], &bp[g, cb, 0], sb)
+                        for j in range(cb_n):
+                            if cb * cb_n + j >= cog:
+                                break
+                            co = g * cog + cb * cb_n + j
+                            bb = sb + j * PB
+                            orow = &out[n0 + n, co, od, 0, 0]
+                            p = p0
+                            oh = p // wg
+                            ow = p - oh * wg
+                            while p < pend:
+                                run = min(wg - ow, pend - p)
+                                if ow < OW:
+                                    nv = min(run, OW - ow)
+                                    for e in range(nv):
+                                        orow[oh * OW + ow + e] = bb[p - p0 + e]
+                                p = p + run
+                                oh = oh + 1
+                                ow = 0
