@@ -41,32 +41,21 @@ if _CB != DB_CB or _PV != DB_PV:  # pragma: no cover - build consistency
     raise ImportError("dblock.h and blockgeom disagree on the register tile")
 
 
-cdef void _stage_row(const real* xn, real* dst, Py_ssize_t C, Py_ssize_t D,
-                     Py_ssize_t H, Py_ssize_t W, Py_ssize_t row, Py_ssize_t Dg,
-                     Py_ssize_t Hg, Py_ssize_t Wg, Py_ssize_t sd, Py_ssize_t sh,
-                     Py_ssize_t sw, Py_ssize_t pd, Py_ssize_t ph,
-                     Py_ssize_t pw) noexcept nogil:
-    """Staged row ``row`` = ((ci * S + phase) * Dg + i) * Hg + j of one image."""
-    cdef Py_ssize_t j = row % Hg
-    cdef Py_ssize_t r = row // Hg
-    cdef Py_ssize_t i = r % Dg
-    r = r // Dg
+cdef void _stage_plane(const real* xn, real* dst, Py_ssize_t C, Py_ssize_t D,
+                       Py_ssize_t H, Py_ssize_t W, Py_ssize_t plane, Py_ssize_t Dg,
+                       Py_ssize_t Hg, Py_ssize_t Wg, Py_ssize_t sd, Py_ssize_t sh,
+                       Py_ssize_t sw, Py_ssize_t pd, Py_ssize_t ph,
+                       Py_ssize_t pw) noexcept nogil:
+    """Staged plane ``plane = ci * S + phase`` of one image (Dg x Hg rows of Wg)."""
     cdef Py_ssize_t S = sd * sh * sw
-    cdef Py_ssize_t a = r % S
-    cdef Py_ssize_t ci = r // S
+    cdef Py_ssize_t a = plane % S
+    cdef Py_ssize_t ci = plane // S
     cdef Py_ssize_t aw = a % sw
     cdef Py_ssize_t ah = (a // sw) % sh
     cdef Py_ssize_t ad = a // (sw * sh)
-    cdef Py_ssize_t idd = sd * i + ad - pd
-    cdef Py_ssize_t ih = sh * j + ah - ph
-    cdef real* d = dst + row * Wg
+    cdef Py_ssize_t i, j, k, idd, ih, lo, hi
+    cdef real* d
     cdef const real* src
-    cdef Py_ssize_t k, iw, lo, hi
-    if idd < 0 or idd >= D or ih < 0 or ih >= H:
-        for k in range(Wg):
-            d[k] = 0
-        return
-    src = xn + ((ci * D + idd) * H + ih) * W
     # columns k with 0 <= sw * k + aw - pw < W
     lo = 0
     if aw - pw < 0:
@@ -76,16 +65,27 @@ cdef void _stage_row(const real* xn, real* dst, Py_ssize_t C, Py_ssize_t D,
         hi = Wg
     if lo > hi:
         lo = hi
-    for k in range(lo):
-        d[k] = 0
-    if sw == 1:
-        for k in range(lo, hi):
-            d[k] = src[k + aw - pw]
-    else:
-        for k in range(lo, hi):
-            d[k] = src[sw * k + aw - pw]
-    for k in range(hi, Wg):
-        d[k] = 0
+    d = dst + plane * Dg * Hg * Wg
+    for i in range(Dg):
+        idd = sd * i + ad - pd
+        for j in range(Hg):
+            ih = sh * j + ah - ph
+            if idd < 0 or idd >= D or ih < 0 or ih >= H:
+                for k in range(Wg):
+                    d[k] = 0
+            else:
+                src = xn + ((ci * D + idd) * H + ih) * W + aw - pw
+                for k in range(lo):
+                    d[k] = 0
+                if sw == 1:
+                    for k in range(lo, hi):
+                        d[k] = src[k]
+                else:
+                    for k in range(lo, hi):
+                        d[k] = src[sw * k]
+                for k in range(hi, Wg):
+                    d[k] = 0
+            d = d + Wg
 
 
 def conv_blocked(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wp,
@@ -131,15 +131,15 @@ def conv_blocked(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wp,
     cdef const real* xn
     for n0 in range(0, N, batch_chunk):
         nb = min(batch_chunk, N - n0)
-        rows = C * s * dg * hg
+        rows = C * s  # staged planes per image
         with nogil:
             for it in prange(nb * rows, num_threads=threads, schedule="static"):
                 n = it // rows
                 row = it - n * rows
-                _stage_row(&x[n0 + n, 0, 0, 0, 0], &stage[n * img], C, D, H, W, row,
-                           dg, hg, wg, sd, sh, sw, pd, ph, pw)
+                _stage_plane(&x[n0 + n, 0, 0, 0, 0], &stage[n * img], C, D, H, W, row,
+                             dg, hg, wg, sd, sh, sw, pd, ph, pw)
                 if row == rows - 1:
-                    for e in range(rows * wg, img):
+                    for e in range(rows * PS, img):
                         stage[n * img + e] = 0
             for it in prange(nb * OD * nblk, num_threads=threads, schedule="static"):
                 tid = threadid()

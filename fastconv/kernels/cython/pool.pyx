@@ -22,8 +22,30 @@ from cython.parallel cimport parallel, prange
 from libc.math cimport fabs, pow, sqrt
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
+from libc.string cimport memset
 
 from .fused cimport real
+
+
+cdef extern from "pool_simd.h":
+    # memory-speed helpers (streaming writer, multi-accumulator sums, fills,
+    # vectorised max-backward rows); see the header
+    ctypedef struct fc_stream:
+        pass
+    void fc_stream_begin(fc_stream* s, void* dst, int nt) noexcept nogil
+    void fc_stream_put(fc_stream* s, const void* src, size_t n) noexcept nogil
+    void fc_stream_zero(fc_stream* s, size_t n) noexcept nogil
+    void fc_stream_end(fc_stream* s) noexcept nogil
+    double fc_sum_float(const float* x, Py_ssize_t n) noexcept nogil
+    double fc_sum_double(const double* x, Py_ssize_t n) noexcept nogil
+    void fc_fill_float(float* d, float v, Py_ssize_t n) noexcept nogil
+    void fc_fill_double(double* d, double v, Py_ssize_t n) noexcept nogil
+    void fc_maxbw33s2_float(const float* r0, const float* r1, const float* r2,
+                            const float* g, float* b0, float* b1, float* b2, float* c,
+                            Py_ssize_t n) noexcept nogil
+    void fc_maxbw33s2_double(const double* r0, const double* r1, const double* r2,
+                             const double* g, double* b0, double* b1, double* b2,
+                             double* c, Py_ssize_t n) noexcept nogil
 
 ctypedef fused anyt:
     float
@@ -508,8 +530,138 @@ def max_pool_indices(const anyt[:, :, :, ::1] x, anyt[:, :, :, ::1] out,
 
 
 # ---------------------------------------------------------------------------
-# max pooling backward, argmax recomputed (one plane per work unit)
+# max pooling backward, argmax recomputed
 # ---------------------------------------------------------------------------
+# 1-D/2-D windows (kd == 1), x and gradient of one float type: each (H, W) input
+# slice is produced row by row in a ring of (kh - 1) * dh + 1 row buffers (L1):
+# an output row's window argmaxes are recomputed and its gradients added into
+# the ring, and every input row no later window touches is complete and goes
+# to the output through a streaming writer -- each gradient element is written
+# to memory exactly once, with no zeroing pass and (stream on) no
+# write-allocate.  Work unit: whole slices, contiguous per thread; the
+# accumulation order inside a slice is fixed, so results do not depend on the
+# thread count.
+cdef inline void _maxbw_win(const real* xs, real* ring, Py_ssize_t R, const Geo* g,
+                            Py_ssize_t sth, Py_ssize_t h0, Py_ssize_t h1, Py_ssize_t ow,
+                            real gv) noexcept nogil:
+    """Add ``gv`` at the first maximum (last NaN) of window ``ow`` of an output row."""
+    cdef Py_ssize_t W = g.W, stw, w0, w1, jh, jw, r, c, br, bc
+    cdef const real* row
+    cdef real m, v
+    _taps(ow, g.sw, g.dw, g.pw, g.kw, W, &stw, &w0, &w1)
+    br = sth + h0 * g.dh
+    bc = stw + w0 * g.dw
+    m = xs[br * W + bc]
+    for jh in range(h0, h1):
+        r = sth + jh * g.dh
+        row = xs + r * W
+        for jw in range(w0, w1):
+            c = stw + jw * g.dw
+            v = row[c]
+            if _gt(v, m):
+                m = v
+                br = r
+                bc = c
+    ring[(br % R) * W + bc] += gv
+
+
+cdef void _maxbw_slice(const real* go, const real* xs, real* ring, real* cb, const Geo* g,
+                       fc_stream* ws) noexcept nogil:
+    """Gradient of one (H, W) input slice into the stream; ``go``: the (OH, OW)
+    gradient rows of the output slice whose windows cover it, NULL if none does."""
+    cdef Py_ssize_t H = g.H, W = g.W, OH = g.OH, OW = g.OW, a = g.a, b = g.b
+    cdef Py_ssize_t R = (g.kh - 1) * g.dh + 1
+    cdef Py_ssize_t oh, ow, sth, h0, h1, top, f = 0, z = 0, ns, c
+    cdef size_t rowb = W * sizeof(real)
+    cdef const real* grow
+    cdef real* b0
+    cdef real* b1
+    cdef real* b2
+    cdef bint v22 = (g.kh == 2 and g.kw == 2 and g.sh == 2 and g.sw == 2 and g.dh == 1
+                     and g.dw == 1 and b > a)
+    cdef bint v33 = (g.kh == 3 and g.kw == 3 and g.sh == 2 and g.sw == 2 and g.dh == 1
+                     and g.dw == 1 and b > a)
+    if go == NULL:
+        fc_stream_zero(ws, H * rowb)
+        return
+    for oh in range(OH):
+        _taps(oh, g.sh, g.dh, g.ph, g.kh, H, &sth, &h0, &h1)
+        top = sth + (h1 - 1) * g.dh + 1
+        while z < top:  # rows entering the ring start at zero
+            memset(ring + (z % R) * W, 0, rowb)
+            z = z + 1
+        grow = go + oh * OW
+        c = 2 * a - g.pw
+        if (v22 or v33) and h1 - h0 == g.kh:
+            b0 = ring + (sth % R) * W
+            b1 = ring + ((sth + 1) % R) * W
+            if v22:  # disjoint windows: the interior assigns its 4 values
+                if real is float:
+                    fc_maxbw22_float(xs + sth * W + c, xs + (sth + 1) * W + c, grow + a,
+                                     b0 + c, b1 + c, b - a)
+                else:
+                    fc_maxbw22_double(xs + sth * W + c, xs + (sth + 1) * W + c, grow + a,
+                                      b0 + c, b1 + c, b - a)
+            else:
+                b2 = ring + ((sth + 2) % R) * W
+                if real is float:
+                    fc_maxbw33s2_float(xs + sth * W + c, xs + (sth + 1) * W + c,
+                                       xs + (sth + 2) * W + c, grow + a, b0 + c, b1 + c,
+                                       b2 + c, cb, b - a)
+                else:
+                    fc_maxbw33s2_double(xs + sth * W + c, xs + (sth + 1) * W + c,
+                                        xs + (sth + 2) * W + c, grow + a, b0 + c, b1 + c,
+                                        b2 + c, cb, b - a)
+            for ow in range(a):
+                _maxbw_win(xs, ring, R, g, sth, h0, h1, ow, grow[ow])
+            for ow in range(b, OW):
+                _maxbw_win(xs, ring, R, g, sth, h0, h1, ow, grow[ow])
+        else:
+            for ow in range(OW):
+                _maxbw_win(xs, ring, R, g, sth, h0, h1, ow, grow[ow])
+        # rows before the next window's first row are complete
+        ns = (oh + 1) * g.sh - g.ph if oh + 1 < OH else H
+        if ns > H:
+            ns = H
+        while f < ns:
+            if f < z:
+                fc_stream_put(ws, ring + (f % R) * W, rowb)
+            else:  # a row no window covers
+                fc_stream_zero(ws, rowb)
+            f = f + 1
+        if z < f:
+            z = f
+
+
+cdef void _maxbw_part(const real* gr, const real* x, real* gx, Py_ssize_t u0, Py_ssize_t u1,
+                      const Geo* g, bint nt) noexcept nogil:
+    """Slices ``[u0, u1)`` (slice ``u`` = plane ``u // D``, depth ``u % D``)."""
+    cdef Py_ssize_t S = g.H * g.W, u, p, id_, t, od
+    cdef Py_ssize_t R = (g.kh - 1) * g.dh + 1
+    cdef fc_stream ws
+    cdef const real* go
+    if u1 <= u0:
+        return
+    # ring rows, then the 3x3 scratch; 128 bytes of slack: no false sharing
+    cdef char* raw = <char*>malloc((R * g.W + 9 * (g.OW + 1) + 64) * sizeof(real) + 256)
+    cdef real* ring = <real*>_aligned(raw + 64)
+    cdef real* cb = ring + R * g.W + 16
+    fc_stream_begin(&ws, gx + u0 * S, nt)
+    for u in range(u0, u1):
+        p = u // g.D
+        id_ = u % g.D
+        t = id_ + g.pd  # kd == 1: depth slice id_ is read by output slice t / sd only
+        od = t // g.sd
+        go = NULL
+        if t % g.sd == 0 and od < g.OD:
+            go = gr + (p * g.OD + od) * g.OH * g.OW
+        _maxbw_slice(go, x + u * S, ring, cb, g, &ws)
+    fc_stream_end(&ws)
+    free(raw)
+
+
+# Other cases (3-D windows, integer inputs, mixed float types): one plane per
+# work unit, zeroed, then each window's gradient added at its argmax.
 cdef void _maxbw_plane(const real* gr, const anyt* x, real* gx, Py_ssize_t p,
                        const Geo* g) noexcept nogil:
     cdef Py_ssize_t H = g.H, W = g.W, plane = g.D * g.H * g.W
@@ -520,25 +672,6 @@ cdef void _maxbw_plane(const real* gr, const anyt* x, real* gx, Py_ssize_t p,
     cdef real* gp = gx + p * plane
     cdef const real* go = gr + p * g.OD * g.OH * g.OW
     cdef anyt m, v
-    cdef bint fast22 = (g.kd == 1 and g.sd == 1 and g.pd == 0 and g.kh == 2 and g.kw == 2
-                        and g.sh == 2 and g.sw == 2 and g.dh == 1 and g.dw == 1
-                        and g.ph == 0 and g.pw == 0 and 2 * g.OH <= H and 2 * g.OW <= W)
-    if fast22 and ((real is float and anyt is float) or (real is double and anyt is double)):
-        for od in range(g.OD):
-            for oh in range(g.OH):
-                pos = (od * H + 2 * oh) * W
-                if real is float and anyt is float:
-                    fc_maxbw22_float(xp + pos, xp + pos + W, go + (od * g.OH + oh) * g.OW,
-                                     gp + pos, gp + pos + W, g.OW)
-                elif real is double and anyt is double:
-                    fc_maxbw22_double(xp + pos, xp + pos + W, go + (od * g.OH + oh) * g.OW,
-                                      gp + pos, gp + pos + W, g.OW)
-                for i in range(2 * g.OW, W):  # columns no window covers
-                    gp[pos + i] = 0
-                    gp[pos + W + i] = 0
-            for i in range((od * H + 2 * g.OH) * W, (od + 1) * H * W):  # rows below
-                gp[i] = 0
-        return
     for i in range(plane):
         gp[i] = 0
     cdef bint fast33 = (g.kd == 1 and g.kh == 3 and g.kw == 3 and g.sh == 2 and g.sw == 2
@@ -595,15 +728,26 @@ cdef void _maxbw_plane(const real* gr, const anyt* x, real* gx, Py_ssize_t p,
 
 
 def max_pool_backward(const real[:, :, :, ::1] grad, const anyt[:, :, :, ::1] x,
-                      real[:, :, :, ::1] gx, kernel, stride, dilation, padb, int nthreads):
-    """Input gradient of max pooling (argmax recomputed) into ``gx (P, D, H, W)``."""
+                      real[:, :, :, ::1] gx, kernel, stride, dilation, padb, int nthreads,
+                      bint stream=False):
+    """Input gradient of max pooling (argmax recomputed) into ``gx (P, D, H, W)``;
+    ``stream``: write ``gx`` with non-temporal stores (large outputs)."""
     cdef Geo g = _geo(x.shape, grad.shape, kernel, stride, dilation, padb)
-    cdef Py_ssize_t P = x.shape[0], p
+    cdef Py_ssize_t P = x.shape[0], p, t, U = P * g.D
     if gx.size == 0:
         return gx
     cdef const real* gp = &grad[0, 0, 0, 0]
     cdef const anyt* xp = &x[0, 0, 0, 0]
     cdef real* gxp = &gx[0, 0, 0, 0]
+    if g.kd == 1 and ((real is float and anyt is float) or (real is double and anyt is double)):
+        with nogil:
+            if nthreads > 1:
+                for t in prange(nthreads, schedule="static", num_threads=nthreads):
+                    _maxbw_part(gp, <const real*>xp, gxp, U * t // nthreads,
+                                U * (t + 1) // nthreads, &g, stream)
+            else:
+                _maxbw_part(gp, <const real*>xp, gxp, 0, U, &g, stream)
+        return gx
     with nogil:
         if nthreads > 1:
             for p in prange(P, schedule="static", num_threads=nthreads):
@@ -1086,6 +1230,95 @@ def adaptive_avg_backward(const real[:, :, :, ::1] grad, real[:, :, :, ::1] gx,
         else:
             for job in range(njobs):
                 _adavgbw_row(gp, gxp, job, &g, &wn)
+    return gx
+
+
+# ---------------------------------------------------------------------------
+# global average pooling (every output size 1): x (P, S) -> out (P,)
+# ---------------------------------------------------------------------------
+#: Elements per partial sum: a plane is summed in fixed chunks (float64, several
+#: accumulators each) and the chunk sums are added in order, so the result does
+#: not depend on how chunks are spread over threads.
+DEF GAP_CHUNK = 32768
+
+
+cdef inline double _sum_run(const real* x, Py_ssize_t n) noexcept nogil:
+    if real is float:
+        return fc_sum_float(x, n)
+    else:
+        return fc_sum_double(x, n)
+
+
+cdef void _gap_part(const real* x, double* part, Py_ssize_t S, Py_ssize_t nch, Py_ssize_t u0,
+                    Py_ssize_t u1) noexcept nogil:
+    cdef Py_ssize_t u, p, c, n
+    for u in range(u0, u1):
+        p = u // nch
+        c = (u % nch) * GAP_CHUNK
+        n = S - c if S - c < GAP_CHUNK else GAP_CHUNK
+        part[u] = _sum_run(x + p * S + c, n)
+
+
+def global_avg(const real[:, ::1] x, real[::1] out, int nthreads):
+    """``out[p] = mean(x[p, :])``, accumulated in float64 (NaN propagates)."""
+    cdef Py_ssize_t P = x.shape[0], S = x.shape[1], p, c, t
+    if P == 0:
+        return out
+    cdef Py_ssize_t nch = (S + GAP_CHUNK - 1) // GAP_CHUNK, U = P * nch
+    cdef const real* xp = &x[0, 0]
+    cdef double* part = <double*>malloc(U * sizeof(double))
+    cdef double acc
+    with nogil:
+        if nthreads > 1 and U > 1:
+            for t in prange(nthreads, schedule="static", num_threads=nthreads):
+                _gap_part(xp, part, S, nch, U * t // nthreads, U * (t + 1) // nthreads)
+        else:
+            _gap_part(xp, part, S, nch, 0, U)
+        for p in range(P):
+            acc = part[p * nch]
+            for c in range(1, nch):
+                acc = acc + part[p * nch + c]
+            out[p] = <real>(acc / S)
+    free(part)
+    return out
+
+
+cdef void _fill_part(const real* g, real* gx, Py_ssize_t S, Py_ssize_t e0,
+                     Py_ssize_t e1) noexcept nogil:
+    """Elements ``[e0, e1)`` of the flat (P, S) gradient: ``g[p] / S`` on plane ``p``."""
+    cdef Py_ssize_t p, lo, hi
+    cdef real v
+    while e0 < e1:
+        p = e0 // S
+        hi = (p + 1) * S
+        if hi > e1:
+            hi = e1
+        v = g[p] / <real>S
+        if real is float:
+            fc_fill_float(gx + e0, v, hi - e0)
+        else:
+            fc_fill_double(gx + e0, v, hi - e0)
+        e0 = hi
+
+
+def global_avg_backward(const real[::1] grad, real[:, ::1] gx, int nthreads):
+    """Input gradient of ``global_avg``: a broadcast fill ``gx[p, :] = grad[p] / S``.
+
+    Threads take equal element ranges (cut at 64-byte boundaries), planes or not."""
+    cdef Py_ssize_t P = gx.shape[0], S = gx.shape[1], E = P * S, t, e0, e1
+    cdef Py_ssize_t L = 64 // sizeof(real)
+    if E == 0:
+        return gx
+    cdef const real* gp = &grad[0]
+    cdef real* gxp = &gx[0, 0]
+    with nogil:
+        if nthreads > 1:
+            for t in prange(nthreads, schedule="static", num_threads=nthreads):
+                e0 = (E * t // nthreads) // L * L
+                e1 = E if t == nthreads - 1 else (E * (t + 1) // nthreads) // L * L
+                _fill_part(gp, gxp, S, e0, e1)
+        else:
+            _fill_part(gp, gxp, S, 0, E)
     return gx
 
 
