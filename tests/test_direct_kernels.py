@@ -179,19 +179,26 @@ def test_direct_kernel(backend, dtype):
 # ---------------------------------------------------------------------------
 # the register-blocked direct kernel (dblock)
 # ---------------------------------------------------------------------------
-def _run_blocked(backend, nd, x, w, b, s, d, p, g, nthreads=2, batch_chunk=None,
-                 cap=None, monkeypatch=None):
+def _run_blocked(backend, nd, x, w, b, s, d, p, g, nthreads=2, chunk=None,
+                 layout="wide"):
     spec = conv_spec(nd, x.shape, w.shape, None if b is None else b.shape, s, p, d, g,
                      "zeros", x.dtype, w.dtype)
-    k3, o3, s3, d3, img, _ = direct_alg._blocked_geometry(spec)
-    bc = batch_chunk or spec.batch
-    stage = np.full(bc * img, np.nan, spec.dtype)  # staging must overwrite everything
+    k3, o3, s3, d3 = direct_alg._blocked_geometry(spec)
+    item = spec.dtype.itemsize
+    if layout == "batch":
+        unit = blockgeom.stage_items_batch(spec.in_channels, k3, o3, s3, d3, item)
+        units, name = -(-spec.batch // (64 // item)), "conv_blocked_batch"
+    else:
+        unit = blockgeom.stage_items(spec.in_channels, k3, o3, s3, d3, item)
+        units, name = spec.batch, "conv_blocked"
+    chunk = chunk or units
+    stage = np.full(chunk * unit, np.nan, spec.dtype)  # staging must overwrite everything
     out = np.full((spec.batch, spec.out_channels) + spec.out_size, np.nan, spec.dtype)
     wp = blockgeom.pack_weight(to_3d(w, nd), g)
     bp = blockgeom.pack_bias(b, b is not None, spec.out_channels, g, spec.dtype)
-    kernels.get(backend, "dblock", "conv_blocked")(
+    kernels.get(backend, "dblock", name)(
         to_3d(x, nd), wp, bp, to_3d(out, nd), k3, s3, d3, pad3(spec.pad_before, nd, 0), g,
-        bc, stage, nthreads)
+        chunk, stage, nthreads)
     return spec, out
 
 
@@ -208,17 +215,20 @@ BLOCKED_CASES = [
 ]
 
 
+@pytest.mark.parametrize("layout", ["wide", "batch"])
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_blocked_kernel(backend, dtype):
+def test_blocked_kernel(backend, dtype, layout):
     rng = np.random.default_rng(7)
     for nd, xs, ws, s, d, p, g in BLOCKED_CASES:
+        if layout == "batch":  # more images than one vector holds, not a multiple
+            xs = (21,) + xs[1:]
         x = rng.standard_normal(xs).astype(dtype)
         w = rng.standard_normal(ws).astype(dtype)
         b = rng.standard_normal(ws[0]).astype(dtype)
         outs = []
         for nt, bc in ((1, None), (2, None), (2, 1)):
-            spec, out = _run_blocked(backend, nd, x, w, b, s, d, p, g, nt, bc)
+            spec, out = _run_blocked(backend, nd, x, w, b, s, d, p, g, nt, bc, layout)
             expected = ref_conv(x, w, b, s, p, d, g)
             assert not np.isnan(out).any(), "unwritten output elements"
             assert_close(out, expected, dtype)
@@ -227,8 +237,10 @@ def test_blocked_kernel(backend, dtype):
             np.testing.assert_array_equal(out, outs[0])
 
 
+@pytest.mark.parametrize("layout", ["wide", "batch"])
 @pytest.mark.parametrize("backend", BACKENDS)
 @given(
+    N=st.integers(1, 18),
     nd=st.integers(1, 3),
     C=st.integers(1, 4),
     Co=st.integers(1, 18),
@@ -240,17 +252,17 @@ def test_blocked_kernel(backend, dtype):
     pa=st.integers(0, 3),
     L=st.integers(1, 30),
 )
-def test_blocked_hypothesis(backend, nd, C, Co, g, k, s, d, pb, pa, L):
+def test_blocked_hypothesis(backend, layout, N, nd, C, Co, g, k, s, d, pb, pa, L):
     if L + pb + pa < d * (k - 1) + 1:
         return
     rng = np.random.default_rng(L)
     size = (L,) + (4,) * (nd - 1)
     kernel = (k,) + (min(k, 2),) * (nd - 1)
-    x = rng.standard_normal((2, C * g) + size[::-1]).astype(np.float32)
+    x = rng.standard_normal((N, C * g) + size[::-1]).astype(np.float32)
     w = rng.standard_normal((Co * g, C) + kernel[::-1]).astype(np.float32)
     b = rng.standard_normal(Co * g).astype(np.float32)
     pad = ((pb, pa),) * nd
-    spec, out = _run_blocked(backend, nd, x, w, b, s, d, pad, g)
+    spec, out = _run_blocked(backend, nd, x, w, b, s, d, pad, g, layout=layout)
     assert not np.isnan(out).any()
     assert_close(out, ref_conv(x, w, b, s, pad, d, g), np.float32)
 
@@ -263,7 +275,8 @@ def test_blocked_backends_agree_and_public_path(monkeypatch):
     w = rng.standard_normal((32, 3, 7, 7)).astype(np.float32)
     b = rng.standard_normal(32).astype(np.float32)
     plan = fc.plan_conv(x.shape, w.shape, stride=2, padding=3, bias=True)
-    assert (plan.algorithm, plan.options.get("kernel")) == ("direct", "blocked"), plan
+    assert (plan.algorithm, plan.options.get("kernel"), plan.options.get("layout")) == (
+        "direct", "blocked", "wide"), plan
     expected = ref_conv(x, w, b, 2, 3)
     calls = []
     real = kernels.get("cython", "dblock", "conv_blocked")
@@ -282,6 +295,22 @@ def test_blocked_backends_agree_and_public_path(monkeypatch):
     mask = np.isnan(ref_conv(xn, w, b, 2, 3))
     assert mask.sum() == 32 * 3 * 4  # the outputs whose window holds the NaN
     np.testing.assert_array_equal(np.isnan(yn), mask)
+
+
+def test_blocked_batch_layout_for_small_planes():
+    """Small planes and a big batch: the planner picks the image-interleaved layout
+    (LeNet on 8x8 digits: the wide grid would drop half the computed columns)."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((40, 3, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((16, 3, 5, 5)).astype(np.float32)
+    b = rng.standard_normal(16).astype(np.float32)
+    x2 = rng.standard_normal((40, 16, 6, 6)).astype(np.float32)
+    w2 = rng.standard_normal((24, 16, 3, 3)).astype(np.float32)
+    for xx, ww, kw in ((x, w, dict(padding=2)), (x2, w2, {})):
+        plan = fc.plan_conv(xx.shape, ww.shape, bias=True, **kw)
+        assert (plan.algorithm, plan.options.get("layout")) == ("direct", "batch"), plan
+        y = fc.conv2d(xx, ww, b if ww is w else None, **kw)
+        assert_close(y, ref_conv(xx, ww, b if ww is w else None, 1, kw.get("padding", 0)))
 
 
 def test_blocked_stage_is_bounded(monkeypatch):

@@ -33,8 +33,14 @@ import importlib
 NAMES = ("direct", "im2col", "winograd", "fft", "separable")
 
 
+_modules: dict = {}
+
+
 def get(name: str):
-    return importlib.import_module(f"fastconv.algorithms.{name}")
+    mod = _modules.get(name)
+    if mod is None:
+        mod = _modules[name] = importlib.import_module(f"fastconv.algorithms.{name}")
+    return mod
 
 
 def plan_state() -> tuple:

@@ -74,6 +74,10 @@ _TILE_BLOCKED = 40e-9
 #: thread (1x1 256->256 on 14^2 runs 2x slower than its flop count says).
 _L2_BLOCKED = 40e9
 _L1_BYTES = 24 * 1024
+#: Blocked kernel, batch layout: seconds per output element of the scalar
+#: scatter from the image-interleaved tile to ``out`` (LeNet conv2: ~20% of the
+#: tiles' time).
+_SCATTER_BLOCKED = 0.6e-9
 #: Staging buffer cap (bytes): batch chunks are sized to stay under it.
 STAGE_CAP = int(os.environ.get("FASTCONV_DIRECT_STAGE_MIB", "32")) << 20
 
@@ -83,49 +87,79 @@ def supports(spec) -> str | None:
 
 
 def _blocked_geometry(spec):
-    """(kshape, out3, stride3, dilation3, stage items per image, tiles per image)."""
+    """(kshape, out3, stride3, dilation3) of the blocked kernel."""
     nd = spec.nd
-    k3 = pad3(spec.kernel, nd, 1)
-    o3 = pad3(spec.out_size, nd, 1)
-    s3 = pad3(spec.stride, nd, 1)
-    d3 = pad3(spec.dilation, nd, 1)
+    return (pad3(spec.kernel, nd, 1), pad3(spec.out_size, nd, 1), pad3(spec.stride, nd, 1),
+            pad3(spec.dilation, nd, 1))
+
+
+def _blocked_layouts(spec) -> dict:
+    """{layout: (seconds of work on one thread, parallel jobs, staged items per chunk
+    unit, chunk units (images or image groups))} for the layouts that fit the cap.
+
+    ``wide``: one image per stage, tiles of 48 consecutive wide-grid positions
+    (columns past OW computed and dropped).  ``batch``: VL images interleaved per
+    stage, tiles of any three output positions (nothing dropped but idle lanes when
+    the batch is not a multiple of VL; output stores are scalar scatters)."""
+    if spec.dtype.itemsize not in _RATE_BLOCKED or is_depthwise(spec):
+        return {}
+    k3, o3, s3, d3 = _blocked_geometry(spec)
     item = spec.dtype.itemsize
-    img = blockgeom.stage_items(spec.in_channels, k3, o3, s3, d3, item)
-    _, _, Wg, _ = blockgeom.geometry(k3, o3, s3, d3)
+    rate = _RATE_BLOCKED[item]
+    vl = 64 // item
     pb = blockgeom.block_positions(item)
-    tiles = o3[0] * -(-(o3[1] * Wg) // pb)
-    return k3, o3, s3, d3, img, tiles
+    cog = spec.out_channels // spec.groups
+    ncb = -(-cog // blockgeom.CB)
+    cig = spec.in_channels // spec.groups
+    taps = cig * math.prod(k3)
+    n = spec.batch
+    co_computed = spec.groups * ncb * blockgeom.CB
+    outputs = n * spec.out_channels * math.prod(o3)
+    inputs = n * spec.in_channels * math.prod(spec.in_size)
+    res = {}
+    # wide
+    img = blockgeom.stage_items(spec.in_channels, k3, o3, s3, d3, item)
+    if img * item <= STAGE_CAP:  # one staged image must fit the workspace cap
+        _, _, Wg, _ = blockgeom.geometry(k3, o3, s3, d3)
+        tiles = o3[0] * -(-(o3[1] * Wg) // pb)
+        flops = 2.0 * n * tiles * pb * co_computed * taps
+        ntile = n * tiles * spec.groups * ncb
+        # a tile's input rows overflowing L1 are re-read from L2 per channel block
+        foot = cig * k3[0] * k3[1] * (pb + (k3[2] - 1) * d3[2] // s3[2]) * item
+        l2 = ntile * foot / _L2_BLOCKED if foot > _L1_BYTES else 0.0
+        work = (flops / rate + item * (n * img + inputs + outputs) / _BW_BLOCKED
+                + ntile * _TILE_BLOCKED + l2)
+        res["wide"] = (work, n * tiles, img, n)
+    # batch
+    gimg = blockgeom.stage_items_batch(spec.in_channels, k3, o3, s3, d3, item)
+    if gimg * item <= STAGE_CAP:
+        q = math.prod(o3)
+        ngrp = -(-n // vl)
+        tiles = -(-q // blockgeom.PV)
+        flops = 2.0 * ngrp * vl * tiles * blockgeom.PV * co_computed * taps
+        ntile = ngrp * tiles * spec.groups * ncb
+        work = (flops / rate + item * (ngrp * gimg + inputs) / _BW_BLOCKED
+                + outputs * _SCATTER_BLOCKED + ntile * _TILE_BLOCKED)
+        res["batch"] = (work, ngrp * -(-tiles // 4), gimg, ngrp)
+    return res
+
+
+def _blocked_choice(spec, threads: int):
+    """(seconds, workspace bytes, layout, chunk) of the blocked kernel's best layout,
+    or (inf, 0, None, 0) when it does not apply."""
+    best = (math.inf, 0, None, 0)
+    for layout, (work, jobs, unit, units) in _blocked_layouts(spec).items():
+        secs = work / max(1, min(threads, jobs))
+        if secs < best[0]:
+            chunk = int(max(1, min(units, STAGE_CAP // max(1, unit * spec.dtype.itemsize))))
+            best = (secs, chunk * unit * spec.dtype.itemsize, layout, chunk)
+    return best
 
 
 def _blocked_estimate(spec, threads: int) -> tuple[float, int]:
     """Seconds and workspace bytes of the blocked kernel (inf if it does not apply)."""
-    if spec.dtype.itemsize not in _RATE_BLOCKED or is_depthwise(spec):
-        return math.inf, 0
-    k3, o3, s3, d3, img, tiles = _blocked_geometry(spec)
-    item = spec.dtype.itemsize
-    if img * item > STAGE_CAP:  # one staged image must fit the workspace cap
-        return math.inf, 0
-    pb = blockgeom.block_positions(item)
-    cog = spec.out_channels // spec.groups
-    ncb = -(-cog // blockgeom.CB)
-    taps = (spec.in_channels // spec.groups) * math.prod(k3)
-    n = spec.batch
-    wide_flops = 2.0 * n * tiles * pb * spec.groups * ncb * blockgeom.CB * taps
-    nbytes = item * n * (img + spec.in_channels * math.prod(spec.in_size)
-                         + spec.out_channels * math.prod(o3))
-    jobs = n * tiles
-    ntile = jobs * spec.groups * ncb
-    rows = (spec.in_channels // spec.groups) * k3[0] * k3[1]
-    foot = rows * (pb + (k3[2] - 1) * d3[2] // s3[2]) * item
-    l2 = ntile * foot / _L2_BLOCKED if foot > _L1_BYTES else 0.0
-    work = (wide_flops / _RATE_BLOCKED[item] + nbytes / _BW_BLOCKED + ntile * _TILE_BLOCKED
-            + l2)
-    bc = _batch_chunk(spec, img)
-    return work / max(1, min(threads, jobs)), bc * img * item
-
-
-def _batch_chunk(spec, img: int) -> int:
-    return int(max(1, min(spec.batch, STAGE_CAP // max(1, img * spec.dtype.itemsize))))
+    secs, ws, _, _ = _blocked_choice(spec, threads)
+    return secs, ws
 
 
 def _generic_estimate(spec, threads: int) -> float:
@@ -188,7 +222,10 @@ def options(spec, threads: int) -> dict:
         colblock = max(64, -(-OW // nblk))
     opts = {"colblock": colblock}
     if not is_depthwise(spec) and use_blocked(spec):
-        opts = {"kernel": "blocked"}
+        from ..threads import cpu_count
+
+        _, _, layout, chunk = _blocked_choice(spec, cpu_count())
+        opts = {"kernel": "blocked", "layout": layout, "chunk": chunk}
     if is_depthwise(spec):
         opts["rowblock"], opts["dw_colblock"] = _dw_blocking(spec, threads)
     return opts
@@ -278,11 +315,18 @@ def _has_blocked(backend: str) -> bool:
 
 def _forward_blocked(spec, plan, x, w, b, out, packed) -> None:
     nd = spec.nd
-    k3, o3, s3, d3, img, _ = _blocked_geometry(spec)
+    k3, o3, s3, d3 = _blocked_geometry(spec)
     wp = packed if packed is not None else blockgeom.pack_weight(to_3d(w, nd), spec.groups)
     bp = blockgeom.pack_bias(b, spec.has_bias, spec.out_channels, spec.groups, spec.dtype)
-    bc = _batch_chunk(spec, img)
-    stage = np.empty(bc * img, spec.dtype)
-    kern = kernels.get(plan.backend, "dblock", "conv_blocked")
+    item = spec.dtype.itemsize
+    chunk = plan.options["chunk"]
+    if plan.options["layout"] == "batch":
+        unit = blockgeom.stage_items_batch(spec.in_channels, k3, o3, s3, d3, item)
+        name = "conv_blocked_batch"
+    else:
+        unit = blockgeom.stage_items(spec.in_channels, k3, o3, s3, d3, item)
+        name = "conv_blocked"
+    stage = np.empty(chunk * unit, spec.dtype)
+    kern = kernels.get(plan.backend, "dblock", name)
     kern(to_3d(x, nd), wp, bp, to_3d(out, nd), k3, s3, d3, pad3(spec.pad_before, nd, 0),
-         spec.groups, bc, stage, plan.threads)
+         spec.groups, chunk, stage, plan.threads)

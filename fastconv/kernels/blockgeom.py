@@ -11,6 +11,8 @@ flattened "wide" output grid (columns ``ow >= OW`` are computed and dropped).
 
 from __future__ import annotations
 
+import functools
+
 #: Output channels per register tile (the packed weight's last axis).
 CB = 8
 #: Vectors (64 bytes each) of positions per register tile.
@@ -36,9 +38,11 @@ def stage_items(channels: int, kshape, out_size, stride, dilation, itemsize: int
     return channels * S * Dg * Hg * Wg + block_positions(itemsize) + Wg
 
 
+@functools.lru_cache(maxsize=256)
 def tap_offsets(cig: int, kshape, out_size, stride, dilation):
     """Offset of every tap ``t = ((ci*KD + kd)*KH + kh)*KW + kw`` in a group's
-    staged channels, relative to the output position (int64 array)."""
+    staged channels, relative to the output position (read-only int64 array,
+    memoised: arguments are ints and tuples)."""
     import numpy as np
 
     Dg, Hg, Wg, S = geometry(kshape, out_size, stride, dilation)
@@ -48,8 +52,10 @@ def tap_offsets(cig: int, kshape, out_size, stride, dilation):
     phase = (((kd * dd) % sd) * sh + (kh * dh) % sh) * sw + (kw * dw) % sw
     within = ((kd * dd) // sd) * Hg * Wg + ((kh * dh) // sh) * Wg + (kw * dw) // sw
     ci = np.arange(cig)[:, None]
-    return np.ascontiguousarray(((ci * S + phase) * (Dg * Hg * Wg) + within).ravel(),
-                                dtype=np.int64)
+    off = np.ascontiguousarray(((ci * S + phase) * (Dg * Hg * Wg) + within).ravel(),
+                               dtype=np.int64)
+    off.flags.writeable = False
+    return off
 
 
 def pack_weight(w, groups: int):
@@ -76,3 +82,23 @@ def pack_bias(b, has_bias: bool, co: int, groups: int, dtype):
     if has_bias:
         bp[:, :cog] = np.asarray(b, dtype).reshape(groups, cog)
     return bp.reshape(groups, ncb, CB)
+
+
+def stage_items_batch(channels: int, kshape, out_size, stride, dilation, itemsize: int) -> int:
+    """Staged items per group of ``64 // itemsize`` images in the batch layout."""
+    Dg, Hg, Wg, S = geometry(kshape, out_size, stride, dilation)
+    return channels * S * Dg * Hg * Wg * (64 // itemsize)
+
+
+def efficiency(batch: int, kshape, out_size, stride, dilation, itemsize: int) -> dict:
+    """Fraction of the computed outputs that are kept, per layout: ``wide`` (one
+    image, rows Wg wide, tiles of PB positions) and ``batch`` (VL images per vector,
+    tiles of PV valid positions)."""
+    Dg, Hg, Wg, S = geometry(kshape, out_size, stride, dilation)
+    OD, OH, OW = out_size
+    pb = block_positions(itemsize)
+    vl = 64 // itemsize
+    wide = OW * OH / (-(-(OH * Wg) // pb) * pb)
+    q = OD * OH * OW
+    batch = (batch / (-(-batch // vl) * vl)) * q / (-(-q // PV) * PV)
+    return {"wide": wide, "batch": batch}

@@ -9,6 +9,10 @@
  * broadcast from the packed weight (layout [tap][CB]).  GCC vector extensions:
  * AVX-512 zmm registers with -march=native, plain SSE2 in a portable build.
  *
+ * The "batch" layout stages VL images interleaved (the image index innermost): a
+ * vector is then one output position of VL images and the three vectors of a tile
+ * are any three positions (x0, x1, x2), so small planes waste nothing.
+ *
  * Every output element adds bias then its taps in tap order, whatever the
  * blocking or thread count (results are bit-identical across thread counts).
  */
@@ -32,8 +36,10 @@ static inline V db_load_##SUFFIX(const T *p) {                                  
 }                                                                                       \
 static inline void db_store_##SUFFIX(T *p, V v) { memcpy(p, &v, sizeof(V)); }           \
                                                                                         \
-/* One tile: buf[j * (PV*VL) + e] = bias[j] + sum_t w[t][j] * x[off[t] + e]. */          \
-static inline void db_tile_##SUFFIX(const T *x, const ptrdiff_t *off, ptrdiff_t ntaps,  \
+/* One tile: buf[j*(PV*VL) + v*VL + e] = bias[j] + sum_t w[t][j] * xv[off[t] + e]      \
+ * for the three position vectors v = 0, 1, 2 read from x0, x1, x2. */                  \
+static inline void db_tile_##SUFFIX(const T *x0p, const T *x1p, const T *x2p,           \
+                                    const ptrdiff_t *off, ptrdiff_t ntaps,              \
                                     const T *wp, const T *bias, T *buf) {               \
     V a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32;                       \
     V a40, a41, a42, a50, a51, a52, a60, a61, a62, a70, a71, a72;                       \
@@ -46,11 +52,11 @@ static inline void db_tile_##SUFFIX(const T *x, const ptrdiff_t *off, ptrdiff_t 
     a60 = a61 = a62 = (V){0} + bias[6];                                                 \
     a70 = a71 = a72 = (V){0} + bias[7];                                                 \
     for (ptrdiff_t t = 0; t < ntaps; t++) {                                             \
-        const T *xp = x + off[t];                                                       \
+        const ptrdiff_t o = off[t];                                                     \
         const T *w = wp + t * DB_CB;                                                    \
-        V x0 = db_load_##SUFFIX(xp);                                                    \
-        V x1 = db_load_##SUFFIX(xp + VL);                                               \
-        V x2 = db_load_##SUFFIX(xp + 2 * VL);                                           \
+        V x0 = db_load_##SUFFIX(x0p + o);                                               \
+        V x1 = db_load_##SUFFIX(x1p + o);                                               \
+        V x2 = db_load_##SUFFIX(x2p + o);                                               \
         T w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];                                   \
         a00 += w0 * x0; a01 += w0 * x1; a02 += w0 * x2;                                 \
         a10 += w1 * x0; a11 += w1 * x1; a12 += w1 * x2;                                 \

@@ -29,13 +29,21 @@ from .fused cimport real
 cdef extern from "dblock.h" nogil:
     int DB_CB
     int DB_PV
-    void db_tile_f(const float* x, const Py_ssize_t* off, Py_ssize_t ntaps,
-                   const float* wp, const float* bias, float* buf)
-    void db_tile_d(const double* x, const Py_ssize_t* off, Py_ssize_t ntaps,
-                   const double* wp, const double* bias, double* buf)
+    void db_tile_f(const float* x0, const float* x1, const float* x2, const Py_ssize_t* off,
+                   Py_ssize_t ntaps, const float* wp, const float* bias, float* buf)
+    void db_tile_d(const double* x0, const double* x1, const double* x2,
+                   const Py_ssize_t* off, Py_ssize_t ntaps, const double* wp,
+                   const double* bias, double* buf)
 
 
-from ..blockgeom import CB as _CB, PV as _PV, geometry, stage_items, tap_offsets
+from ..blockgeom import (
+    CB as _CB,
+    PV as _PV,
+    geometry,
+    stage_items,
+    stage_items_batch,
+    tap_offsets,
+)
 
 if _CB != DB_CB or _PV != DB_PV:  # pragma: no cover - build consistency
     raise ImportError("dblock.h and blockgeom disagree on the register tile")
@@ -153,9 +161,11 @@ def conv_blocked(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wp,
                     xb = &stage[n * img + g * cig * s * PS + od * hg * wg + p0]
                     for cb in range(nCB):
                         if real is float:
-                            db_tile_f(xb, &off[0], T, &wp[g, cb, 0, 0], &bp[g, cb, 0], sb)
+                            db_tile_f(xb, xb + 16, xb + 32, &off[0], T, &wp[g, cb, 0, 0],
+                                      &bp[g, cb, 0], sb)
                         else:
-                            db_tile_d(xb, &off[0], T, &wp[g, cb, 0, 0], &bp[g, cb, 0], sb)
+                            db_tile_d(xb, xb + 8, xb + 16, &off[0], T, &wp[g, cb, 0, 0],
+                                      &bp[g, cb, 0], sb)
                         for j in range(cb_n):
                             if cb * cb_n + j >= cog:
                                 break
@@ -174,3 +184,142 @@ def conv_blocked(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wp,
                                 p = p + run
                                 oh = oh + 1
                                 ow = 0
+
+
+cdef void _stage_plane_batch(const real* x0, Py_ssize_t nimg, Py_ssize_t istride,
+                             real* dst, Py_ssize_t VL, Py_ssize_t D, Py_ssize_t H,
+                             Py_ssize_t W, Py_ssize_t plane, Py_ssize_t Dg, Py_ssize_t Hg,
+                             Py_ssize_t Wg, Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                             Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
+    """Staged plane ``plane = ci * S + phase`` of a group of ``nimg`` images (image
+    ``l`` at ``x0 + l * istride``), interleaved: ``dst[(row * Wg + k) * VL + l]``;
+    lanes past ``nimg`` are zero."""
+    cdef Py_ssize_t S = sd * sh * sw
+    cdef Py_ssize_t a = plane % S
+    cdef Py_ssize_t ci = plane // S
+    cdef Py_ssize_t aw = a % sw
+    cdef Py_ssize_t ah = (a // sw) % sh
+    cdef Py_ssize_t ad = a // (sw * sh)
+    cdef Py_ssize_t i, j, k, l, idd, ih, iw
+    cdef real* d = dst + plane * Dg * Hg * Wg * VL
+    cdef const real* src
+    for i in range(Dg):
+        idd = sd * i + ad - pd
+        for j in range(Hg):
+            ih = sh * j + ah - ph
+            if idd < 0 or idd >= D or ih < 0 or ih >= H:
+                for k in range(Wg * VL):
+                    d[k] = 0
+            else:
+                src = x0 + ((ci * D + idd) * H + ih) * W
+                for k in range(Wg):
+                    iw = sw * k + aw - pw
+                    if iw < 0 or iw >= W:
+                        for l in range(VL):
+                            d[k * VL + l] = 0
+                    else:
+                        for l in range(nimg):
+                            d[k * VL + l] = src[l * istride + iw]
+                        for l in range(nimg, VL):
+                            d[k * VL + l] = 0
+            d = d + Wg * VL
+
+
+def conv_blocked_batch(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wp,
+                       const real[:, :, ::1] bp, real[:, :, :, :, ::1] out, tuple kshape,
+                       tuple stride, tuple dilation, tuple pad, Py_ssize_t groups,
+                       Py_ssize_t group_chunk, real[::1] stage, int threads):
+    """The blocked kernel in the batch layout: VL images per vector, tiles of three
+    arbitrary output positions (no wide-grid columns computed), for small planes.
+
+    ``stage`` holds ``group_chunk`` groups of VL images (``stage_items_batch``)."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], D = x.shape[2], H = x.shape[3]
+    cdef Py_ssize_t W = x.shape[4]
+    cdef Py_ssize_t Co = out.shape[1], OD = out.shape[2], OH = out.shape[3]
+    cdef Py_ssize_t OW = out.shape[4]
+    cdef Py_ssize_t KD = kshape[0], KH = kshape[1], KW = kshape[2]
+    cdef Py_ssize_t sd = stride[0], sh = stride[1], sw = stride[2]
+    cdef Py_ssize_t pd = pad[0], ph = pad[1], pw = pad[2]
+    cdef Py_ssize_t G = groups, cig = C // groups, cog = Co // groups
+    cdef Py_ssize_t nCB = wp.shape[1], T = wp.shape[2]
+    cdef Py_ssize_t cb_n = DB_CB
+    cdef Py_ssize_t VL = 64 // sizeof(real)
+    cdef Py_ssize_t PB = DB_PV * VL
+    Dg, Hg, Wg, S = geometry(kshape, (OD, OH, OW), stride, dilation)
+    cdef Py_ssize_t dg = Dg, hg = Hg, wg = Wg, s = S
+    cdef Py_ssize_t PS = dg * hg * wg
+    cdef Py_ssize_t img = stage_items_batch(C, kshape, (OD, OH, OW), stride, dilation,
+                                            sizeof(real))
+    cdef Py_ssize_t Q = OD * OH * OW
+    cdef Py_ssize_t ntile = (Q + 2) // 3
+    cdef Py_ssize_t TPI = 4  # tiles per parallel item
+    cdef Py_ssize_t nitem = (ntile + TPI - 1) // TPI
+    cdef Py_ssize_t ngrp = (N + VL - 1) // VL
+    if T != cig * KD * KH * KW or wp.shape[3] != DB_CB or wp.shape[0] != G:
+        raise ValueError("conv_blocked_batch: packed weight does not match the kernel")
+    if stage.shape[0] < group_chunk * img:
+        raise ValueError("conv_blocked_batch: stage buffer too small")
+    offs = tap_offsets(cig, kshape, (OD, OH, OW), stride, dilation) * VL
+    cdef const Py_ssize_t[::1] off = offs
+    bufs = np.empty((max(threads, 1), DB_CB * PB), dtype=np.asarray(out).dtype)
+    cdef real[:, ::1] buf = bufs
+    cdef Py_ssize_t istride = C * D * H * W
+    cdef Py_ssize_t g0, gb, it, gi, plane, nimg, tile, t0, t1, v, q, od, oh, ow, g, cb, j
+    cdef Py_ssize_t co, l, n, tid, nv
+    ibufs = np.empty((max(threads, 1), 8), dtype=np.intp)  # per-thread pos[3], base[3]
+    cdef Py_ssize_t[:, ::1] ibuf = ibufs
+    cdef Py_ssize_t* pos
+    cdef Py_ssize_t* base
+    cdef real* sb
+    cdef real* xg
+    cdef real* bb
+    cdef real* op
+    cdef Py_ssize_t ostride = Co * Q
+    for g0 in range(0, ngrp, group_chunk):
+        gb = min(group_chunk, ngrp - g0)
+        with nogil:
+            for it in prange(gb * C * s, num_threads=threads, schedule="static"):
+                gi = it // (C * s)
+                plane = it - gi * (C * s)
+                nimg = min(VL, N - (g0 + gi) * VL)
+                _stage_plane_batch(&x[(g0 + gi) * VL, 0, 0, 0, 0], nimg, istride,
+                                   &stage[gi * img], VL, D, H, W, plane, dg, hg, wg,
+                                   sd, sh, sw, pd, ph, pw)
+            for it in prange(gb * nitem, num_threads=threads, schedule="static"):
+                tid = threadid()
+                sb = &buf[tid, 0]
+                pos = &ibuf[tid, 0]
+                base = &ibuf[tid, 3]
+                gi = it // nitem
+                nimg = min(VL, N - (g0 + gi) * VL)
+                t0 = (it - gi * nitem) * TPI
+                t1 = min(t0 + TPI, ntile)
+                for tile in range(t0, t1):
+                    nv = min(3, Q - tile * 3)
+                    for v in range(3):
+                        q = tile * 3 + (v if v < nv else nv - 1)
+                        pos[v] = q
+                        ow = q % OW
+                        oh = (q // OW) % OH
+                        od = q // (OW * OH)
+                        base[v] = ((od * hg + oh) * wg + ow) * VL
+                    for g in range(G):
+                        xg = &stage[gi * img + g * cig * s * PS * VL]
+                        for cb in range(nCB):
+                            if real is float:
+                                db_tile_f(xg + base[0], xg + base[1], xg + base[2], &off[0],
+                                          T, &wp[g, cb, 0, 0], &bp[g, cb, 0], sb)
+                            else:
+                                db_tile_d(xg + base[0], xg + base[1], xg + base[2], &off[0],
+                                          T, &wp[g, cb, 0, 0], &bp[g, cb, 0], sb)
+                            for j in range(cb_n):
+                                if cb * cb_n + j >= cog:
+                                    break
+                                co = g * cog + cb * cb_n + j
+                                bb = sb + j * PB
+                                # q: flat position in (OD, OH, OW); images Co*Q apart
+                                op = &out[(g0 + gi) * VL, co, 0, 0, 0]
+                                for v in range(nv):
+                                    q = pos[v]
+                                    for l in range(nimg):
+                                        op[l * ostride + q] = bb[v * VL + l]

@@ -13,7 +13,14 @@ from numba import njit, prange
 
 from ..._config import FASTMATH
 from ...threads import numba_threads
-from ..blockgeom import CB, block_positions, geometry, stage_items, tap_offsets
+from ..blockgeom import (
+    CB,
+    block_positions,
+    geometry,
+    stage_items,
+    stage_items_batch,
+    tap_offsets,
+)
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -161,4 +168,122 @@ def conv_blocked(x, wp, bp, out, kshape, stride, dilation, pad, groups, batch_ch
         _run_parallel(*args)
     else:
         _run_serial(*args)
+    return out
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _stage_plane_batch(x, n0, nimg, stage, base, VL, plane, Dg, Hg, Wg, s, p):
+    D, H, W = x.shape[2], x.shape[3], x.shape[4]
+    sd, sh, sw = s
+    pd, ph, pw = p
+    S = sd * sh * sw
+    a = plane % S
+    ci = plane // S
+    aw = a % sw
+    ah = (a // sw) % sh
+    ad = a // (sw * sh)
+    d0 = base + plane * Dg * Hg * Wg * VL
+    for i in range(Dg):
+        idd = sd * i + ad - pd
+        for j in range(Hg):
+            ih = sh * j + ah - ph
+            row = d0 + (i * Hg + j) * Wg * VL
+            for k in range(Wg):
+                iw = sw * k + aw - pw
+                for lane in range(VL):
+                    inside = (lane < nimg and 0 <= idd < D and 0 <= ih < H and 0 <= iw < W)
+                    stage[row + k * VL + lane] = (
+                        x[n0 + lane, ci, max(idd, 0), max(ih, 0), max(iw, 0)] if inside
+                        else 0)
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _tiles_batch(stage, wp, bp, off, out, gi, nimg, n0, t0, t1, img, VL, PS, cig, S, Hg, Wg,
+                 cog, acc, pos, base):
+    OD, OH, OW = out.shape[2], out.shape[3], out.shape[4]
+    G, ncb, T = wp.shape[0], wp.shape[1], wp.shape[2]
+    Q = OD * OH * OW
+    for tile in range(t0, t1):
+        nv = min(3, Q - tile * 3)
+        for v in range(3):
+            q = tile * 3 + (v if v < nv else nv - 1)
+            pos[v] = q
+            ow = q % OW
+            oh = (q // OW) % OH
+            od = q // (OW * OH)
+            base[v] = ((od * Hg + oh) * Wg + ow) * VL
+        for g in range(G):
+            xg = gi * img + g * cig * S * PS * VL
+            for cb in range(ncb):
+                for j in range(CB):
+                    for e in range(3 * VL):
+                        acc[j, e] = bp[g, cb, j]
+                for t in range(T):
+                    for v in range(3):
+                        xo = max(xg + base[v] + off[t], 0)
+                        for j in range(CB):
+                            wv = wp[g, cb, t, j]
+                            for lane in range(VL):
+                                acc[j, v * VL + lane] += wv * stage[xo + lane]
+                for j in range(CB):
+                    if cb * CB + j >= cog:
+                        break
+                    co = g * cog + cb * CB + j
+                    for v in range(nv):
+                        q = pos[v]
+                        od = q // (OW * OH)
+                        oh = (q // OW) % OH
+                        ow = q % OW
+                        for lane in range(nimg):
+                            out[n0 + lane, co, od, oh, ow] = acc[j, v * VL + lane]
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def _run_batch(x, wp, bp, out, off, s, p, Dg, Hg, Wg, S, img, VL, gc, stage, parallel):
+    N, C = x.shape[0], x.shape[1]
+    OD, OH, OW = out.shape[2], out.shape[3], out.shape[4]
+    G = wp.shape[0]
+    cig = C // G
+    cog = out.shape[1] // G
+    PS = Dg * Hg * Wg
+    Q = OD * OH * OW
+    ntile = (Q + 2) // 3
+    TPI = 4
+    nitem = (ntile + TPI - 1) // TPI
+    ngrp = (N + VL - 1) // VL
+    for g0 in range(0, ngrp, gc):
+        gb = min(gc, ngrp - g0)
+        for it in prange(gb * C * S):
+            gi = it // (C * S)
+            nimg = min(VL, N - (g0 + gi) * VL)
+            _stage_plane_batch(x, (g0 + gi) * VL, nimg, stage, gi * img, VL, it - gi * C * S,
+                               Dg, Hg, Wg, s, p)
+        for it in prange(gb * nitem):
+            acc = np.empty((CB, 3 * VL), out.dtype)
+            pos = np.empty(3, np.int64)
+            base = np.empty(3, np.int64)
+            gi = it // nitem
+            nimg = min(VL, N - (g0 + gi) * VL)
+            t0 = (it - gi * nitem) * TPI
+            t1 = min(t0 + TPI, ntile)
+            _tiles_batch(stage, wp, bp, off, out, gi, nimg, (g0 + gi) * VL, t0, t1, img, VL, PS,
+                         cig, S, Hg, Wg, cog, acc, pos, base)
+
+
+def conv_blocked_batch(x, wp, bp, out, kshape, stride, dilation, pad, groups, group_chunk,
+                       stage, threads):
+    """The batch layout (see the Cython kernel): VL images per vector, tiles of three
+    arbitrary output positions."""
+    OD, OH, OW = out.shape[2:]
+    Dg, Hg, Wg, S = geometry(kshape, (OD, OH, OW), stride, dilation)
+    img = stage_items_batch(x.shape[1], kshape, (OD, OH, OW), stride, dilation, x.itemsize)
+    if wp.shape[0] != groups or wp.shape[3] != CB:
+        raise ValueError("conv_blocked_batch: packed weight does not match the kernel")
+    if stage.shape[0] < group_chunk * img:
+        raise ValueError("conv_blocked_batch: stage buffer too small")
+    VL = 64 // x.itemsize
+    off = tap_offsets(x.shape[1] // groups, kshape, (OD, OH, OW), stride, dilation) * VL
+    numba_threads(max(1, threads))
+    _run_batch(x, wp, bp, out, off, tuple(stride), tuple(pad), Dg, Hg, Wg, S, img, VL,
+               int(group_chunk), stage, threads > 1)
     return out
