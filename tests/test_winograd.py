@@ -52,10 +52,14 @@ def cases(draw):
     mode = draw(st.sampled_from(["zeros", "zeros", "zeros", "reflect", "circular"]))
     maxl = {1: 30, 2: 13}[nd]
     size = tuple(draw(st.integers(3, maxl)) for _ in range(nd))  # incl. non-multiples of m
+    dilation = draw(st.one_of(st.just(1), st.just(1), st.tuples(*[st.integers(1, 3)] * nd)))
+    # a dilated kernel spans 2 d + 1: the input must hold it
+    size = tuple(max(L, 2 * d + 1) for L, d in zip(size, (dilation,) * nd if isinstance(
+        dilation, int) else dilation, strict=True))
     return dict(
         x_shape=(draw(st.integers(1, 3)), cig * groups) + size,
         w_shape=(cog * groups, cig) + (3,) * nd, padding=padding, groups=groups,
-        padding_mode=mode, bias=draw(st.booleans()),
+        padding_mode=mode, bias=draw(st.booleans()), dilation=dilation,
     )
 
 
@@ -67,13 +71,13 @@ def _arrays(case, dtype):
 
 
 def _kw(case):
-    return {k: case[k] for k in ("padding", "groups", "padding_mode")}
+    return {k: case[k] for k in ("padding", "groups", "padding_mode", "dilation")}
 
 
 def _out_shape(case):
     spec = fc._spec.conv_spec(
         len(case["w_shape"]) - 2, case["x_shape"], case["w_shape"], None, 1,
-        case["padding"], 1, case["groups"], case["padding_mode"])
+        case["padding"], case["dilation"], case["groups"], case["padding_mode"])
     return spec.out_shape
 
 
@@ -93,6 +97,27 @@ def test_matches_reference(backend, tile, dtype, case):
     plan = last_plan()
     assert plan.algorithm == "winograd" and plan.options["tile"] == tile
     check(got, expected, tile)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dilated_runs_on_polyphase_components(backend, monkeypatch):
+    """Dilation d: one undilated Winograd case over the d^2 phases of the input,
+    stacked along the batch; the auto plan takes it for the dilated ResNet layer."""
+    seen = []
+    real = winograd.forward
+    monkeypatch.setattr(winograd, "forward",
+                        lambda spec, *a, **k: seen.append(spec) or real(spec, *a, **k))
+    x = rng.standard_normal((2, 6, 23, 20)).astype(np.float32)
+    w = rng.standard_normal((5, 6, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    got = fc.conv2d(x, w, b, padding=(2, 3), dilation=(2, 3), algorithm="winograd",
+                    backend=backend)
+    check(got, ref.conv(x, w, b, padding=(2, 3), dilation=(2, 3)), 4)
+    outer, inner = seen
+    assert inner.batch == 2 * 6 and inner.unit_dilation() and inner.pad == ((0, 0), (0, 0))
+    assert inner.in_size == (-(-27 // 2), -(-26 // 3))
+    plan = fc.plan_conv((8, 64, 56, 56), (64, 64, 3, 3), padding=2, dilation=2)
+    assert plan.algorithm == "winograd", plan.reason
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -171,7 +196,8 @@ def test_nan_propagates(backend, tile):
     "nd,kw,wshape,match",
     [
         (2, dict(stride=2), (4, 3, 3, 3), r"winograd needs stride 1, got stride \(2, 2\)"),
-        (2, dict(dilation=(1, 2)), (4, 3, 3, 3), r"winograd needs dilation 1"),
+        (2, dict(dilation=(1, 2), stride=(1, 2)), (4, 3, 3, 3),
+         r"winograd needs stride 1, got stride \(1, 2\)"),
         (2, {}, (4, 3, 5, 5), r"winograd needs a kernel of size 3 .* got kernel \(5, 5\)"),
         (2, {}, (4, 3, 1, 3), r"winograd needs a kernel of size 3 .*got kernel \(1, 3\)"),
         (1, dict(stride=3), (4, 3, 3), r"winograd needs stride 1, got stride \(3,\)"),

@@ -1,8 +1,10 @@
 """Winograd minimal filtering: F(2x2,3x3) / F(4x4,3x3) in 2-D, F(2,3) / F(4,3) in 1-D.
 
-Serves stride-1, dilation-1 convolutions whose kernel is 3 wide along every
-spatial axis (1-D and 2-D; 3-D is not implemented), any groups, bias and zero
-padding (other padding modes arrive pre-padded with a zero-padding spec).
+Serves stride-1 convolutions whose kernel is 3 wide along every spatial axis
+(1-D and 2-D; 3-D is not implemented), any groups, bias and zero padding (other
+padding modes arrive pre-padded with a zero-padding spec).  A dilated case runs
+as one undilated case over the polyphase components of its input (see
+:func:`_phase_spec`).
 
 How a call runs (one thread pool, data kept in L2):
 
@@ -142,9 +144,60 @@ def supports(spec) -> str | None:
         return f"winograd needs a kernel of size 3 along every axis, got kernel {spec.kernel}"
     if not spec.unit_stride():
         return f"winograd needs stride 1, got stride {spec.stride}"
-    if not spec.unit_dilation():
-        return f"winograd needs dilation 1, got dilation {spec.dilation}"
     return None
+
+
+# ---------------------------------------------------------------------------
+# dilation: one undilated problem over the polyphase components
+# ---------------------------------------------------------------------------
+#: Bytes/s per thread of the phase split and merge copies (strided gathers).
+_PHASE_BW = 6e9
+
+
+def _phase_spec(spec):
+    """A stride-1 convolution with dilation ``d`` is ``prod(d)`` undilated ones,
+    one per phase of the output grid: output ``d*i + a`` reads only the padded
+    input's rows ``d*. + a``.  The phases of the zero-padded input are stacked
+    phase-major along the batch (``kernels/*/phase``: ``split``), convolved as one
+    valid, undilated case, and interleaved back (``merge``).  Returns that case's
+    spec, or ``spec`` itself when it is undilated."""
+    if spec.unit_dilation():
+        return spec
+    from dataclasses import replace
+
+    d = spec.dilation
+    grid = tuple(-(-L // di) for L, di in zip(spec.padded_size, d, strict=True))
+    return replace(spec, batch=spec.batch * math.prod(d), in_size=grid,
+                   dilation=(1,) * spec.nd, pad=((0, 0),) * spec.nd,
+                   out_size=tuple(g - 2 for g in grid), padding_mode="zeros")
+
+
+def _phase_seconds(spec, sub, threads: int) -> float:
+    item = spec.dtype.itemsize
+    nbytes = item * (2 * sub.batch * sub.in_channels * math.prod(sub.in_size)
+                     + sub.batch * sub.out_channels * math.prod(sub.out_size)
+                     + spec.batch * spec.out_channels * math.prod(spec.out_size))
+    return nbytes / (_PHASE_BW * max(1, threads))
+
+
+def _forward_dilated(spec, plan, x, w, b, out, packed) -> None:
+    from dataclasses import replace
+
+    nd = spec.nd
+    sub = _phase_spec(spec)
+    dh, dw = (spec.dilation[0], spec.dilation[1]) if nd == 2 else (1, spec.dilation[0])
+    pad = spec.pad_before
+    ph, pw = (pad[0], pad[1]) if nd == 2 else (0, pad[0])
+    P = dh * dw
+    hg, wg = (sub.in_size[0], sub.in_size[1]) if nd == 2 else (1, sub.in_size[0])
+    xs = np.empty((P, spec.batch, spec.in_channels, hg, wg), spec.dtype)
+    kernels.get(plan.backend, "phase", "split")(_as4(x, nd), xs, dh, dw, ph, pw, plan.threads)
+    res = np.empty((sub.batch, sub.out_channels) + sub.out_size, spec.dtype)
+    forward(sub, replace(plan, spec=sub), xs.reshape((sub.batch, sub.in_channels)
+                                                      + sub.in_size), w, b, res, packed)
+    res5 = _as4(res, nd).reshape((P, spec.batch, spec.out_channels, hg - 2 if nd == 2 else 1,
+                                  wg - 2))
+    kernels.get(plan.backend, "phase", "merge")(res5, _as4(out, nd), dh, dw, plan.threads)
 
 
 # ---------------------------------------------------------------------------
@@ -260,6 +313,7 @@ def options(spec, threads: int) -> dict:
     ...     winograd.options(spec, 2)["tile"]
     4
     """
+    spec = _phase_spec(spec)
     m = _pick_tile(spec, threads)
     tb, cob = _blocking(spec, m)
     return {"tile": m, "tb": tb, "cob": cob, "phased": _phased(spec, m)}
@@ -284,6 +338,13 @@ def estimate(spec, threads: int) -> tuple[float, int]:
     >>> 1e-3 < secs < 1e-1 and ws > 0
     True
     """
+    sub = _phase_spec(spec)
+    if sub is not spec:
+        secs, ws = estimate(sub, threads)
+        item = spec.dtype.itemsize
+        ws += item * (sub.batch * sub.in_channels * math.prod(sub.in_size)
+                      + sub.batch * sub.out_channels * math.prod(sub.out_size))
+        return secs + _phase_seconds(spec, sub, threads), ws
     m = _pick_tile(spec, threads)
     tb, cob = _blocking(spec, m)
     F = (m + 2) ** spec.nd
@@ -381,6 +442,9 @@ def forward(spec, plan, x, w, b, out, packed=None, *, _stages: int = 7) -> None:
     >>> float(out[0, 0, 2, 2]), float(out[0, 0, 0, 0])
     (18.0, 8.0)
     """
+    if not spec.unit_dilation():
+        _forward_dilated(spec, plan, x, w, b, out, packed)
+        return
     nd = spec.nd
     m, tb, cob = plan.options["tile"], plan.options["tb"], plan.options["cob"]
     if (
@@ -426,6 +490,7 @@ def error_bound(spec) -> float:
     """
     from ..threads import get_num_threads
 
+    spec = _phase_spec(spec)
     m = _pick_tile(spec, get_num_threads())
     bound = MAX_REL_ERROR[m] * max(1.0, (spec.in_per_group / 512) ** 0.5)
     if spec.dtype.itemsize == 8:
