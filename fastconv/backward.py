@@ -17,6 +17,13 @@ weight gradient (``pass_="weight_grad"``; a correlation of x with grad_output)
     ``direct``  one dot-product chain per weight element.
     ``im2col``  im2col panels of x times grad_output (BLAS), per-chunk partial
     sums reduced in a fixed order (bit-identical for any thread count).
+    ``winograd`` 3-wide kernels, stride 1, dilation 1 (1-D/2-D): the adjoint of
+    F(m, 3), ``G^T [sum_tiles (A go A^T) * (B^T x B)] G`` -- one GEMM over
+    tiles per frequency (``kernels/<backend>/wgrad``), F(4x4,3x3) 4x fewer
+    multiplies than im2col, F(2x2,3x3) 2.25x and more accurate.
+
+Every plan states its error bound; a ``tolerance=`` the bound exceeds rules the
+algorithm (or the Winograd tile) out.
 
 Padding modes other than zeros: the gradient w.r.t. the padded input is folded
 back onto the input by :func:`pad_adjoint` (the exact adjoint of ``np.pad``).
@@ -45,7 +52,14 @@ from ._spec import (
     to_3d,
     to_compute,
 )
-from .plan import Plan, _record, _resolve_backend, make_plan
+from .plan import (
+    DEFAULT_TOLERANCE,
+    Plan,
+    _error_bound,
+    _record,
+    _resolve_backend,
+    make_plan,
+)
 from .threads import blas_threads, cpu_count, get_num_threads
 
 __all__ = [
@@ -214,8 +228,10 @@ def _col2im_option(spec: ConvSpec, rs: ConvSpec, threads: int):
     return secs, ws, {"variant": "col2im", "samples_per_block": int(nb), "ci_block": int(cb)}
 
 
-def _candidate(spec: ConvSpec, pass_: str, name: str, threads: int, backend: str):
-    """(seconds, workspace, options) or a reason string when ``name`` cannot serve."""
+def _candidate(spec: ConvSpec, pass_: str, name: str, threads: int, backend: str,
+               tol: float = 1.0):
+    """(seconds, workspace, options) or a reason string when ``name`` cannot serve
+    (or its error bound exceeds ``tol``)."""
     rs = _run_spec(spec)
     item = spec.dtype.itemsize
     flops = spec.flops
@@ -282,18 +298,21 @@ def _candidate(spec: ConvSpec, pass_: str, name: str, threads: int, backend: str
         secs = (flops * waste / (_GEMM_RATE[item] * eff * threads)
                 + pack / _PACK_BYTES_PER_S / threads + 20e-6)
         return secs, ws, opts
-    # other algorithms: the input gradient as a forward convolution
     if pass_ == "weight_grad":
-        return f"the weight gradient has no {name} path (direct and im2col serve it)"
+        if name == "winograd":
+            return _winograd_wg_option(rs, threads, backend, tol)
+        return (f"the weight gradient has no {name} path (direct, im2col and winograd "
+                f"serve it)")
+    # other algorithms: the input gradient as a forward convolution
     if name not in algorithms.NAMES:
         return f"algorithm {name!r} is not implemented"
     if name == "separable":
         return "separable depends on the kernel's values; not used for backward passes"
-    return _forward_delegate(rs, name, threads, backend)
+    return _forward_delegate(rs, name, threads, backend, tol=tol)
 
 
 def _forward_delegate(rs: ConvSpec, name: str, threads: int, backend: str,
-                      factor: float | None = None):
+                      factor: float | None = None, tol: float = 1.0):
     """The stride-1 input gradient run by the forward algorithm ``name``:
     (seconds, workspace, options) or the reason it cannot serve."""
     eq, why = _equivalent_forward(rs)
@@ -303,6 +322,9 @@ def _forward_delegate(rs: ConvSpec, name: str, threads: int, backend: str,
     why = mod.supports(eq)
     if why is not None:
         return why
+    bound = _error_bound(mod, eq)
+    if bound > tol:
+        return f"its error bound {bound:.1e} exceeds the tolerance {tol:.1e}"
     secs, ws = mod.estimate(eq, threads)
     if factor is None:
         # Calibration on this machine class: the forward estimates of the transform
@@ -313,8 +335,159 @@ def _forward_delegate(rs: ConvSpec, name: str, threads: int, backend: str,
                                "forward_spec": eq}
 
 
+# --------------------------------------------------------------------------
+# Winograd weight gradient: blocking, cost model, error bound
+# --------------------------------------------------------------------------
+#: Documented float32 error bound of the Winograd weight gradient, relative to
+#: max|exact dW|, per tile: ~3x the largest error measured on the bench's ResNet
+#: 3x3 layers (N=8, 64ch 56x56 ... 512ch 7x7, unit-normal data) against the
+#: float64 reference: F(2x2,3x3) <= 9.1e-7, F(4x4,3x3) <= 3.4e-6 fused and
+#: 1.25e-5 phased (im2col: <= 5.2e-7).  Float64: scaled by 2^-29.
+WINOGRAD_WG_MAX_REL_ERROR = {2: 3e-6, 4: 4e-5}
+#: Single-thread cost model of the Winograd weight gradient (CPU times fitted
+#: on this machine class, 64-512 channels): seconds per (tile, input channel) of
+#: the input transform and per (tile, output channel) of the output-gradient
+#: transform by (nd, m), both growing as ``1 + C / _WG_T_GROW[m]`` (the wider
+#: the block, the further its rows spread in cache) ...
+_WG_T_IN = {(2, 4): 17e-9, (2, 2): 7.5e-9, (1, 4): 5e-9, (1, 2): 4e-9}
+_WG_T_GO = {(2, 4): 8.5e-9, (2, 2): 4.3e-9, (1, 4): 4e-9, (1, 2): 3e-9}
+_WG_T_GROW = {4: 200, 2: 256}
+#: ... the per-frequency GEMM rate (flop/s) for wide channels (``c / (c + 24)``
+#: of it for ``c = min(C_in, C_out) / groups``), the final ``G^T M G`` per
+#: frequency-domain sum it reads (fused partials are hot in cache, the phased
+#: sums are not), and a per-call overhead.
+_WG_GEMM_RATE = 145e9
+_WG_T_FIN = (0.3e-9, 1.0e-9)
+_WG_L2 = 2 << 20
+_WG_PARTIAL_BW = 40e9
+_WG_T_CALL = 60e-6
+#: Scale of this planner's GEMM estimates: im2col's model reads 1.5-1.9x the
+#: time measured here, so the Winograd estimate is put on the same scale and
+#: the ranking compares like with like (the input-gradient delegates do the same).
+_WG_SCALE = 1.5
+#: Budget of a fused block's V + Gt (bytes per thread: they stay in L2).
+_WG_BLOCK_BYTES = 1 << 20
+
+
+def _winograd_wg_blocking(rs: ConvSpec, m: int) -> dict:
+    """Fused and phased blockings of the Winograd weight gradient (functions of
+    the case and the machine's core count only, never of the thread setting)."""
+    F = (m + 2) ** rs.nd
+    item = rs.dtype.itemsize
+    G, cig, cog = rs.groups, rs.in_per_group, rs.out_per_group
+    ntiles = rs.batch * math.prod(-(-o // m) for o in rs.out_size)
+    tb = _WG_BLOCK_BYTES // max(F * (cig + cog) * item, 1)
+    tb = int(max(16, min(128, tb, ntiles)))
+    nblk = -(-ntiles // tb)
+    part = G * F * cog * cig * item
+    # a few chunks per core (balance under load), within half the workspace limit
+    chunks = int(max(1, min(2 * cpu_count(), nblk, _config.WORKSPACE_LIMIT // 2 // part)))
+    shared = G * F * (cig + cog) * ntiles * item
+    return {"tb": tb, "chunks": chunks, "ntiles": int(ntiles), "F": F,
+            "phased_ok": shared + part <= _config.WORKSPACE_LIMIT, "shared": shared,
+            "part": part}
+
+
+def _wg_mode_times(rs: ConvSpec, m: int, threads: int, b: dict) -> dict:
+    """Estimated seconds of the fused and phased modes (tile m, blocking b)."""
+    F, NT, tb, item = b["F"], b["ntiles"], b["tb"], rs.dtype.itemsize
+    G, cig, cog = rs.groups, rs.in_per_group, rs.out_per_group
+    wide = 1.6 if item == 8 else 1.0
+    grow = _WG_T_GROW[m]
+    t_tr = NT * G * (cig * _WG_T_IN[(rs.nd, m)] * (1 + cig / grow)
+                     + cog * _WG_T_GO[(rs.nd, m)] * (1 + cog / grow)) * wide
+    flops = 2.0 * F * NT * cig * cog * G
+    c = min(cig, cog)
+    rate = _WG_GEMM_RATE * c / (c + 24) / (2 if item == 8 else 1)
+    sums = G * F * cog * cig
+
+    def share(jobs):  # jobs run in rounds of ``threads``; ~5% lost to synchronisation
+        return (-(-jobs // threads)) / jobs / (0.95 if threads > 1 else 1.0)
+
+    def fin(nbytes):  # the final G^T M G per frequency-domain sum it reads
+        return _WG_T_FIN[0] if nbytes <= _WG_L2 else _WG_T_FIN[1]
+
+    nblk = -(-NT // tb)
+    out = {}
+    # fused: each GEMM reduces over one block of tiles into its chunk's partials
+    # (which stream from memory per block when they outgrow L2)
+    stream = nblk * 2 * b["part"] / _WG_PARTIAL_BW if b["part"] > _WG_L2 else 0.0
+    out["fused"] = ((t_tr + flops / (rate * tb / (tb + 6)) + stream) * share(b["chunks"] * G)
+                    + sums * b["chunks"] * fin(b["chunks"] * b["part"]) * share(G * cog))
+    if b["phased_ok"]:
+        # phased: one GEMM per frequency over every tile; the transforms write
+        # into long strided rows (slower the longer they are)
+        out["phased"] = (t_tr * (1 + NT / 1000) * share(nblk * G) + flops / rate * share(G * F)
+                         + sums * fin(2 * b["part"]) * share(G * cog))
+    return out
+
+
+def _winograd_wg_estimate(rs: ConvSpec, m: int, threads: int):
+    """(seconds, workspace, options) of the better mode (fused / phased) for tile m."""
+    b = _winograd_wg_blocking(rs, m)
+    F, NT, tb, item = b["F"], b["ntiles"], b["tb"], rs.dtype.itemsize
+    cig, cog = rs.in_per_group, rs.out_per_group
+    times = _wg_mode_times(rs, m, threads, b)
+    # phased only when clearly ahead: its transforms' cost varies more (measured)
+    mode = "phased" if times.get("phased", math.inf) < 0.85 * times["fused"] else "fused"
+    if mode == "fused":
+        ws = b["chunks"] * b["part"] + threads * (2 * F + F * (cig + cog)) * (tb + 32) * item
+        opts = {"mode": "fused", "tb": tb, "chunks": b["chunks"]}
+    else:
+        ws = b["shared"] + b["part"] + threads * 2 * F * (tb + 32) * item
+        opts = {"mode": "phased", "tb": min(64, NT), "chunks": 1}
+    return times[mode] * _WG_SCALE + _WG_T_CALL, int(ws), dict(opts, tile=m)
+
+
+def winograd_wg_error_bound(rs: ConvSpec, m: int) -> float:
+    """Documented relative error bound (vs max|exact dW|) of the Winograd weight
+    gradient with tile ``m``: :data:`WINOGRAD_WG_MAX_REL_ERROR` (float32; grows
+    with sqrt(tiles) past the bench's 100k tile-channels), scaled by 2^-29 in float64."""
+    ntiles = rs.batch * math.prod(-(-o // m) for o in rs.out_size)
+    bound = WINOGRAD_WG_MAX_REL_ERROR[m] * max(1.0, (ntiles * rs.groups / 6272) ** 0.5)
+    if rs.dtype.itemsize == 8:
+        bound *= 2.0 ** -29
+    return bound
+
+
+def _winograd_wg_supports(rs: ConvSpec) -> str | None:
+    """None when the Winograd weight gradient can serve ``rs``, else why not."""
+    if rs.nd == 3:
+        return "winograd serves 1-D and 2-D convolutions only (3-D is not implemented)"
+    if any(k != 3 for k in rs.kernel):
+        return f"winograd needs a kernel of size 3 along every axis, got kernel {rs.kernel}"
+    if not rs.unit_stride():
+        return f"winograd needs stride 1, got stride {rs.stride}"
+    if not rs.unit_dilation():
+        return (f"the Winograd weight gradient needs dilation 1, got dilation "
+                f"{rs.dilation}")
+    return None
+
+
+def _winograd_wg_option(rs: ConvSpec, threads: int, backend: str, tol: float):
+    """(seconds, workspace, options) of the Winograd weight gradient, or why not."""
+    why = kernels.refusal(backend, "winograd") or _winograd_wg_supports(rs)
+    if why is not None:
+        return why
+    forced = algorithms.get("winograd").plan_state()
+    tiles = (forced,) if forced is not None else (2, 4)
+    best, bounds = None, []
+    for m in tiles:
+        bound = winograd_wg_error_bound(rs, m)
+        if bound > tol:
+            bounds.append(f"F({m}) {bound:.1e}")
+            continue
+        res = _winograd_wg_estimate(rs, m, threads)
+        if best is None or res[0] < best[0]:
+            best = res
+    if best is None:
+        return (f"its error bound ({', '.join(bounds)}) exceeds the tolerance {tol:.1e}")
+    secs, ws, opts = best
+    return secs, ws, dict(opts, error_bound=winograd_wg_error_bound(rs, opts["tile"]))
+
+
 def plan_backward(spec: ConvSpec, pass_: str, algorithm: str = "auto",
-                  backend: str = "auto") -> Plan:
+                  backend: str = "auto", tolerance: float | None = None) -> Plan:
     """Plan one backward pass of the convolution ``spec``.
 
     Parameters
@@ -326,6 +499,10 @@ def plan_backward(spec: ConvSpec, pass_: str, algorithm: str = "auto",
         ``"auto"`` picks the cheapest estimate; a forced algorithm that cannot
         serve the pass raises ``ValueError`` with the reason.
     backend : {"auto", "numba", "cython", "cuda"}
+    tolerance : float, optional
+        Largest acceptable relative error of the pass (vs its result's scale):
+        algorithms (or Winograd tiles) whose documented bound exceeds it are not
+        used.  Default 1e-3 for float32, 1e-9 for float64 (as ``plan_conv``).
 
     Returns
     -------
@@ -341,14 +518,18 @@ def plan_backward(spec: ConvSpec, pass_: str, algorithm: str = "auto",
     """
     check_choice(pass_, "pass_", ("input_grad", "weight_grad"))
     check_choice(algorithm, "algorithm", ALGORITHMS)
-    return _plan_cached(spec, pass_, algorithm, backend, get_num_threads())
+    tol = (DEFAULT_TOLERANCE.get(spec.dtype.itemsize, 1e-9) if tolerance is None
+           else float(tolerance))
+    return _plan_cached(spec, pass_, algorithm, backend, get_num_threads(), tol,
+                        algorithms.plan_state())
 
 
 @functools.lru_cache(maxsize=256)
 def _plan_cached(spec: ConvSpec, pass_: str, algorithm: str, backend: str,
-                 nthreads: int) -> Plan:
-    """``plan_backward`` proper: a pure function of its arguments, so memoised
-    (a training loop plans each layer once)."""
+                 nthreads: int, tol: float, state: tuple) -> Plan:
+    """``plan_backward`` proper: a pure function of its arguments (``state``: the
+    algorithms' planning state, e.g. a forced Winograd tile), so memoised (a
+    training loop plans each layer once)."""
     backend = _resolve_backend(spec, backend)
     small = spec.flops < _config.PARALLEL_MIN_FLOPS
     threads = 1 if small else nthreads
@@ -360,7 +541,7 @@ def _plan_cached(spec: ConvSpec, pass_: str, algorithm: str, backend: str,
     candidates = names if algorithm == "auto" else (algorithm,)
     best, refusals = None, []
     for name in candidates:
-        res = _candidate(spec, pass_, name, rank_threads, backend)
+        res = _candidate(spec, pass_, name, rank_threads, backend, tol)
         if isinstance(res, str):
             refusals.append(f"{name}: {res}")
             continue
@@ -377,6 +558,11 @@ def _plan_cached(spec: ConvSpec, pass_: str, algorithm: str, backend: str,
     else:
         reason = f"{name} has the lowest estimated time for the {what} of this " \
                  f"{'x'.join(map(str, spec.kernel))} convolution."
+    if "error_bound" in opts:
+        m = opts["tile"]
+        reason = (f"{reason[:-1]} (F({'x'.join([str(m)] * spec.nd)},"
+                  f"{'x'.join(['3'] * spec.nd)}), {opts['mode']}, error bound "
+                  f"{opts['error_bound']:.0e}).")
     return Plan(
         algorithm=name, backend=backend, threads=threads, workspace_bytes=int(ws),
         flops=spec.flops, reason=reason, estimated_seconds=float(secs), spec=spec,
@@ -515,6 +701,8 @@ def _weight_grad(spec: ConvSpec, plan: Plan, go: np.ndarray, x: np.ndarray) -> n
         for i in range(1, nchunks):
             parts[0] += parts[i]
         return parts[0].reshape(spec.w_shape)
+    if plan.algorithm == "winograd":
+        return _winograd_weight_grad(rs, plan, go, x).reshape(spec.w_shape)
     if plan.algorithm != "im2col":  # pragma: no cover - plan_backward refuses
         raise ValueError(f"the weight gradient has no {plan.algorithm} path")
     co_major = plan.options.get("co_major", False)
@@ -533,6 +721,36 @@ def _weight_grad(spec: ConvSpec, plan: Plan, go: np.ndarray, x: np.ndarray) -> n
     for i in range(1, parts.shape[0]):  # fixed reduction order
         acc += parts[i]
     return np.ascontiguousarray(acc.T).reshape(spec.w_shape)
+
+
+def _winograd_weight_grad(rs: ConvSpec, plan: Plan, go: np.ndarray,
+                          x: np.ndarray) -> np.ndarray:
+    """Winograd weight gradient (zero padding implicit in ``rs``): per-frequency
+    sums over tiles (fused chunks or phased), then ``G^T M G`` per weight."""
+    o = plan.options
+    m, nd, dt = o["tile"], rs.nd, rs.dtype
+    G, cig, cog = rs.groups, rs.in_per_group, rs.out_per_group
+    F = (m + 2) ** nd
+    if nd == 1:  # (N, C, L) -> (N, C, 1, L)
+        x = x.reshape(x.shape[:2] + (1,) + x.shape[2:])
+        go = go.reshape(go.shape[:2] + (1,) + go.shape[2:])
+    pad = rs.pad_before
+    ph, pw = (pad[0], pad[1]) if nd == 2 else (0, pad[0])
+    gw = np.empty((rs.out_channels, cig, 3 ** nd), dt)
+    get = functools.partial(kernels.get, plan.backend, "wgrad")
+    with blas_threads(1):
+        if o["mode"] == "fused":
+            parts = np.empty((o["chunks"], G, F, cog, cig), dt)
+            get("winograd_weight_grad_fused")(x, go, parts, ph, pw, m, nd, G, o["tb"],
+                                               plan.threads)
+        else:
+            ntiles = rs.batch * math.prod(-(-n // m) for n in rs.out_size)
+            shared = np.empty(get("shared_items")(m, nd, G, cig, cog, ntiles), dt)
+            parts = np.empty((1, G, F, cog, cig), dt)
+            get("winograd_weight_grad_phased")(x, go, parts, shared, ph, pw, m, nd, G,
+                                                o["tb"], plan.threads)
+        get("weight_from_partials")(parts, gw, m, nd, plan.threads)
+    return gw
 
 
 # --------------------------------------------------------------------------

@@ -510,3 +510,169 @@ def test_gemm_kernels_any_blocking(backend, case, data):
     kernels.get(backend, "grad", "weight_grad_gemm")(to_3d(g, nd), to_3d(x, nd), parts, *geo,
                                                      blk, cb, nthreads, True)
     assert_close(parts.sum(axis=0).reshape(w.shape), ew)
+
+
+# --------------------------------------------------------------------------
+# Winograd weight gradient (3-wide kernels, stride 1, dilation 1, 1-D / 2-D)
+# --------------------------------------------------------------------------
+@st.composite
+def winograd_cases(draw):
+    nd = draw(st.integers(1, 2))
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    cig, cog = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    forms = [st.integers(0, 2), st.tuples(*[st.tuples(st.integers(0, 3), st.integers(0, 3))] * nd),
+             st.sampled_from(["valid", "same", "full"])]
+    size = tuple(draw(st.integers(3, {1: 23, 2: 11}[nd])) for _ in range(nd))
+    return dict(x_shape=(draw(st.integers(1, 3)), cig * groups) + size,
+                w_shape=(cog * groups, cig) + (3,) * nd,
+                kw=dict(padding=draw(st.one_of(*forms)), groups=groups,
+                        padding_mode=draw(st.sampled_from(["zeros", "zeros", "reflect",
+                                                           "circular"]))))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("tile", [2, 4])
+@given(case=winograd_cases())
+def test_winograd_weight_grad_matches_reference(backend, tile, case):
+    """Forced Winograd weight gradient (either tile, both backends, every padding
+    form and mode) equals the float64 reference; float32 within its error bound."""
+    from fastconv.algorithms import winograd
+
+    nd, x, w, g = _arrays(case)
+    _, ew, _ = ref.conv_backward(g, x, w, **case["kw"])
+    with winograd.tile(tile):
+        got = BWD[nd](g, x, w, algorithm="winograd", backend=backend, needs=("weight",),
+                      **case["kw"]).weight
+        assert last_backward_plans()["weight_grad"].options["tile"] == tile
+        assert_close(got, ew)
+        g32, x32, w32 = (a.astype(np.float32) for a in (g, x, w))
+        got32 = BWD[nd](g32, x32, w32, algorithm="winograd", backend=backend,
+                        needs=("weight",), **case["kw"]).weight
+    assert got32.dtype == np.float32
+    scale = max(1.0, np.abs(ew).max())
+    np.testing.assert_allclose(got32, ew, rtol=0, atol=scale * {2: 3e-6, 4: 4e-5}[tile])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@given(case=winograd_cases(), data=st.data())
+def test_winograd_weight_grad_kernels_any_blocking(backend, case, data):
+    """Both kernel modes with arbitrary blockings, chunk and thread counts, outputs
+    and scratch prefilled with NaN: every element written, results exact (float64)
+    and identical across thread counts."""
+    from fastconv._spec import conv_spec
+
+    nd, x, w, g = _arrays(case)
+    kw = case["kw"]
+    spec = conv_spec(nd, x.shape, w.shape, None, 1, kw["padding"], 1, kw["groups"])
+    if kw["padding_mode"] != "zeros":
+        return
+    _, ew, _ = ref.conv_backward(g, x, w, **kw)
+    G, cig, cog = spec.groups, spec.in_per_group, spec.out_per_group
+    m = data.draw(st.sampled_from([2, 4]))
+    tb = data.draw(st.integers(1, 9))
+    F = (m + 2) ** nd
+    x4 = x.reshape(x.shape[:2] + (1,) * (2 - nd) + x.shape[2:])
+    g4 = g.reshape(g.shape[:2] + (1,) * (2 - nd) + g.shape[2:])
+    ph, pw = ((0,) + spec.pad_before)[-2:]
+    ntiles = spec.batch * int(np.prod([-(-o // m) for o in spec.out_size]))
+    k = lambda name: kernels.get(backend, "wgrad", name)  # noqa: E731
+    results = []
+    for nthreads in (1, 3):
+        chunks = data.draw(st.integers(1, 4))
+        parts = np.full((chunks, G, F, cog, cig), np.nan)
+        k("winograd_weight_grad_fused")(x4, g4, parts, ph, pw, m, nd, G, tb, nthreads)
+        gw = np.full((spec.out_channels, cig, 3 ** nd), np.nan)
+        k("weight_from_partials")(parts, gw, m, nd, nthreads)
+        results.append(gw)
+        shared = np.full(k("shared_items")(m, nd, G, cig, cog, ntiles), np.nan)
+        parts = np.full((1, G, F, cog, cig), np.nan)
+        k("winograd_weight_grad_phased")(x4, g4, parts, shared, ph, pw, m, nd, G, tb, nthreads)
+        gw = np.full((spec.out_channels, cig, 3 ** nd), np.nan)
+        k("weight_from_partials")(parts, gw, m, nd, nthreads)
+        results.append(gw)
+    for r in results:
+        assert_close(r.reshape(w.shape), ew)
+    np.testing.assert_array_equal(results[1], results[3])  # phased: blocking-free sums
+
+
+@needs_torch
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_winograd_weight_grad_matches_torch(backend):
+    """A ResNet-like layer (float32, both tiles) against PyTorch autograd in float64."""
+    from fastconv.algorithms import winograd
+
+    x = rng.standard_normal((2, 24, 19, 17)).astype(np.float32)
+    w = (rng.standard_normal((20, 24, 3, 3)) / np.sqrt(216)).astype(np.float32)
+    g = rng.standard_normal((2, 20, 19, 17)).astype(np.float32)
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    wt = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.conv2d(xt, wt, padding=1).backward(torch.tensor(g, dtype=torch.float64))
+    ew = wt.grad.numpy()
+    for m in (2, 4):
+        with winograd.tile(m):
+            got = fc.conv2d_backward(g, x, w, padding=1, algorithm="winograd",
+                                     backend=backend).weight
+        np.testing.assert_allclose(got, ew, rtol=0,
+                                   atol=np.abs(ew).max() * {2: 3e-6, 4: 4e-5}[m])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("xs,ws,kw", [
+    ((3, 16, 21, 19), (24, 16, 3, 3), dict(padding=1)),           # fused
+    ((2, 12, 9, 10), (12, 4, 3, 3), dict(padding=(2, 0), groups=3)),
+    ((2, 8, 40), (6, 8, 3), dict(padding="same")),
+])
+def test_winograd_weight_grad_bit_identical_across_threads(backend, xs, ws, kw):
+    from fastconv.algorithms import winograd
+
+    nd = len(ws) - 2
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal(ws).astype(np.float32)
+    g = rng.standard_normal(CONV[nd](x, w, **kw).shape).astype(np.float32)
+    for m in (2, 4):
+        res = []
+        for n in (1, 2, 3):
+            with fc.num_threads(n), winograd.tile(m):
+                res.append(BWD[nd](g, x, w, algorithm="winograd", backend=backend,
+                                   needs=("weight",), **kw).weight)
+        for r in res[1:]:
+            np.testing.assert_array_equal(res[0], r)
+
+
+def test_winograd_weight_grad_plans_and_refusals():
+    from fastconv._spec import conv_spec
+    from fastconv.backward import plan_backward
+
+    # the ResNet 56x56 layer: auto takes Winograd F(4x4,3x3) and says so
+    p = fc.plan_conv((8, 64, 56, 56), (64, 64, 3, 3), padding=1, pass_="weight_grad")
+    assert p.algorithm == "winograd" and p.options["tile"] == 4
+    assert "error bound" in p.reason
+    # auto runs that plan
+    x = rng.standard_normal((2, 32, 24, 24)).astype(np.float32)
+    w = rng.standard_normal((32, 32, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((2, 32, 24, 24)).astype(np.float32)
+    planned = fc.plan_conv(x.shape, w.shape, padding=1, pass_="weight_grad")
+    assert planned.algorithm == "winograd"
+    fc.conv2d_backward(g, x, w, padding=1, needs=("weight",))
+    ran = last_backward_plans()["weight_grad"]
+    assert (ran.algorithm, ran.options) == (planned.algorithm, planned.options)
+    # forcing it where it cannot serve raises with the reason
+    x9, w9 = np.ones((1, 2, 9, 9)), np.ones((2, 2, 3, 3))
+    cases = [(dict(stride=2), np.ones((1, 2, 4, 4)), w9, "stride 1"),
+             (dict(dilation=2), np.ones((1, 2, 5, 5)), w9, "dilation 1"),
+             ({}, np.ones((1, 2, 5, 5)), np.ones((2, 2, 5, 5)), "kernel of size 3")]
+    for kw, gg, ww, why in cases:
+        with pytest.raises(ValueError, match=f"weight_grad.*winograd.*{why}"):
+            fc.conv2d_backward(gg, x9, ww, algorithm="winograd", needs=("weight",), **kw)
+    with pytest.raises(ValueError, match="3-D"):
+        fc.conv3d_backward(np.ones((1, 2, 7, 7, 7)), np.ones((1, 2, 9, 9, 9)),
+                           np.ones((2, 2, 3, 3, 3)), algorithm="winograd", needs=("weight",))
+    # tolerance: F(4) is ruled out below its bound, F(2) serves; below both: refused
+    spec = conv_spec(2, (8, 64, 56, 56), (64, 64, 3, 3), None, 1, 1)
+    assert plan_backward(spec, "weight_grad", "winograd", tolerance=1e-5).options["tile"] == 2
+    with pytest.raises(ValueError, match="tolerance"):
+        plan_backward(spec, "weight_grad", "winograd", tolerance=1e-7)
+    assert plan_backward(spec, "weight_grad", tolerance=1e-7).algorithm != "winograd"
+    # float64: Winograd's bound (scaled by 2^-29) meets the default 1e-9
+    spec64 = conv_spec(2, (8, 64, 56, 56), (64, 64, 3, 3), None, 1, 1, x_dtype=np.float64)
+    assert plan_backward(spec64, "weight_grad", "winograd").options["error_bound"] < 1e-9
