@@ -676,3 +676,18 @@ def test_winograd_weight_grad_plans_and_refusals():
     # float64: Winograd's bound (scaled by 2^-29) meets the default 1e-9
     spec64 = conv_spec(2, (8, 64, 56, 56), (64, 64, 3, 3), None, 1, 1, x_dtype=np.float64)
     assert plan_backward(spec64, "weight_grad", "winograd").options["error_bound"] < 1e-9
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_flip_swap_weight(backend, dtype):
+    """The stride-1 input gradient's forward weight (taps flipped, channels swapped
+    per group), written completely (NaN prefill), for 1-D to 3-D kernels."""
+    for G, cog, cig, ks in [(1, 5, 37, (3, 3)), (3, 2, 4, (3,)), (2, 3, 2, (2, 3, 2))]:
+        w = rng.standard_normal((G * cog, cig) + ks).astype(dtype)
+        flip = (slice(None),) * 3 + (slice(None, None, -1),) * len(ks)
+        expected = w.reshape((G, cog, cig) + ks).transpose(
+            (0, 2, 1) + tuple(range(3, 3 + len(ks))))[flip].reshape((G * cig, cog) + ks)
+        wt = np.full((G * cig, cog, int(np.prod(ks))), np.nan, dtype)
+        kernels.get(backend, "grad", "flip_swap_weight")(w.reshape(G * cog, cig, -1), wt, G, 2)
+        np.testing.assert_array_equal(wt.reshape(expected.shape), expected)

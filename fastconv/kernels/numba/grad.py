@@ -501,3 +501,33 @@ def input_grad_col2im(go, wt2, gx, kernel, stride, dilation, pad, groups, sample
     _col2im_parallel(go, wt2, gx, tuple(kernel), tuple(stride), tuple(dilation), tuple(pad),
                      int(groups), int(samples_per_block), int(min(ci_block, cig)), nthreads)
     return gx
+
+
+# ---------------------------------------------------------------------------
+# the stride-1 input gradient's forward weight: flipped, channels swapped
+# ---------------------------------------------------------------------------
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def _flip_swap_parallel(w, wt, groups):
+    Co, cig, K = w.shape
+    cog = Co // groups
+    ncb = (cig + 15) // 16
+    for job in prange(groups * ncb):
+        g = job // ncb
+        c0 = (job % ncb) * 16
+        for co in range(cog):
+            src = w[g * cog + co]
+            for c in range(c0, min(cig, c0 + 16)):
+                dst = wt[g * cig + c, co]
+                for k in range(K):
+                    dst[k] = src[c, K - 1 - k]
+
+
+def flip_swap_weight(w, wt, groups, nthreads):
+    """``wt[g*cig + ci, co, k] = w[g*cog + co, ci, K-1-k]`` (see the Cython kernel)."""
+    if w.size == 0:
+        return wt
+    if wt.shape != (w.shape[1] * groups, w.shape[0] // groups, w.shape[2]):
+        raise ValueError("flip_swap_weight: wt must be (groups * C_in/groups, C_out/groups, K)")
+    numba_threads(max(1, int(nthreads)))
+    _flip_swap_parallel(w, wt, int(groups))
+    return wt
