@@ -4,7 +4,8 @@ One pytest-benchmark group per (case, thread count).  Each row computes the inpu
 gradient and the weight gradient of one layer from ``grad_output``:
 
 * ``fastconv``: ``fc.conv*d_backward(..., needs=("input", "weight"))`` with
-  ``algorithm="auto"`` (whatever ``plan_conv(..., pass_=...)`` picks for each pass);
+  ``algorithm="auto"`` (whatever ``plan_conv(..., pass_=...)`` picks for each pass,
+  recorded as ``input+weight`` algorithms, Winograd with its tile and mode);
 * ``torch``: ``torch.ops.aten.convolution_backward`` with the output mask
   ``(input, weight)``, the kernel PyTorch autograd runs for a convolution's
   backward (the forward is not timed for either).
@@ -125,6 +126,17 @@ def reference(name: str):
     return gx.numpy(), gw.numpy()
 
 
+def _describe(plan) -> str:
+    """Algorithm name, with the Winograd tile (and weight-gradient mode) when it runs."""
+    o = plan.options
+    fwd = o.get("forward_plan")
+    if fwd is not None and fwd.algorithm == "winograd":
+        return f"winograd-F{fwd.options['tile']}"
+    if plan.algorithm == "winograd" and "tile" in o:
+        return f"winograd-F{o['tile']}-{o['mode']}"
+    return plan.algorithm
+
+
 @pytest.mark.parametrize("case,impl", _params())
 def test_backward(benchmark, bench, threads, peers, case, impl):
     c = CASE_BY_NAME[case]
@@ -137,7 +149,7 @@ def test_backward(benchmark, bench, threads, peers, case, impl):
     kw = c.kwargs()
     pi = fc.plan_conv(c.x, c.w, pass_="input_grad", **kw)
     pw = fc.plan_conv(c.x, c.w, pass_="weight_grad", **kw)
-    info.update(algorithm=f"{pi.algorithm}+{pw.algorithm}", backend=pi.backend)
+    info.update(algorithm=f"{_describe(pi)}+{_describe(pw)}", backend=pi.backend)
     res = bench(benchmark, lambda: BWD[c.nd](g, x, w, needs=("input", "weight"), **kw), **info)
     ex, ew = reference(case)
     err = max(max_rel_err(res.input, ex), max_rel_err(res.weight, ew))

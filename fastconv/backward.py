@@ -781,7 +781,7 @@ def _check_go(go: np.ndarray, shape, name="grad_output") -> None:
 
 
 def _conv_backward(nd, grad_output, x, weight, stride, padding, dilation, groups,
-                   padding_mode, needs, algorithm, backend) -> ConvGrads:
+                   padding_mode, needs, algorithm, backend, tolerance=None) -> ConvGrads:
     x = as_array(x, "x")
     weight = as_array(weight, "weight")
     go = as_array(grad_output, "grad_output")
@@ -791,9 +791,9 @@ def _conv_backward(nd, grad_output, x, weight, stride, padding, dilation, groups
     _check_go(go, spec.out_shape)
     plans = {}
     if "input" in needs:
-        plans["input"] = plan_backward(spec, "input_grad", algorithm, backend)
+        plans["input"] = plan_backward(spec, "input_grad", algorithm, backend, tolerance)
     if "weight" in needs:
-        plans["weight"] = plan_backward(spec, "weight_grad", algorithm, backend)
+        plans["weight"] = plan_backward(spec, "weight_grad", algorithm, backend, tolerance)
     _last.plans = {}
     gos = to_compute(go, spec.dtype).reshape((spec.batch, spec.out_channels) + spec.out_size)
     gx = gw = gb = None
@@ -828,6 +828,10 @@ needs : sequence of {{"input", "weight", "bias"}}
 algorithm : {{"auto", "direct", "im2col", "winograd", "fft", "separable"}}
     ``"auto"`` runs what ``plan_conv(..., pass_="input_grad"|"weight_grad")`` returns.
 backend : {{"auto", "numba", "cython", "cuda"}}
+tolerance : float, optional
+    Largest acceptable relative error of each gradient (vs its scale); algorithms
+    or Winograd tiles whose documented bound exceeds it are not used (see
+    ``fastconv.backward.plan_backward``).  Default 1e-3 for float32, 1e-9 for float64.
 
 Returns
 -------
@@ -848,23 +852,23 @@ Examples
 
 def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1, *,
                     padding_mode="zeros", needs=NEEDS, algorithm="auto",
-                    backend="auto") -> ConvGrads:
+                    backend="auto", tolerance=None) -> ConvGrads:
     return _conv_backward(1, grad_output, x, weight, stride, padding, dilation, groups,
-                          padding_mode, needs, algorithm, backend)
+                          padding_mode, needs, algorithm, backend, tolerance)
 
 
 def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1, *,
                     padding_mode="zeros", needs=NEEDS, algorithm="auto",
-                    backend="auto") -> ConvGrads:
+                    backend="auto", tolerance=None) -> ConvGrads:
     return _conv_backward(2, grad_output, x, weight, stride, padding, dilation, groups,
-                          padding_mode, needs, algorithm, backend)
+                          padding_mode, needs, algorithm, backend, tolerance)
 
 
 def conv3d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1, *,
                     padding_mode="zeros", needs=NEEDS, algorithm="auto",
-                    backend="auto") -> ConvGrads:
+                    backend="auto", tolerance=None) -> ConvGrads:
     return _conv_backward(3, grad_output, x, weight, stride, padding, dilation, groups,
-                          padding_mode, needs, algorithm, backend)
+                          padding_mode, needs, algorithm, backend, tolerance)
 
 
 # --------------------------------------------------------------------------

@@ -673,6 +673,13 @@ def test_winograd_weight_grad_plans_and_refusals():
     with pytest.raises(ValueError, match="tolerance"):
         plan_backward(spec, "weight_grad", "winograd", tolerance=1e-7)
     assert plan_backward(spec, "weight_grad", tolerance=1e-7).algorithm != "winograd"
+    # ... and through the public function
+    fc.conv2d_backward(g, x, w, padding=1, needs=("weight",), tolerance=1e-5)
+    ran = last_backward_plans()["weight_grad"]
+    assert ran.algorithm != "winograd" or ran.options["error_bound"] <= 1e-5
+    with pytest.raises(ValueError, match="tolerance"):
+        fc.conv2d_backward(g, x, w, padding=1, needs=("weight",), tolerance=1e-8,
+                           algorithm="winograd")
     # float64: Winograd's bound (scaled by 2^-29) meets the default 1e-9
     spec64 = conv_spec(2, (8, 64, 56, 56), (64, 64, 3, 3), None, 1, 1, x_dtype=np.float64)
     assert plan_backward(spec64, "weight_grad", "winograd").options["error_bound"] < 1e-9
