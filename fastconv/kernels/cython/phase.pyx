@@ -19,7 +19,7 @@ def split(const real[:, :, :, ::1] x, real[:, :, :, :, ::1] xs, Py_ssize_t dh,
     cdef Py_ssize_t P = xs.shape[0], N = xs.shape[1], C = xs.shape[2]
     cdef Py_ssize_t Hg = xs.shape[3], Wg = xs.shape[4]
     cdef Py_ssize_t H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t it, p, n, c, a, b, j, k, ih, iw
+    cdef Py_ssize_t it, p, n, c, a, b, j, k, ih, lo, hi
     cdef const real* src
     cdef real* dst
     with nogil:
@@ -36,10 +36,18 @@ def split(const real[:, :, :, ::1] x, real[:, :, :, :, ::1] xs, Py_ssize_t dh,
                     for k in range(Wg):
                         dst[j * Wg + k] = 0
                     continue
-                src = &x[n, c, ih, 0]
-                for k in range(Wg):
-                    iw = dw * k + b - pw
-                    dst[j * Wg + k] = src[iw] if 0 <= iw < W else 0
+                src = &x[n, c, ih, 0] + b - pw
+                # columns k with 0 <= dw * k + b - pw < W
+                lo = (pw - b + dw - 1) // dw if pw > b else 0
+                hi = (W - 1 + pw - b) // dw + 1 if W - 1 + pw - b >= 0 else 0
+                hi = min(hi, Wg)
+                lo = min(lo, hi)
+                for k in range(lo):
+                    dst[j * Wg + k] = 0
+                for k in range(lo, hi):
+                    dst[j * Wg + k] = src[dw * k]
+                for k in range(hi, Wg):
+                    dst[j * Wg + k] = 0
 
 
 def merge(const real[:, :, :, :, ::1] res, real[:, :, :, ::1] out, Py_ssize_t dh,
@@ -47,7 +55,7 @@ def merge(const real[:, :, :, :, ::1] res, real[:, :, :, ::1] out, Py_ssize_t dh
     """out[n, co, dh*i + a, dw*j + b] = res[a*dw + b, n, co, i, j] (every output)."""
     cdef Py_ssize_t N = out.shape[0], Co = out.shape[1], OH = out.shape[2]
     cdef Py_ssize_t OW = out.shape[3]
-    cdef Py_ssize_t it, n, co, oh, ow, a, i
+    cdef Py_ssize_t it, n, co, oh, a, i, b, j, cnt
     cdef real* orow
     cdef const real* rrow
     with nogil:
@@ -58,5 +66,8 @@ def merge(const real[:, :, :, :, ::1] res, real[:, :, :, ::1] out, Py_ssize_t dh
             a = oh % dh
             i = oh // dh
             orow = &out[n, co, oh, 0]
-            for ow in range(OW):
-                orow[ow] = res[a * dw + ow % dw, n, co, i, ow // dw]
+            for b in range(dw):
+                rrow = &res[a * dw + b, n, co, i, 0]
+                cnt = (OW - b + dw - 1) // dw
+                for j in range(cnt):
+                    orow[b + j * dw] = rrow[j]
