@@ -33,8 +33,9 @@ def _merge(res, out, dh, dw):
         oh = it % OH
         a = oh % dh
         i = oh // dh
-        for ow in range(OW):
-            out[n, co, oh, ow] = res[a * dw + ow % dw, n, co, i, ow // dw]
+        for b in range(dw):
+            for j in range((OW - b + dw - 1) // dw):
+                out[n, co, oh, b + j * dw] = res[a * dw + b, n, co, i, j]
 
 
 def split(x, xs, dh, dw, ph, pw, threads):
