@@ -362,7 +362,7 @@ _WG_T_GROW = {4: 200, 2: 256}
 _WG_GEMM_RATE = 145e9
 _WG_T_FIN = (0.3e-9, 1.0e-9)
 _WG_L2 = 2 << 20
-_WG_PARTIAL_BW = 40e9
+_WG_PARTIAL_BW = 80e9
 _WG_T_CALL = 60e-6
 #: Scale of this planner's GEMM estimates: im2col's model reads 1.5-1.9x the
 #: time measured here, so the Winograd estimate is put on the same scale and
@@ -386,9 +386,12 @@ def _winograd_wg_blocking(rs: ConvSpec, m: int) -> dict:
     # a few chunks per core (balance under load), within half the workspace limit
     chunks = int(max(1, min(2 * cpu_count(), nblk, _config.WORKSPACE_LIMIT // 2 // part)))
     shared = G * F * (cig + cog) * ntiles * item
-    return {"tb": tb, "chunks": chunks, "ntiles": int(ntiles), "F": F,
-            "phased_ok": shared + part <= _config.WORKSPACE_LIMIT, "shared": shared,
-            "part": part}
+    # phased: one block of output channels per core, at least 64 rows (each GEMM
+    # packs its V[f] again: 16-row blocks ran 1.9x slower than whole ones, measured)
+    cob = -(-cog // cpu_count())
+    cob = int(min(cog, max(64, -(-cob // 16) * 16)))
+    return {"tb": tb, "chunks": chunks, "ntiles": int(ntiles), "F": F, "co_block": cob,
+            "phased_ok": shared <= _config.WORKSPACE_LIMIT, "shared": shared, "part": part}
 
 
 def _wg_mode_times(rs: ConvSpec, m: int, threads: int, b: dict) -> dict:
@@ -414,14 +417,17 @@ def _wg_mode_times(rs: ConvSpec, m: int, threads: int, b: dict) -> dict:
     out = {}
     # fused: each GEMM reduces over one block of tiles into its chunk's partials
     # (which stream from memory per block when they outgrow L2)
-    stream = nblk * 2 * b["part"] / _WG_PARTIAL_BW if b["part"] > _WG_L2 else 0.0
+    stream = nblk * 2 * b["part"] / _WG_PARTIAL_BW if b["part"] > 2 * _WG_L2 else 0.0
     out["fused"] = ((t_tr + flops / (rate * tb / (tb + 6)) + stream) * share(b["chunks"] * G)
                     + sums * b["chunks"] * fin(b["chunks"] * b["part"]) * share(G * cog))
     if b["phased_ok"]:
-        # phased: one GEMM per frequency over every tile; the transforms write
-        # into long strided rows (slower the longer they are)
-        out["phased"] = (t_tr * (1 + NT / 1000) * share(nblk * G) + flops / rate * share(G * F)
-                         + sums * fin(2 * b["part"]) * share(G * cog))
+        # phased: the F GEMMs over every tile per block of output channels, then
+        # G^T . G on their sums; the transforms write into long strided rows
+        # (slower the longer they are)
+        cob = b["co_block"]
+        out["phased"] = (t_tr * (1 + NT / 1000) * share(nblk * G)
+                         + (flops / (rate * cob / (cob + 16))
+                            + sums * fin(F * cob * cig * item)) * share(G * -(-cog // cob)))
     return out
 
 
@@ -437,8 +443,8 @@ def _winograd_wg_estimate(rs: ConvSpec, m: int, threads: int):
         ws = b["chunks"] * b["part"] + threads * (2 * F + F * (cig + cog)) * (tb + 32) * item
         opts = {"mode": "fused", "tb": tb, "chunks": b["chunks"]}
     else:
-        ws = b["shared"] + b["part"] + threads * 2 * F * (tb + 32) * item
-        opts = {"mode": "phased", "tb": min(64, NT), "chunks": 1}
+        ws = b["shared"] + threads * (2 * F * (tb + 32) + F * b["co_block"] * cig) * item
+        opts = {"mode": "phased", "tb": min(64, NT), "co_block": b["co_block"]}
     return times[mode] * _WG_SCALE + _WG_T_CALL, int(ws), dict(opts, tile=m)
 
 
@@ -747,13 +753,12 @@ def _winograd_weight_grad(rs: ConvSpec, plan: Plan, go: np.ndarray,
             parts = np.empty((o["chunks"], G, F, cog, cig), dt)
             get("winograd_weight_grad_fused")(x, go, parts, ph, pw, m, nd, G, o["tb"],
                                                plan.threads)
+            get("weight_from_partials")(parts, gw, m, nd, plan.threads)
         else:
             ntiles = rs.batch * math.prod(-(-n // m) for n in rs.out_size)
             shared = np.empty(get("shared_items")(m, nd, G, cig, cog, ntiles), dt)
-            parts = np.empty((1, G, F, cog, cig), dt)
-            get("winograd_weight_grad_phased")(x, go, parts, shared, ph, pw, m, nd, G,
-                                                o["tb"], plan.threads)
-        get("weight_from_partials")(parts, gw, m, nd, plan.threads)
+            get("winograd_weight_grad_phased")(x, go, gw, shared, ph, pw, m, nd, G, o["tb"],
+                                                o["co_block"], plan.threads)
     return gw
 
 

@@ -577,38 +577,47 @@ def shared_items(int m, int nw, Py_ssize_t groups, Py_ssize_t cig, Py_ssize_t co
 
 
 def winograd_weight_grad_phased(
-    const real[:, :, :, ::1] x, const real[:, :, :, ::1] go, real[:, :, :, :, ::1] Mp,
+    const real[:, :, :, ::1] x, const real[:, :, :, ::1] go, real[:, :, ::1] gw,
     real[::1] shared, Py_ssize_t ph, Py_ssize_t pw, int m, int nw, Py_ssize_t groups,
-    Py_ssize_t tb, int nthreads, int stages=7,
+    Py_ssize_t tb, Py_ssize_t cob, int nthreads, int stages=7,
 ):
-    """Frequency-domain sums ``Mp (1, G, F, cog, cig)`` (then
-    :func:`weight_from_partials`): the transforms of every tile into ``shared``
-    (``shared_items(...)`` elements; jobs: tile block x group), then one GEMM
-    per (group, frequency) over all tiles.  Call with BLAS limited to one thread."""
+    """Weight gradient ``gw (Co, cig, KK)``: the transforms of every tile into
+    ``shared`` (``shared_items(...)`` elements; jobs: tile block x group), then
+    jobs (group, block of ``cob`` output channels) run the F GEMMs over all
+    tiles into a private L2-sized buffer and apply ``G^T . G`` to it (no
+    frequency-domain sums ever leave the cache).  Call with BLAS limited to one
+    thread."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t Co = go.shape[1], OH = go.shape[2], OW = go.shape[3]
     cdef Py_ssize_t al = m + 2
     cdef Py_ssize_t mh = m if nw == 2 else 1
     cdef Py_ssize_t F = al * (al if nw == 2 else 1)
     cdef Py_ssize_t cig = C // groups, cog = Co // groups
+    cdef Py_ssize_t KK = gw.shape[2]
     cdef Py_ssize_t NT = N * ((OH + mh - 1) // mh) * ((OW + m - 1) // m)
     cdef Py_ssize_t nblk = (NT + tb - 1) // tb
     cdef Py_ssize_t L = _ld(tb), Lv = _ld(NT)
     cdef Py_ssize_t FV = _ld(cig * Lv), FG = _ld(cog * Lv)
-    cdef Py_ssize_t job, g, blk, t0, T, gf
+    cdef Py_ssize_t job, g, blk, t0, T, f, jcb, co0, nco, co, ncob
     cdef real* D
+    cdef real* Mb
+    cdef double* acc
     cdef Py_ssize_t* seg
     cdef int err = 0
-    if Mp.shape[0] != 1 or Mp.shape[1] != groups or Mp.shape[2] != F or Mp.shape[3] != cog \
-            or Mp.shape[4] != cig:
-        raise ValueError("wgrad: Mp must be (1, groups, F, C_out/groups, C_in/groups)")
-    if NT == 0 or cig == 0 or cog == 0:
+    if gw.shape[0] != Co or gw.shape[1] != cig or gw.shape[2] != (9 if nw == 2 else 3):
+        raise ValueError("wgrad: gw must be (C_out, C_in/groups, 3**nd)")
+    if cig == 0 or cog == 0:
+        return
+    if NT == 0:
+        memset(&gw[0, 0, 0], 0, Co * cig * KK * sizeof(real))
         return
     if shared.shape[0] < groups * F * (FV + FG):
         raise ValueError("wgrad: shared buffer too small")
+    cob = max(1, min(cob, cog))
+    ncob = (cog + cob - 1) // cob
     cdef const real* xp = &x[0, 0, 0, 0]
     cdef const real* gp = &go[0, 0, 0, 0]
-    cdef real* mp = &Mp[0, 0, 0, 0, 0]
+    cdef real* wp = &gw[0, 0, 0]
     cdef real* Vs = &shared[0]
     cdef real* Gs = Vs + groups * F * FV
     with nogil, parallel(num_threads=nthreads):
@@ -629,8 +638,27 @@ def winograd_weight_grad_phased(
         free(seg)
     if err:
         raise MemoryError("wgrad: out of memory for the per-thread buffers")
-    if stages & 4:
-        with nogil:
-            for gf in prange(groups * F, schedule="dynamic", num_threads=nthreads):
-                _gemm_tn(<int>cig, <int>cog, <int>NT, Vs + gf * FV, <int>Lv, Gs + gf * FG,
-                         <int>Lv, False, mp + gf * cog * cig, <int>cig)
+    if not stages & 4:
+        return
+    with nogil, parallel(num_threads=nthreads):
+        Mb = <real*>malloc(F * cob * cig * sizeof(real))
+        acc = <double*>malloc((F + 3 * al + 9) * cig * sizeof(double))
+        for job in prange(groups * ncob, schedule="dynamic"):
+            if Mb == NULL or acc == NULL:
+                err += 1
+                continue
+            g = job // ncob
+            jcb = job % ncob
+            co0 = jcb * cob
+            nco = cob if co0 + cob <= cog else cog - co0
+            for f in range(F):   # Mb[f] (nco x cig, row-major) = Gt[f, co-block] V[f]^T
+                _gemm_tn(<int>cig, <int>nco, <int>NT, Vs + (g * F + f) * FV, <int>Lv,
+                         Gs + (g * F + f) * FG + co0 * Lv, <int>Lv, False,
+                         Mb + f * nco * cig, <int>cig)
+            for co in range(nco):
+                _to_weight(Mb + co * cig, nco * cig, 1, 0, cig,
+                           wp + (g * cog + co0 + co) * cig * KK, m, nw, acc)
+        free(Mb)
+        free(acc)
+    if err:
+        raise MemoryError("wgrad: out of memory for the per-thread buffers")

@@ -328,7 +328,7 @@ _FUSED, _PHASED_TRANSFORM, _PHASED_GEMM, _TO_WEIGHT = 0, 1, 2, 3
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
-def _parallel(kind, njobs, x, go, Mp, Vs, Gs, gw, G, ph, pw, m, nw, groups, tb, NT, kc,
+def _parallel(kind, njobs, x, go, Mp, Vs, Gs, gw, G, ph, pw, m, nw, groups, tb, NT, cob, kc,
               stages):
     """The one parallel loop of this module (each ``parallel=True`` function costs
     seconds of JIT compilation): ``njobs`` jobs of one kind."""
@@ -338,13 +338,14 @@ def _parallel(kind, njobs, x, go, Mp, Vs, Gs, gw, G, ph, pw, m, nw, groups, tb, 
         elif kind == _PHASED_TRANSFORM:
             _phased_transform(x, go, Vs, Gs, job, ph, pw, m, nw, groups, tb, NT, kc, stages)
         elif kind == _PHASED_GEMM:
-            _phased_gemm(Vs, Gs, Mp, job, NT)
+            _phased_gemm(Vs, Gs, gw, job, (m + 2) ** nw, x.shape[1] // groups,
+                         go.shape[1] // groups, NT, cob, G, nw)
         else:
             _to_weight_row(Mp, gw, job, G, nw)
 
 
 def _run(kind, njobs, nthreads, x, go, Mp, Vs=None, Gs=None, gw=None, G=None, ph=0, pw=0,
-         m=2, nw=2, groups=1, tb=1, NT=0, stages=7):
+         m=2, nw=2, groups=1, tb=1, NT=0, cob=1, stages=7):
     """Run ``njobs`` jobs of ``kind`` on ``nthreads`` (unused arguments get
     typed placeholders, so every call shares one compiled signature per dtype)."""
     dt = Mp.dtype
@@ -356,7 +357,7 @@ def _run(kind, njobs, nthreads, x, go, Mp, Vs=None, Gs=None, gw=None, G=None, ph
     kc = np.array([2, 4, 5, 8, 0], dtype=dt)
     numba_threads(max(1, int(nthreads)))
     _parallel(int(kind), int(njobs), x, go, Mp, Vs, Gs, gw, G, int(ph), int(pw), int(m),
-              int(nw), int(groups), int(tb), int(NT), kc, int(stages))
+              int(nw), int(groups), int(tb), int(NT), int(cob), kc, int(stages))
 
 
 def fused_items(m, nw, cig, cog, tb):
@@ -385,19 +386,18 @@ def winograd_weight_grad_fused(x, go, Mp, ph, pw, m, nw, groups, tb, nthreads, s
 # G^T M G
 # ---------------------------------------------------------------------------
 @njit(cache=True, fastmath=FASTMATH)
-def _to_weight_row(Mp, gw, job, G, nw):
-    nch, groups, F, cog, cig = Mp.shape
+def _to_weight(M, out, G, nw):
+    """``out[i, r*3 + s] = sum_{a,b} G[a, r] G[b, s] sum_p M[p, f=(a,b), i]`` (parts
+    summed in order, in float64) for the input channels i of one output channel."""
+    nparts, F, cig = M.shape
     al = G.shape[0]
-    g = job // cog
-    co = job % cog
     acc = np.empty((F, cig))
     for f in range(F):
         for i in range(cig):
-            acc[f, i] = Mp[0, g, f, co, i]
-        for p in range(1, nch):
+            acc[f, i] = M[0, f, i]
+        for p in range(1, nparts):
             for i in range(cig):
-                acc[f, i] += Mp[p, g, f, co, i]
-    out = gw[job]
+                acc[f, i] += M[p, f, i]
     if nw == 1:
         for s in range(3):
             for i in range(cig):
@@ -421,6 +421,12 @@ def _to_weight_row(Mp, gw, job, G, nw):
                 for a in range(al):
                     v += G[a, r] * tmp[a, s, i]
                 out[i, r * 3 + s] = v
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _to_weight_row(Mp, gw, job, G, nw):
+    cog = Mp.shape[3]
+    _to_weight(Mp[:, job // cog, :, job % cog, :], gw[job], G, nw)
 
 
 def weight_from_partials(Mp, gw, m, nw, nthreads):
@@ -461,40 +467,60 @@ def _phased_transform(x, go, Vs, Gs, job, ph, pw, m, nw, groups, tb, NT, kc, sta
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _phased_gemm(Vs, Gs, Mp, gf, NT):
-    cog, cig = Mp.shape[3], Mp.shape[4]
-    F = Mp.shape[2]
+def _phased_gemm(Vs, Gs, gw, job, F, cig, cog, NT, cob, G, nw):
+    """Job (group, block of ``cob`` output channels): the F GEMMs over all tiles
+    into a private buffer, then its weights."""
     Lv = _ld(NT)
     FV = _ld(cig * Lv)
     FG = _ld(cog * Lv)
-    Vf = Vs[gf * FV:gf * FV + cig * Lv].reshape(cig, Lv)[:, :NT]
-    Gf = Gs[gf * FG:gf * FG + cog * Lv].reshape(cog, Lv)[:, :NT]
-    # np.dot needs contiguous operands: copy the NT columns of each row
-    np.dot(np.ascontiguousarray(Gf), np.ascontiguousarray(Vf).T, Mp[0, gf // F, gf % F])
+    ncob = (cog + cob - 1) // cob
+    g = job // ncob
+    co0 = (job % ncob) * cob
+    nco = min(cob, cog - co0)
+    Mb = np.empty((1, F, nco, cig), gw.dtype)
+    Vf = np.empty((cig, NT), gw.dtype)
+    Gf = np.empty((nco, NT), gw.dtype)
+    for f in range(F):
+        vo = (g * F + f) * FV
+        go_ = (g * F + f) * FG + co0 * Lv
+        for i in range(cig):  # contiguous operands for np.dot
+            for t in range(NT):
+                Vf[i, t] = Vs[vo + i * Lv + t]
+        for i in range(nco):
+            for t in range(NT):
+                Gf[i, t] = Gs[go_ + i * Lv + t]
+        np.dot(Gf, Vf.T, Mb[0, f])
+    for co in range(nco):
+        _to_weight(Mb[:, :, co, :], gw[g * cog + co0 + co], G, nw)
 
 
-def winograd_weight_grad_phased(x, go, Mp, shared, ph, pw, m, nw, groups, tb, nthreads,
+def winograd_weight_grad_phased(x, go, gw, shared, ph, pw, m, nw, groups, tb, cob, nthreads,
                                 stages=7):
-    """Frequency-domain sums ``Mp (1, G, F, cog, cig)``: transforms of every tile
-    into ``shared`` (``shared_items(...)`` elements), then one GEMM per (group,
-    frequency) over all tiles."""
+    """Weight gradient ``gw (Co, cig, KK)``: transforms of every tile into
+    ``shared`` (``shared_items(...)`` elements), then jobs (group, block of ``cob``
+    output channels) run the F GEMMs over all tiles and write their weights."""
     N, C = x.shape[0], x.shape[1]
     Co, OH, OW = go.shape[1], go.shape[2], go.shape[3]
     F = (m + 2) ** nw
     mh = m if nw == 2 else 1
     NT = N * (-(-OH // mh)) * (-(-OW // m))
-    if Mp.shape != (1, groups, F, Co // groups, C // groups):
-        raise ValueError("wgrad: Mp must be (1, groups, F, C_out/groups, C_in/groups)")
-    if NT == 0 or Mp.size == 0:
-        return Mp
     cig, cog = C // groups, Co // groups
+    if gw.shape != (Co, cig, 3 ** nw):
+        raise ValueError("wgrad: gw must be (C_out, C_in/groups, 3**nd)")
+    if gw.size == 0:
+        return gw
+    if NT == 0:
+        gw[:] = 0
+        return gw
     if shared.shape[0] < shared_items(m, nw, groups, cig, cog, NT):
         raise ValueError("wgrad: shared buffer too small")
+    cob = max(1, min(int(cob), cog))
     Vs = shared
     Gs = shared[groups * F * int(_ld(cig * _ld(NT))):]
-    args = dict(Vs=Vs, Gs=Gs, ph=ph, pw=pw, m=m, nw=nw, groups=groups, tb=tb, NT=NT,
-                stages=stages)
-    _run(_PHASED_TRANSFORM, -(-NT // tb) * groups, nthreads, x, go, Mp, **args)
+    dummy = np.empty((1, 1, 1, 1, 1), x.dtype)
+    args = dict(Vs=Vs, Gs=Gs, gw=gw, G=_G[int(m)], ph=ph, pw=pw, m=m, nw=nw, groups=groups,
+                tb=tb, NT=NT, cob=cob, stages=stages)
+    _run(_PHASED_TRANSFORM, -(-NT // tb) * groups, nthreads, x, go, dummy, **args)
     if stages & 4:
-        _run(_PHASED_GEMM, groups * F, nthreads, x, go, Mp, **args)
-    return Mp
+        _run(_PHASED_GEMM, groups * (-(-cog // cob)), nthreads, x, go, dummy, **args)
+    return gw
