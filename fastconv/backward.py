@@ -352,8 +352,8 @@ WINOGRAD_WG_MAX_REL_ERROR = {2: 3e-6, 4: 4e-5}
 #: the input transform and per (tile, output channel) of the output-gradient
 #: transform by (nd, m), both growing as ``1 + C / _WG_T_GROW[m]`` (the wider
 #: the block, the further its rows spread in cache) ...
-_WG_T_IN = {(2, 4): 17e-9, (2, 2): 7.5e-9, (1, 4): 5e-9, (1, 2): 4e-9}
-_WG_T_GO = {(2, 4): 8.5e-9, (2, 2): 4.3e-9, (1, 4): 4e-9, (1, 2): 3e-9}
+_WG_T_IN = {(2, 4): 17e-9, (2, 2): 7.5e-9, (1, 4): 1.4e-9, (1, 2): 0.8e-9}
+_WG_T_GO = {(2, 4): 8.5e-9, (2, 2): 4.3e-9, (1, 4): 0.9e-9, (1, 2): 0.6e-9}
 _WG_T_GROW = {4: 200, 2: 256}
 #: ... the per-frequency GEMM rate (flop/s) for wide channels (``c / (c + 24)``
 #: of it for ``c = min(C_in, C_out) / groups``), the final ``G^T M G`` per
@@ -522,8 +522,8 @@ def plan_backward(spec: ConvSpec, pass_: str, algorithm: str = "auto",
     --------
     >>> import fastconv as fc
     >>> p = fc.plan_conv((8, 64, 56, 56), (64, 64, 3, 3), padding=1, pass_="weight_grad")
-    >>> p.algorithm
-    'im2col'
+    >>> p.algorithm, p.options["tile"], p.options["mode"]
+    ('winograd', 4, 'fused')
     """
     check_choice(pass_, "pass_", ("input_grad", "weight_grad"))
     check_choice(algorithm, "algorithm", ALGORITHMS)
