@@ -408,6 +408,7 @@ def _wg_mode_times(rs: ConvSpec, m: int, threads: int, b: dict) -> dict:
     sums = G * F * cog * cig
 
     def share(jobs):  # jobs run in rounds of ``threads``; ~5% lost to synchronisation
+        jobs = max(jobs, 1)  # (an empty batch has no tiles)
         return (-(-jobs // threads)) / jobs / (0.95 if threads > 1 else 1.0)
 
     def fin(nbytes):  # the final G^T M G per frequency-domain sum it reads

@@ -386,7 +386,7 @@ def test_dtypes_layouts_and_inputs_untouched():
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("algorithm", ["direct", "im2col"])
+@pytest.mark.parametrize("algorithm", ["direct", "im2col", "winograd", "auto"])
 def test_empty_batch(backend, algorithm):
     x = np.ones((0, 3, 8, 8), np.float32)
     w = np.ones((4, 3, 3, 3), np.float32)
