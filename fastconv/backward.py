@@ -390,8 +390,11 @@ def _winograd_wg_blocking(rs: ConvSpec, m: int) -> dict:
     # packs its V[f] again: 16-row blocks ran 1.9x slower than whole ones, measured)
     cob = -(-cog // cpu_count())
     cob = int(min(cog, max(64, -(-cob // 16) * 16)))
+    limit = _config.WORKSPACE_LIMIT  # scratch bounded like every algorithm's
     return {"tb": tb, "chunks": chunks, "ntiles": int(ntiles), "F": F, "co_block": cob,
-            "phased_ok": shared <= _config.WORKSPACE_LIMIT, "shared": shared, "part": part}
+            "fused_ok": part <= limit,
+            "phased_ok": shared + cpu_count() * F * cob * cig * item <= limit,
+            "shared": shared, "part": part}
 
 
 def _wg_mode_times(rs: ConvSpec, m: int, threads: int, b: dict) -> dict:
@@ -416,11 +419,13 @@ def _wg_mode_times(rs: ConvSpec, m: int, threads: int, b: dict) -> dict:
 
     nblk = -(-NT // tb)
     out = {}
-    # fused: each GEMM reduces over one block of tiles into its chunk's partials
-    # (which stream from memory per block when they outgrow L2)
-    stream = nblk * 2 * b["part"] / _WG_PARTIAL_BW if b["part"] > 2 * _WG_L2 else 0.0
-    out["fused"] = ((t_tr + flops / (rate * tb / (tb + 6)) + stream) * share(b["chunks"] * G)
-                    + sums * b["chunks"] * fin(b["chunks"] * b["part"]) * share(G * cog))
+    if b["fused_ok"]:
+        # fused: each GEMM reduces over one block of tiles into its chunk's partials
+        # (which stream from memory per block when they outgrow L2)
+        stream = nblk * 2 * b["part"] / _WG_PARTIAL_BW if b["part"] > 2 * _WG_L2 else 0.0
+        out["fused"] = ((t_tr + flops / (rate * tb / (tb + 6)) + stream)
+                        * share(b["chunks"] * G)
+                        + sums * b["chunks"] * fin(b["chunks"] * b["part"]) * share(G * cog))
     if b["phased_ok"]:
         # phased: the F GEMMs over every tile per block of output channels, then
         # G^T . G on their sums; the transforms write into long strided rows
@@ -433,13 +438,18 @@ def _wg_mode_times(rs: ConvSpec, m: int, threads: int, b: dict) -> dict:
 
 
 def _winograd_wg_estimate(rs: ConvSpec, m: int, threads: int):
-    """(seconds, workspace, options) of the better mode (fused / phased) for tile m."""
+    """(seconds, workspace, options) of the better mode (fused / phased) for tile m,
+    or the reason neither fits the workspace limit."""
     b = _winograd_wg_blocking(rs, m)
     F, NT, tb, item = b["F"], b["ntiles"], b["tb"], rs.dtype.itemsize
     cig, cog = rs.in_per_group, rs.out_per_group
     times = _wg_mode_times(rs, m, threads, b)
+    if not times:
+        return (f"F({m}): its frequency-domain sums ({b['part'] / 2**20:.0f} MiB) exceed the "
+                f"workspace limit ({_config.WORKSPACE_LIMIT / 2**20:.0f} MiB)")
     # phased only when clearly ahead: its transforms' cost varies more (measured)
-    mode = "phased" if times.get("phased", math.inf) < 0.85 * times["fused"] else "fused"
+    mode = "phased" if times.get("phased", math.inf) < 0.85 * times.get("fused", math.inf) \
+        else "fused"
     if mode == "fused":
         ws = b["chunks"] * b["part"] + threads * (2 * F + F * (cig + cog)) * (tb + 32) * item
         opts = {"mode": "fused", "tb": tb, "chunks": b["chunks"]}
@@ -481,17 +491,21 @@ def _winograd_wg_option(rs: ConvSpec, threads: int, backend: str, tol: float):
         return why
     forced = algorithms.get("winograd").plan_state()
     tiles = (forced,) if forced is not None else (2, 4)
-    best, bounds = None, []
+    best, bounds, sizes = None, [], []
     for m in tiles:
         bound = winograd_wg_error_bound(rs, m)
         if bound > tol:
             bounds.append(f"F({m}) {bound:.1e}")
             continue
         res = _winograd_wg_estimate(rs, m, threads)
-        if best is None or res[0] < best[0]:
+        if isinstance(res, str):
+            sizes.append(res)
+        elif best is None or res[0] < best[0]:
             best = res
     if best is None:
-        return (f"its error bound ({', '.join(bounds)}) exceeds the tolerance {tol:.1e}")
+        why = [f"its error bound ({', '.join(bounds)}) exceeds the tolerance {tol:.1e}"
+               ] if bounds else []
+        return "; ".join(why + sizes)
     secs, ws, opts = best
     return secs, ws, dict(opts, error_bound=winograd_wg_error_bound(rs, opts["tile"]))
 

@@ -680,6 +680,11 @@ def test_winograd_weight_grad_plans_and_refusals():
     with pytest.raises(ValueError, match="tolerance"):
         fc.conv2d_backward(g, x, w, padding=1, needs=("weight",), tolerance=1e-8,
                            algorithm="winograd")
+    # scratch bounded: the frequency-domain sums of 1024 channels exceed the limit
+    wide = conv_spec(2, (1, 1024, 7, 7), (1024, 1024, 3, 3), None, 1, 1)
+    with pytest.raises(ValueError, match="workspace limit"):
+        plan_backward(wide, "weight_grad", "winograd")
+    assert plan_backward(wide, "weight_grad").algorithm != "winograd"
     # float64: Winograd's bound (scaled by 2^-29) meets the default 1e-9
     spec64 = conv_spec(2, (8, 64, 56, 56), (64, 64, 3, 3), None, 1, 1, x_dtype=np.float64)
     assert plan_backward(spec64, "weight_grad", "winograd").options["error_bound"] < 1e-9
