@@ -651,12 +651,15 @@ def winograd_weight_grad_phased(
             jcb = job % ncob
             co0 = jcb * cob
             nco = cob if co0 + cob <= cog else cog - co0
-            for f in range(F):   # Mb[f] (nco x cig, row-major) = Gt[f, co-block] V[f]^T
+            # Mb[co, f, :] = (Gt[f, co-block] V[f]^T)[co]: each output channel's F x cig
+            # sums contiguous, so G^T . G streams them (with Mb[f, co, :] it read F
+            # scattered rows per channel, 2-3x slower once Mb outgrows L2)
+            for f in range(F):
                 _gemm_tn(<int>cig, <int>nco, <int>NT, Vs + (g * F + f) * FV, <int>Lv,
                          Gs + (g * F + f) * FG + co0 * Lv, <int>Lv, False,
-                         Mb + f * nco * cig, <int>cig)
+                         Mb + f * cig, <int>(F * cig))
             for co in range(nco):
-                _to_weight(Mb + co * cig, nco * cig, 1, 0, cig,
+                _to_weight(Mb + co * F * cig, cig, 1, 0, cig,
                            wp + (g * cog + co0 + co) * cig * KK, m, nw, acc)
         free(Mb)
         free(acc)
