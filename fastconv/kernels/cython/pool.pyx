@@ -36,16 +36,31 @@ cdef extern from "pool_simd.h":
     void fc_stream_put(fc_stream* s, const void* src, size_t n) noexcept nogil
     void fc_stream_zero(fc_stream* s, size_t n) noexcept nogil
     void fc_stream_end(fc_stream* s) noexcept nogil
+    void fc_prefetch(const void* p, size_t n) noexcept nogil
     double fc_sum_float(const float* x, Py_ssize_t n) noexcept nogil
     double fc_sum_double(const double* x, Py_ssize_t n) noexcept nogil
     void fc_fill_float(float* d, float v, Py_ssize_t n) noexcept nogil
     void fc_fill_double(double* d, double v, Py_ssize_t n) noexcept nogil
-    void fc_maxbw33s2_float(const float* r0, const float* r1, const float* r2,
-                            const float* g, float* b0, float* b1, float* b2, float* c,
+    int fc_hasnan_float(const float* x, Py_ssize_t n) noexcept nogil
+    int fc_hasnan_double(const double* x, Py_ssize_t n) noexcept nogil
+    void fc_argmax33_float(const float* r0, const float* r1, const float* r2, int* k,
+                           Py_ssize_t n, Py_ssize_t avail, int nonan) noexcept nogil
+    void fc_argmax33_double(const double* r0, const double* r1, const double* r2, int* k,
+                            Py_ssize_t n, Py_ssize_t avail, int nonan) noexcept nogil
+    void fc_scatter33_float(const int* k, const float* g, float** tap,
                             Py_ssize_t n) noexcept nogil
-    void fc_maxbw33s2_double(const double* r0, const double* r1, const double* r2,
-                             const double* g, double* b0, double* b1, double* b2,
-                             double* c, Py_ssize_t n) noexcept nogil
+    void fc_scatter33_double(const int* k, const double* g, double** tap,
+                             Py_ssize_t n) noexcept nogil
+    const int fc_vec33
+    void fc_masks33(unsigned short* masks, Py_ssize_t n, Py_ssize_t W,
+                    Py_ssize_t pw) noexcept nogil
+    void fc_maxbw33w_float(const float** rows, const float* g, float** acc, Py_ssize_t n,
+                           Py_ssize_t pw, Py_ssize_t W, const unsigned short* masks,
+                           unsigned short* bad) noexcept nogil
+    void fc_maxbw22v_float(const float* r0, const float* r1, const float* g, float* g0,
+                           float* g1, Py_ssize_t n) noexcept nogil
+    void fc_maxbw22v_double(const double* r0, const double* r1, const double* g,
+                            double* g0, double* g1, Py_ssize_t n) noexcept nogil
 
 ctypedef fused anyt:
     float
@@ -332,8 +347,9 @@ cdef inline void _max_fused(anyt* orow, const anyt* q0, const anyt* q1, const an
             o[j] = v if _gt(v, m) else m
 
 
-cdef void _max_row(const anyt* x, anyt* out, anyt* buf, Py_ssize_t job,
+cdef void _max_row(const anyt* x, anyt* orow, anyt* buf, Py_ssize_t job,
                    const Geo* g) noexcept nogil:
+    """Output row ``job`` (= (p * OD + od) * OH + oh) into ``orow``."""
     cdef Py_ssize_t W = g.W, OW = g.OW, sw = g.sw, dw = g.dw, kw = g.kw, pw = g.pw
     cdef Py_ssize_t oh = job % g.OH
     cdef Py_ssize_t r = job // g.OH
@@ -344,7 +360,6 @@ cdef void _max_row(const anyt* x, anyt* out, anyt* buf, Py_ssize_t job,
     cdef const anyt* row2
     cdef const anyt* src
     cdef const anyt* xp = x + p * g.D * g.H * W
-    cdef anyt* orow = out + ((p * g.OD + od) * g.OH + oh) * OW
     cdef anyt m, v
     cdef const anyt* rp[3]
     _taps(od, g.sd, g.dd, g.pd, g.kd, g.D, &std, &d0, &d1)
@@ -438,33 +453,36 @@ cdef void _max_row(const anyt* x, anyt* out, anyt* buf, Py_ssize_t job,
             orow[ow] = m
 
 
+cdef void _max_part(const anyt* xp, anyt* op, Py_ssize_t j0, Py_ssize_t j1,
+                    const Geo* g) noexcept nogil:
+    """Output rows ``[j0, j1)`` with one row buffer."""
+    cdef Py_ssize_t job
+    if j1 <= j0:
+        return
+    cdef char* raw = <char*>malloc((g.W + 64) * sizeof(anyt) + 256)
+    cdef anyt* buf = (<anyt*>_aligned(raw + 64)) + _shift(g, sizeof(anyt))
+    for job in range(j0, j1):
+        _max_row(xp, op + job * g.OW, buf, job, g)
+    free(raw)
+
+
 def max_pool(const anyt[:, :, :, ::1] x, anyt[:, :, :, ::1] out, kernel, stride,
              dilation, padb, int nthreads):
-    """Max pooling of ``x (P, D, H, W)`` into ``out (P, OD, OH, OW)``."""
+    """Max pooling of ``x (P, D, H, W)`` into ``out (P, OD, OH, OW)``; threads take
+    equal contiguous ranges of output rows.  (Streaming the output past the cache
+    was measured slower here: the result is a quarter of the input.)"""
     cdef Geo g = _geo(x.shape, out.shape, kernel, stride, dilation, padb)
-    cdef Py_ssize_t njobs = out.shape[0] * g.OD * g.OH, job
+    cdef Py_ssize_t njobs = out.shape[0] * g.OD * g.OH, t
     if njobs == 0 or g.OW == 0:
         return out
     cdef const anyt* xp = &x[0, 0, 0, 0]
     cdef anyt* op = &out[0, 0, 0, 0]
-    cdef char* raw
-    cdef anyt* buf
-    cdef Py_ssize_t sh = _shift(&g, sizeof(anyt))
-    cdef size_t nbytes = (g.W + 64) * sizeof(anyt) + 256
     with nogil:
         if nthreads > 1:
-            with parallel(num_threads=nthreads):
-                raw = <char*>malloc(nbytes)
-                buf = (<anyt*>_aligned(raw + 64)) + sh
-                for job in prange(njobs, schedule="static"):
-                    _max_row(xp, op, buf, job, &g)
-                free(raw)
+            for t in prange(nthreads, schedule="static", num_threads=nthreads):
+                _max_part(xp, op, njobs * t // nthreads, njobs * (t + 1) // nthreads, &g)
         else:
-            raw = <char*>malloc(nbytes)
-            buf = (<anyt*>_aligned(raw + 64)) + sh
-            for job in range(njobs):
-                _max_row(xp, op, buf, job, &g)
-            free(raw)
+            _max_part(xp, op, 0, njobs, &g)
     return out
 
 
@@ -541,13 +559,26 @@ def max_pool_indices(const anyt[:, :, :, ::1] x, anyt[:, :, :, ::1] out,
 # write-allocate.  Work unit: whole slices, contiguous per thread; the
 # accumulation order inside a slice is fixed, so results do not depend on the
 # thread count.
+DEF PREFETCH_ROWS = 4
+
+
+cdef inline Py_ssize_t _ring_mask(const Geo* g) noexcept nogil:
+    """Ring slots - 1: a power of two >= the rows one window spans (no division)."""
+    cdef Py_ssize_t n = 1, rows = (g.kh - 1) * g.dh + 1
+    while n < rows:
+        n = 2 * n
+    return n - 1
+
+
 cdef inline void _maxbw_win(const real* xs, real* ring, Py_ssize_t R, const Geo* g,
                             Py_ssize_t sth, Py_ssize_t h0, Py_ssize_t h1, Py_ssize_t ow,
                             real gv) noexcept nogil:
-    """Add ``gv`` at the first maximum (last NaN) of window ``ow`` of an output row."""
+    """Add ``gv`` at the first maximum (last NaN) of window ``ow`` of an output row
+    (input row ``r`` lives in ring slot ``r & R``)."""
     cdef Py_ssize_t W = g.W, stw, w0, w1, jh, jw, r, c, br, bc
     cdef const real* row
     cdef real m, v
+    cdef bint t
     _taps(ow, g.sw, g.dw, g.pw, g.kw, W, &stw, &w0, &w1)
     br = sth + h0 * g.dh
     bc = stw + w0 * g.dw
@@ -558,29 +589,40 @@ cdef inline void _maxbw_win(const real* xs, real* ring, Py_ssize_t R, const Geo*
         for jw in range(w0, w1):
             c = stw + jw * g.dw
             v = row[c]
-            if _gt(v, m):
-                m = v
-                br = r
-                bc = c
-    ring[(br % R) * W + bc] += gv
+            t = _gt(v, m)  # selects, not branches: window values are unpredictable
+            m = v if t else m
+            br = r if t else br
+            bc = c if t else bc
+    ring[(br & R) * W + bc] += gv
 
 
-cdef void _maxbw_slice(const real* go, const real* xs, real* ring, real* cb, const Geo* g,
+cdef void _maxbw_slice(const real* go, const real* xs, real* ring, int* ks, int* nan,
+                       const unsigned short* masks, const Geo* g,
                        fc_stream* ws) noexcept nogil:
     """Gradient of one (H, W) input slice into the stream; ``go``: the (OH, OW)
-    gradient rows of the output slice whose windows cover it, NULL if none does."""
-    cdef Py_ssize_t H = g.H, W = g.W, OH = g.OH, OW = g.OW, a = g.a, b = g.b
-    cdef Py_ssize_t R = (g.kh - 1) * g.dh + 1
-    cdef Py_ssize_t oh, ow, sth, h0, h1, top, f = 0, z = 0, ns, c
+    gradient rows of the output slice whose windows cover it, NULL if none does.
+    ``ks``: OW ints of scratch; ``nan``: one flag per ring slot; ``masks``: from
+    ``fc_masks33`` (3x3 stride 2 vector path)."""
+    cdef Py_ssize_t H = g.H, W = g.W, OH = g.OH, OW = g.OW, a = g.a, b = g.b, pw = g.pw
+    cdef Py_ssize_t R = _ring_mask(g)
+    cdef Py_ssize_t oh, ow, sth, h0, h1, top, f = 0, z = 0, ns, c = 2 * a - pw, t, r, col
     cdef size_t rowb = W * sizeof(real)
     cdef const real* grow
+    cdef const real* x0
     cdef real* b0
     cdef real* b1
-    cdef real* b2
+    cdef real* tap[9]
+    cdef const float* xr[3]
+    cdef float* acc[3]
+    cdef unsigned short* bad = masks + 4 * ((OW + 15) // 16)
+    cdef bint clean
     cdef bint v22 = (g.kh == 2 and g.kw == 2 and g.sh == 2 and g.sw == 2 and g.dh == 1
                      and g.dw == 1 and b > a)
-    cdef bint v33 = (g.kh == 3 and g.kw == 3 and g.sh == 2 and g.sw == 2 and g.dh == 1
-                     and g.dw == 1 and b > a)
+    cdef bint s33 = (g.kh == 3 and g.kw == 3 and g.sh == 2 and g.sw == 2 and g.dh == 1
+                     and g.dw == 1)
+    # every window of a row at once (AVX-512, float32): padding reads as -inf
+    cdef bint w33 = s33 and real is float and fc_vec33
+    cdef bint v33 = s33 and b > a and not w33
     if go == NULL:
         fc_stream_zero(ws, H * rowb)
         return
@@ -588,30 +630,49 @@ cdef void _maxbw_slice(const real* go, const real* xs, real* ring, real* cb, con
         _taps(oh, g.sh, g.dh, g.ph, g.kh, H, &sth, &h0, &h1)
         top = sth + (h1 - 1) * g.dh + 1
         while z < top:  # rows entering the ring start at zero
-            memset(ring + (z % R) * W, 0, rowb)
+            memset(ring + (z & R) * W, 0, rowb)
+            fc_prefetch(xs + (z + PREFETCH_ROWS) * W, rowb)  # may run past the slice: a hint
+            if w33 or v33:
+                if real is float:
+                    nan[z & R] = fc_hasnan_float(xs + z * W, W)
+                else:
+                    nan[z & R] = fc_hasnan_double(xs + z * W, W)
             z = z + 1
         grow = go + oh * OW
-        c = 2 * a - g.pw
-        if (v22 or v33) and h1 - h0 == g.kh:
-            b0 = ring + (sth % R) * W
-            b1 = ring + ((sth + 1) % R) * W
+        clean = True
+        if w33 or v33:
+            for t in range(h0, h1):
+                if nan[(sth + t) & R]:
+                    clean = False
+        if w33 and clean:
+            for t in range(3):
+                xr[t] = <const float*>(xs + (sth + t) * W) if h0 <= t < h1 else NULL
+                acc[t] = <float*>(ring + ((sth + t) & R) * W) if h0 <= t < h1 else NULL
+            fc_maxbw33w_float(xr, <const float*>grow, acc, OW, pw, W, masks, bad)
+            # windows whose maximum is -inf (maybe a padded position) exactly
+            for t in range((OW + 15) // 16):
+                if bad[t]:
+                    for ow in range(16 * t, min(16 * t + 16, OW)):
+                        if bad[t] >> (ow - 16 * t) & 1:
+                            _maxbw_win(xs, ring, R, g, sth, h0, h1, ow, grow[ow])
+        elif (v22 or v33) and h1 - h0 == g.kh:
+            x0 = xs + sth * W + c
             if v22:  # disjoint windows: the interior assigns its 4 values
+                b0 = ring + (sth & R) * W + c
+                b1 = ring + ((sth + 1) & R) * W + c
                 if real is float:
-                    fc_maxbw22_float(xs + sth * W + c, xs + (sth + 1) * W + c, grow + a,
-                                     b0 + c, b1 + c, b - a)
+                    fc_maxbw22v_float(x0, x0 + W, grow + a, b0, b1, b - a)
                 else:
-                    fc_maxbw22_double(xs + sth * W + c, xs + (sth + 1) * W + c, grow + a,
-                                      b0 + c, b1 + c, b - a)
-            else:
-                b2 = ring + ((sth + 2) % R) * W
+                    fc_maxbw22v_double(x0, x0 + W, grow + a, b0, b1, b - a)
+            else:  # argmax taps of the interior, then their gradients in order
+                for t in range(9):
+                    tap[t] = ring + ((sth + t // 3) & R) * W + c + t % 3
                 if real is float:
-                    fc_maxbw33s2_float(xs + sth * W + c, xs + (sth + 1) * W + c,
-                                       xs + (sth + 2) * W + c, grow + a, b0 + c, b1 + c,
-                                       b2 + c, cb, b - a)
+                    fc_argmax33_float(x0, x0 + W, x0 + 2 * W, ks, b - a, W - c, clean)
+                    fc_scatter33_float(ks, grow + a, tap, b - a)
                 else:
-                    fc_maxbw33s2_double(xs + sth * W + c, xs + (sth + 1) * W + c,
-                                        xs + (sth + 2) * W + c, grow + a, b0 + c, b1 + c,
-                                        b2 + c, cb, b - a)
+                    fc_argmax33_double(x0, x0 + W, x0 + 2 * W, ks, b - a, W - c, clean)
+                    fc_scatter33_double(ks, grow + a, tap, b - a)
             for ow in range(a):
                 _maxbw_win(xs, ring, R, g, sth, h0, h1, ow, grow[ow])
             for ow in range(b, OW):
@@ -625,7 +686,7 @@ cdef void _maxbw_slice(const real* go, const real* xs, real* ring, real* cb, con
             ns = H
         while f < ns:
             if f < z:
-                fc_stream_put(ws, ring + (f % R) * W, rowb)
+                fc_stream_put(ws, ring + (f & R) * W, rowb)
             else:  # a row no window covers
                 fc_stream_zero(ws, rowb)
             f = f + 1
@@ -637,15 +698,20 @@ cdef void _maxbw_part(const real* gr, const real* x, real* gx, Py_ssize_t u0, Py
                       const Geo* g, bint nt) noexcept nogil:
     """Slices ``[u0, u1)`` (slice ``u`` = plane ``u // D``, depth ``u % D``)."""
     cdef Py_ssize_t S = g.H * g.W, u, p, id_, t, od
-    cdef Py_ssize_t R = (g.kh - 1) * g.dh + 1
+    cdef Py_ssize_t R = _ring_mask(g) + 1
     cdef fc_stream ws
     cdef const real* go
     if u1 <= u0:
         return
-    # ring rows, then the 3x3 scratch; 128 bytes of slack: no false sharing
-    cdef char* raw = <char*>malloc((R * g.W + 9 * (g.OW + 1) + 64) * sizeof(real) + 256)
+    # ring rows, argmax taps, NaN flags; 128 bytes of slack: no false sharing
+    cdef char* raw = <char*>malloc((R * g.W + 16) * sizeof(real) + (g.OW + R + 16) * sizeof(int)
+                                   + 256)
     cdef real* ring = <real*>_aligned(raw + 64)
-    cdef real* cb = ring + R * g.W + 16
+    cdef int* ks = <int*>(ring + R * g.W + 16)
+    cdef int* nan = ks + g.OW + 8
+    cdef Py_ssize_t nblk = (g.OW + 15) // 16
+    cdef unsigned short* masks = <unsigned short*>malloc(5 * nblk * sizeof(unsigned short) + 8)
+    fc_masks33(masks, g.OW, g.W, g.pw)
     fc_stream_begin(&ws, gx + u0 * S, nt)
     for u in range(u0, u1):
         p = u // g.D
@@ -655,8 +721,9 @@ cdef void _maxbw_part(const real* gr, const real* x, real* gx, Py_ssize_t u0, Py
         go = NULL
         if t % g.sd == 0 and od < g.OD:
             go = gr + (p * g.OD + od) * g.OH * g.OW
-        _maxbw_slice(go, x + u * S, ring, cb, g, &ws)
+        _maxbw_slice(go, x + u * S, ring, ks, nan, masks, g, &ws)
     fc_stream_end(&ws)
+    free(masks)
     free(raw)
 
 
@@ -761,15 +828,14 @@ def max_pool_backward(const real[:, :, :, ::1] grad, const anyt[:, :, :, ::1] x,
 # ---------------------------------------------------------------------------
 # scatter by indices (max pooling backward with indices, max_unpool)
 # ---------------------------------------------------------------------------
-cdef Py_ssize_t _scatter_plane(const anyt* src, const int64_t* idx, anyt* dst, Py_ssize_t p,
-                               Py_ssize_t M, Py_ssize_t S, bint accumulate) noexcept nogil:
-    """One plane; returns the number of out-of-range indices (skipped)."""
+cdef Py_ssize_t _scatter_plane(const anyt* s, const int64_t* ix, anyt* d, Py_ssize_t M,
+                               Py_ssize_t S, bint accumulate) noexcept nogil:
+    """``d[:S] = 0`` (memset: whole lines written without being read), then
+    ``d[ix[i]] (+)= s[i]`` in order, in the cache; returns the number of
+    out-of-range indices (skipped).  (Scattering into a cached buffer and
+    streaming it out was measured slower.)"""
     cdef Py_ssize_t i, j, bad = 0
-    cdef anyt* d = dst + p * S
-    cdef const anyt* s = src + p * M
-    cdef const int64_t* ix = idx + p * M
-    for i in range(S):
-        d[i] = 0
+    memset(d, 0, S * sizeof(anyt))
     for i in range(M):
         j = ix[i]
         if j < 0 or j >= S:
@@ -781,13 +847,22 @@ cdef Py_ssize_t _scatter_plane(const anyt* src, const int64_t* idx, anyt* dst, P
     return bad
 
 
+cdef Py_ssize_t _scatter_part(const anyt* src, const int64_t* idx, anyt* dst, Py_ssize_t p0,
+                              Py_ssize_t p1, Py_ssize_t M, Py_ssize_t S,
+                              bint accumulate) noexcept nogil:
+    cdef Py_ssize_t p, bad = 0
+    for p in range(p0, p1):
+        bad += _scatter_plane(src + p * M, idx + p * M, dst + p * S, M, S, accumulate)
+    return bad
+
+
 def scatter(const anyt[:, ::1] src, const int64_t[:, ::1] idx, anyt[:, ::1] dst,
             bint accumulate, int nthreads):
     """Per plane ``p``: ``dst[p] = 0``, then ``dst[p, idx[p, i]] (+)= src[p, i]`` in order.
 
     Returns the number of indices outside ``[0, dst.shape[1])`` (those are skipped).
     """
-    cdef Py_ssize_t P = dst.shape[0], S = dst.shape[1], M = src.shape[1], p, bad = 0
+    cdef Py_ssize_t P = dst.shape[0], S = dst.shape[1], M = src.shape[1], t, bad = 0
     if dst.size == 0:
         return 0
     if M == 0:
@@ -798,11 +873,11 @@ def scatter(const anyt[:, ::1] src, const int64_t[:, ::1] idx, anyt[:, ::1] dst,
     cdef anyt* dp = &dst[0, 0]
     with nogil:
         if nthreads > 1:
-            for p in prange(P, schedule="static", num_threads=nthreads):
-                bad += _scatter_plane(sp, ip, dp, p, M, S, accumulate)
+            for t in prange(nthreads, schedule="static", num_threads=nthreads):
+                bad += _scatter_part(sp, ip, dp, P * t // nthreads, P * (t + 1) // nthreads, M,
+                                     S, accumulate)
         else:
-            for p in range(P):
-                bad += _scatter_plane(sp, ip, dp, p, M, S, accumulate)
+            bad = _scatter_part(sp, ip, dp, 0, P, M, S, accumulate)
     return bad
 
 
@@ -859,7 +934,7 @@ cdef inline void _sum_fused(real* orow, const real* q0, const real* q1, const re
                     + (r2[2 * j] + r2[2 * j + 1] + r2[2 * j + 2])) * (sc * s[j])
 
 
-cdef void _sum_row(const real* x, real* out, real* buf, Py_ssize_t job, const Geo* g,
+cdef void _sum_row(const real* x, real* orow, real* buf, Py_ssize_t job, const Geo* g,
                    const real* wd, const real* wh, const real* ww, const real* scd,
                    const real* sch, const real* scw, double p, bint unit_w) noexcept nogil:
     cdef Py_ssize_t W = g.W, OW = g.OW, sw = g.sw, dw = g.dw, kw = g.kw, pw = g.pw
@@ -871,7 +946,6 @@ cdef void _sum_row(const real* x, real* out, real* buf, Py_ssize_t job, const Ge
     cdef const real* row
     cdef const real* src
     cdef const real* xp = x + pl * g.D * g.H * W
-    cdef real* orow = out + ((pl * g.OD + od) * g.OH + oh) * OW
     cdef real c, acc, sc
     cdef double q
     cdef const real* rp[3]
@@ -981,42 +1055,58 @@ cdef void _sum_row(const real* x, real* out, real* buf, Py_ssize_t job, const Ge
                 orow[ow] = <real>pow(orow[ow], q)
 
 
+cdef struct SumArgs:
+    const void* wd
+    const void* wh
+    const void* ww
+    const void* sd
+    const void* sh
+    const void* sw
+    double p
+    bint unit_w
+
+
+cdef void _sum_part(const real* xp, real* op, Py_ssize_t j0, Py_ssize_t j1, const Geo* g,
+                    const SumArgs* s) noexcept nogil:
+    """Output rows ``[j0, j1)`` with one row buffer."""
+    cdef Py_ssize_t job
+    if j1 <= j0:
+        return
+    cdef char* raw = <char*>malloc((g.W + 64) * sizeof(real) + 256)
+    cdef real* buf = (<real*>_aligned(raw + 64)) + _shift(g, sizeof(real))
+    for job in range(j0, j1):
+        _sum_row(xp, op + job * g.OW, buf, job, g, <const real*>s.wd, <const real*>s.wh,
+                 <const real*>s.ww, <const real*>s.sd, <const real*>s.sh, <const real*>s.sw,
+                 s.p, s.unit_w)
+    free(raw)
+
+
 def sum_pool(const real[:, :, :, ::1] x, real[:, :, :, ::1] out, kernel, stride, dilation,
              padb, const real[::1] wd, const real[::1] wh, const real[::1] ww,
              const real[::1] sd, const real[::1] sh, const real[::1] sw, double p,
              int nthreads):
     """Weighted window sums ``scale * sum_taps w * f(x)`` (``f = |.|**p``, then ``**(1/p)``,
-    when ``p > 0``); see ``numba/pool.py``."""
+    when ``p > 0``); see ``numba/pool.py``.  Threads as in ``max_pool``."""
     cdef Geo g = _geo(x.shape, out.shape, kernel, stride, dilation, padb)
-    cdef Py_ssize_t njobs = out.shape[0] * g.OD * g.OH, job, j
+    cdef Py_ssize_t njobs = out.shape[0] * g.OD * g.OH, t, j
     if njobs == 0 or g.OW == 0:
         return out
-    cdef bint unit_w = True
+    cdef SumArgs sa
+    sa.unit_w = True
     for j in range(g.kw):
         if ww[j] != 1:
-            unit_w = False
+            sa.unit_w = False
+    sa.wd, sa.wh, sa.ww = &wd[0], &wh[0], &ww[0]
+    sa.sd, sa.sh, sa.sw = &sd[0], &sh[0], &sw[0]
+    sa.p = p
     cdef const real* xp = &x[0, 0, 0, 0]
     cdef real* op = &out[0, 0, 0, 0]
-    cdef char* raw
-    cdef real* buf
-    cdef Py_ssize_t shf = _shift(&g, sizeof(real))
-    cdef size_t nbytes = (g.W + 64) * sizeof(real) + 256
     with nogil:
         if nthreads > 1:
-            with parallel(num_threads=nthreads):
-                raw = <char*>malloc(nbytes)
-                buf = (<real*>_aligned(raw + 64)) + shf
-                for job in prange(njobs, schedule="static"):
-                    _sum_row(xp, op, buf, job, &g, &wd[0], &wh[0], &ww[0], &sd[0], &sh[0],
-                             &sw[0], p, unit_w)
-                free(raw)
+            for t in prange(nthreads, schedule="static", num_threads=nthreads):
+                _sum_part(xp, op, njobs * t // nthreads, njobs * (t + 1) // nthreads, &g, &sa)
         else:
-            raw = <char*>malloc(nbytes)
-            buf = (<real*>_aligned(raw + 64)) + shf
-            for job in range(njobs):
-                _sum_row(xp, op, buf, job, &g, &wd[0], &wh[0], &ww[0], &sd[0], &sh[0],
-                         &sw[0], p, unit_w)
-            free(raw)
+            _sum_part(xp, op, 0, njobs, &g, &sa)
     return out
 
 

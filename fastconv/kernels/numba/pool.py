@@ -303,8 +303,11 @@ def _max_pool_backward_parallel(g, x, gx, K, S, Dl, Pb, T):
         _maxbw_plane(g, x, gx, p, K, S, Dl, Pb, T)
 
 
-def max_pool_backward(g, x, gx, kernel, stride, dilation, padb, nthreads):
-    """Input gradient of max pooling (argmax recomputed) into ``gx (P, D, H, W)``."""
+def max_pool_backward(g, x, gx, kernel, stride, dilation, padb, nthreads, stream=False):
+    """Input gradient of max pooling (argmax recomputed) into ``gx (P, D, H, W)``.
+
+    ``stream`` (non-temporal stores in the Cython kernel) is accepted and ignored:
+    Numba has no streaming stores."""
     if gx.size == 0:
         return gx
     geo = _geom(kernel, stride, dilation, padb, x.shape, g.shape)
@@ -692,6 +695,91 @@ def adaptive_avg_backward(g, gx, dlo, dhi, hlo, hhi, wlo, whi, nthreads):
         _adaptive_avg_backward_parallel(g, gx, dlo, dhi, hlo, hhi, wlo, whi, int(nthreads))
     else:
         _adaptive_avg_backward_serial(g, gx, dlo, dhi, hlo, hhi, wlo, whi)
+    return gx
+
+
+# ---------------------------------------------------------------------------
+# global average pooling (every output size 1): x (P, S) -> out (P,)
+# ---------------------------------------------------------------------------
+#: Elements per partial sum (as the Cython kernel): fixed chunks summed in
+#: float64, added in order -- the result does not depend on the thread count.
+GAP_CHUNK = 32768
+
+
+@njit(inline="always", **_OPTS)
+def _gap_units(x, part, nch, u0, u1):
+    S = x.shape[1]
+    for u in range(u0, u1):
+        p = u // nch
+        c = (u % nch) * GAP_CHUNK
+        row = x[p]
+        acc = 0.0
+        for i in range(c, min(S, c + GAP_CHUNK)):
+            acc += np.float64(row[i])
+        part[u] = acc
+
+
+@njit(**_OPTS)
+def _global_avg_serial(x, part, nch):
+    _gap_units(x, part, nch, 0, part.shape[0])
+
+
+@njit(parallel=True, **_OPTS)
+def _global_avg_parallel(x, part, nch, nthreads):
+    U = part.shape[0]
+    nc = _nchunks(U, nthreads)
+    for c in prange(nc):
+        _gap_units(x, part, nch, c * U // nc, (c + 1) * U // nc)
+
+
+def global_avg(x, out, nthreads):
+    """``out[p] = mean(x[p, :])`` for ``x (P, S)``, accumulated in float64."""
+    P, S = x.shape
+    if P == 0:
+        return out
+    nch = max(1, -(-S // GAP_CHUNK))
+    part = np.empty(P * nch, np.float64)
+    if nthreads > 1 and part.size > 1:
+        numba_threads(nthreads)
+        _global_avg_parallel(x, part, nch, int(nthreads))
+    else:
+        _global_avg_serial(x, part, nch)
+    out[:] = (part.reshape(P, nch).sum(axis=1) if nch > 1 else part) / S
+    return out
+
+
+@njit(inline="always", **_OPTS)
+def _fill_planes(g, gx, p0, p1):
+    S = gx.shape[1]
+    for p in range(p0, p1):
+        v = g[p] / S
+        row = gx[p]
+        for i in range(S):
+            row[i] = v
+
+
+@njit(**_OPTS)
+def _global_avg_backward_serial(g, gx):
+    _fill_planes(g, gx, 0, gx.shape[0])
+
+
+@njit(parallel=True, **_OPTS)
+def _global_avg_backward_parallel(g, gx, nthreads):
+    P = gx.shape[0]
+    nc = _nchunks(P, nthreads)
+    for c in prange(nc):
+        _fill_planes(g, gx, c * P // nc, (c + 1) * P // nc)
+
+
+def global_avg_backward(g, gx, nthreads):
+    """Input gradient of ``global_avg``: ``gx[p, :] = g[p] / S``."""
+    if gx.size == 0:
+        return gx
+    if nthreads > 1:
+        numba_threads(nthreads)
+        _global_avg_backward_parallel(g, gx, int(nthreads))
+    else:
+        _global_avg_backward_serial(g, gx)
     return gx
 
 
