@@ -39,6 +39,7 @@ from .local import (
 from .matrix import conv_matrix
 from .plan import Plan, plan_conv
 from .pool import *  # noqa: F401,F403  (pooling, every name in fastconv.pool.__all__)
+from .pool import PoolPlan, plan_pool
 from .pool import __all__ as _pool_all
 from .shapes import (
     ReceptiveField,
@@ -66,7 +67,7 @@ __all__ = [
     "conv_transpose1d_backward", "conv_transpose2d_backward", "conv_transpose3d_backward",
     "relu", "relu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
     "conv1d", "conv2d", "conv3d", "conv_separable", "prepare_weight", "PreparedWeight",
-    "plan_conv", "Plan", "autotune",
+    "plan_conv", "Plan", "autotune", "plan_pool", "PoolPlan",
     "set_num_threads", "get_num_threads", "num_threads", "threads",
     "convolve", "correlate", "filter_nd", "plan_signal", "choose_method", "SignalPlan",
     "separable_factors",

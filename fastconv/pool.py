@@ -1,9 +1,11 @@
 """Pooling: max, average, sum, Lp, Gaussian-weighted, adaptive, unpool, channel max.
 
 Each public function is a thin wrapper: normalise once (``_spec.pool_spec``),
-convert the input once to C-contiguous ``(N * C, D, H, W)`` planes of the
-compute dtype, run one compiled kernel of the chosen backend (found through
-``kernels.get(backend, "pool", name)``), reshape the result.
+plan (:func:`plan_pool`: which compiled kernels of which backend, how many
+threads, whether the output is streamed past the cache), convert the input
+once to C-contiguous ``(N * C, D, H, W)`` planes of the compute dtype, run the
+planned kernels (found through ``kernels.get(backend, "pool", name)``),
+deliver the result (into ``out=`` when given).
 
 Every operator exists in 1-D, 2-D and 3-D (``max_pool1d``, ``max_pool2d``, ...)
 and has an explicit backward (``max_pool2d_backward(grad_output, x, ...)``)
@@ -14,8 +16,12 @@ function) runs the Cython/OpenMP kernels when built, else Numba.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import numbers
+import threading
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,6 +33,7 @@ from ._spec import (
     adaptive_windows,
     as_array,
     check_choice,
+    check_out,
     int_tuple,
     parse_padding,
     pool_batched,
@@ -47,13 +54,108 @@ if TYPE_CHECKING:
 POOL_BACKENDS = ("auto", "numba", "cython")
 #: Below this many elements touched (input + output x taps) a call runs on one thread.
 PARALLEL_MIN_ELEMENTS = 1 << 16
+#: Results of at least this many bytes are written with non-temporal (streaming)
+#: stores by the kernels that gain from it (the max pooling backward, Cython):
+#: no read-for-ownership of the result, but it ends up in memory instead of the
+#: cache.  Measured here (2 threads, 25.7 MB gradient, (8, 64, 112, 112)):
+#: max_pool2d_backward 2x2 1.10 -> 0.87 ms, 3x3/2 1.83 -> 1.62 ms.  The forward
+#: kernels and the index scatter were measured slower when streamed, so they never do.
+STREAM_MIN_BYTES = 4 << 20
+#: Memory bandwidth one thread sustains on pooling (bytes/s, measured on the
+#: development machine: ~28 GB/s per core from L3); the plans' time estimate.
+BANDWIDTH_PER_THREAD = 27e9
+#: Fixed cost of a call (validation, planning, one parallel region), seconds.
+CALL_OVERHEAD = 10e-6
 
 _cython_ok: bool | None = None
 
 
 # ---------------------------------------------------------------------------
-# plumbing shared by every operator
+# the plan
 # ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PoolPlan:
+    """How one pooling call runs: what :func:`plan_pool` returns and what the
+    pooling function with the same arguments executes.
+
+    Attributes
+    ----------
+    op : str
+        The public function, e.g. ``"max_pool2d_backward"``.
+    kernels : tuple of str
+        The compiled kernels run, in order (names in ``fastconv.kernels.<backend>.pool``;
+        ``"take_along_axis"`` for ``max_unpool*d_backward``, which is NumPy's).
+    backend : str
+        ``"cython"`` or ``"numba"`` (``"numpy"`` for ``max_unpool*d_backward``).
+    threads : int
+        Threads the kernels use (1 below :data:`PARALLEL_MIN_ELEMENTS`).
+    bytes_moved : int
+        Bytes the kernels read and write (input, gradient, indices, result) in the
+        compute dtype -- pooling is memory-bound, this is its cost.
+    streaming : bool
+        The result is written with non-temporal stores (it is at least
+        :data:`STREAM_MIN_BYTES` and the kernel supports it).
+    reason : str
+        One sentence: what runs and why.
+    estimated_seconds : float
+        ``bytes_moved`` at :data:`BANDWIDTH_PER_THREAD` per thread, plus a call overhead.
+    """
+
+    op: str
+    kernels: tuple[str, ...]
+    backend: str
+    threads: int
+    bytes_moved: int
+    streaming: bool
+    reason: str
+    estimated_seconds: float
+    spec: PoolSpec | None = field(default=None, repr=False, compare=False)
+    args: tuple = field(default=(), repr=False, compare=False)
+
+
+_last = threading.local()
+
+
+def last_plan() -> PoolPlan | None:
+    """The plan of the last pooling call executed by this Python thread."""
+    return getattr(_last, "plan", None)
+
+
+def _record(plan: PoolPlan) -> PoolPlan:
+    _last.plan = plan
+    return plan
+
+
+_planners: list = []
+
+
+def _memoised(fn):
+    """Memoise a planner: its arguments are shapes, dtypes and small Python values
+    and a layer calls it with the same ones every step (the plan, its geometry and
+    its weight/scale arrays are built once).  Unhashable arguments (lists) skip the
+    memo; errors are never cached.  :func:`_clear_plans` empties every memo."""
+    cached = functools.lru_cache(maxsize=4096)(fn)
+    _planners.append(cached)
+
+    @functools.wraps(fn)
+    def wrapper(*args):
+        try:
+            return cached(*args)
+        except TypeError as e:
+            if "unhashable" not in str(e):
+                raise
+            return fn(*args)
+
+    return wrapper
+
+
+def _clear_plans() -> None:
+    """Forget every memoised plan (after changing a module setting such as
+    :data:`STREAM_MIN_BYTES`)."""
+    for c in _planners:
+        c.cache_clear()
+
+
 def _backend(backend) -> str:
     """``backend`` argument -> "cython" or "numba" (auto: Cython when built, no JIT)."""
     global _cython_ok
@@ -78,13 +180,138 @@ def _kernel(backend: str, name: str):
     return kernels.get(backend, "pool", name)
 
 
-def _nthreads(work: int) -> int:
-    return 1 if work < PARALLEL_MIN_ELEMENTS else get_num_threads()
+def _nthreads(work: int, threads: int) -> int:
+    return 1 if work < PARALLEL_MIN_ELEMENTS else threads
 
 
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.3g} MB"
+
+
+def _make_plan(op, kern, be, threads, nbytes, out_bytes, stream_ok, what, spec=None,
+               args=()) -> PoolPlan:
+    """A plan; ``threads``: (threads used, threads requested); ``stream_ok``: the
+    kernel can stream its ``out_bytes`` result."""
+    threads, requested = threads
+    small = threads < requested
+    streaming = bool(stream_ok and be == "cython" and out_bytes >= STREAM_MIN_BYTES)
+    how = (f"{threads} threads" if threads > 1 else
+           "1 thread (too small to split)" if small else "1 thread")
+    store = ("result streamed past the cache (non-temporal stores)" if streaming
+             else "result written through the cache")
+    reason = (f"{what}: memory-bound, {_mb(nbytes)} moved by {'+'.join(kern)} ({be}) on "
+              f"{how}, {store}.")
+    est = CALL_OVERHEAD + nbytes / (BANDWIDTH_PER_THREAD * threads)
+    return PoolPlan(op=op, kernels=tuple(kern), backend=be, threads=threads,
+                    bytes_moved=int(nbytes), streaming=streaming, reason=reason,
+                    estimated_seconds=est, spec=spec, args=tuple(args))
+
+
+def plan_pool(op: str, x_shape, *args, dtype="float32", grad_dtype=None,
+              backend: str = "auto", **kwargs) -> PoolPlan:
+    """Plan a pooling call from shapes alone: which compiled kernels of which
+    backend run, on how many threads, how many bytes they move, and why.
+
+    The pooling functions run exactly the plan this returns for the same
+    arguments (:func:`fastconv.pool.last_plan` shows the plan of the last call).
+
+    Parameters
+    ----------
+    op : str
+        The pooling function's name: ``"max_pool2d"``, ``"avg_pool3d_backward"``,
+        ``"adaptive_avg_pool2d"``, ``"max_unpool1d"``, ``"channel_max_pool"``, ... (any
+        name in ``fastconv.pool.__all__``).
+    x_shape : tuple of int
+        Shape of the function's ``x``.
+    *args, **kwargs
+        The function's other arguments, in its order and with its names, without its
+        arrays (``grad_output``, ``x``, ``max_unpool``'s ``indices``) and ``out``.  For
+        ``max_pool*d_backward`` and ``adaptive_max_pool*d_backward``, ``indices=True``
+        (or the indices array) plans the variant that is given the forward's indices.
+    dtype : dtype-like
+        dtype of ``x``.
+    grad_dtype : dtype-like, optional
+        dtype of ``grad_output`` (backward functions; default ``dtype``).
+    backend : {"auto", "numba", "cython"}
+
+    Returns
+    -------
+    PoolPlan
+
+    Examples
+    --------
+    >>> import fastconv as fc
+    >>> p = fc.plan_pool("max_pool2d", (8, 64, 112, 112), 3, 2, 1)
+    >>> p.kernels, p.bytes_moved
+    (('max_pool',), 32112640)
+    >>> fc.plan_pool("adaptive_avg_pool2d", (8, 64, 7, 7), 1).kernels
+    ('global_avg',)
+    """
+    import re
+
+    names = set(__all__)
+    if not isinstance(op, str) or op not in names:
+        raise ValueError(
+            f"op must be the name of a pooling function (one of fastconv.pool.__all__, "
+            f"e.g. 'max_pool2d' or 'avg_pool2d_backward'), got {op!r}"
+        )
+    backward = op.endswith("_backward")
+    func = globals()[op]
+    sig = inspect.signature(func)
+    skip = {"grad_output", "x", "indices", "out", "backend"}
+    sig = sig.replace(parameters=[q for q in sig.parameters.values() if q.name not in skip])
+    indices = kwargs.pop("indices", None) if backward else None
+    bound = sig.bind(*args, **kwargs)
+    bound.apply_defaults()
+    a = bound.arguments
+    x_shape = tuple(int(n) for n in x_shape)
+    dt = np.dtype(dtype)
+    gdt = (np.dtype(dtype if grad_dtype is None else grad_dtype)) if backward else None
+    with_indices = indices is not None and indices is not False
+    threads = get_num_threads()
+    if op.startswith("channel_max_pool"):
+        return _plan_channel_max(x_shape, dt, gdt, a["k"], a["axis"], backend, threads)
+    base, nd = re.fullmatch(r"(\w+?)([123])d(?:_backward)?", op).groups()
+    nd = int(nd)
+    geo = [a.get(n) for n in ("kernel_size", "stride", "padding", "dilation", "ceil_mode")]
+    if base == "max_pool":
+        if backward:
+            return _plan_max_pool_backward(nd, x_shape, dt, gdt, *geo, with_indices, backend,
+                                           threads)
+        return _plan_max_pool(nd, x_shape, dt, *geo, a["return_indices"], backend, threads)
+    if base in _SUM_OPS:
+        opts = {"avg_pool": lambda: (a["count_include_pad"], a["divisor_override"]),
+                "sum_pool": lambda: (), "gaussian_pool": lambda: (_opts_key(a["sigma"]),),
+                "lp_pool": lambda: (a["norm_type"],)}[base]()
+        return _plan_sum_pool(base, nd, x_shape, dt, gdt, *geo, opts, backend, threads)
+    if base == "adaptive_avg_pool":
+        return _plan_adaptive_avg(nd, x_shape, dt, gdt, a["output_size"], backend, threads)
+    if base == "adaptive_max_pool":
+        return _plan_adaptive_max(nd, x_shape, dt, gdt, a["output_size"], with_indices,
+                                  backend, threads)
+    return _plan_max_unpool(nd, x_shape, dt, gdt, a["kernel_size"], a["stride"],
+                            a["padding"], a["output_size"], backend, threads)
+
+
+# ---------------------------------------------------------------------------
+# plumbing shared by every operator
+# ---------------------------------------------------------------------------
 def _p3(t, fill) -> tuple:
     """Left-pad a per-axis tuple to the kernels' 3 axes."""
     return (fill,) * (3 - len(t)) + tuple(t)
+
+
+def _empty(shape, dtype) -> np.ndarray:
+    """``np.empty`` whose data starts on a 64-byte boundary when large: the rows of
+    a streamed result then fill whole cache lines when their width allows (NumPy's
+    large arrays start 16 bytes into a line)."""
+    dt = np.dtype(dtype)
+    n = math.prod(shape) * dt.itemsize
+    if n < STREAM_MIN_BYTES:
+        return np.empty(shape, dt)
+    raw = np.empty(n + 64, np.uint8)
+    off = -raw.ctypes.data % 64
+    return raw[off:off + n].view(dt).reshape(shape)
 
 
 def _planes(a: np.ndarray, dtype, nplanes: int, size) -> np.ndarray:
@@ -102,22 +329,58 @@ def _work(spec: PoolSpec) -> int:
     return spec.planes * (math.prod(spec.in_size) + math.prod(spec.out_size) * spec.taps)
 
 
-def _finish(out: np.ndarray, spec: PoolSpec) -> np.ndarray:
-    return out.reshape(spec.out_shape).astype(spec.result_dtype, copy=False)
+def _sizes(spec: PoolSpec) -> tuple[int, int]:
+    """(input elements, output elements)."""
+    return spec.planes * math.prod(spec.in_size), spec.planes * math.prod(spec.out_size)
 
 
-def _check_grad(grad_output, spec: PoolSpec, x_dtype, name="grad_output"):
-    """grad_output as an array of the forward's output shape; (compute, result) dtypes."""
+def _describe(spec: PoolSpec, name: str) -> str:
+    k = "x".join(map(str, spec.kernel))
+    s = "x".join(map(str, spec.stride))
+    size = "x".join(map(str, spec.in_size))
+    return f"{name} ({k} window, stride {s}) on {spec.planes} planes of {size}"
+
+
+def _out_target(out, spec_out_shape, result_dtype, compute_dtype, kshape, *inputs):
+    """Validate ``out``; return the compute-dtype, kernel-shaped array the kernel
+    should write (``out`` itself when it can, else None: compute, then copy)."""
+    if out is None:
+        return None
+    check_out(out, spec_out_shape, result_dtype)
+    if (out.dtype == compute_dtype and out.flags.c_contiguous
+            and not any(np.may_share_memory(out, a) for a in inputs if a is not None)):
+        return out.reshape(kshape)
+    return None
+
+
+def _deliver(res, out, direct, shape, rdt):
+    """The public result: ``out`` (filled), or ``res`` reshaped and cast."""
+    if out is None:
+        return res.reshape(shape).astype(rdt, copy=False)
+    if direct is None:
+        out[...] = res.reshape(shape)
+    return out
+
+
+def _grad_dtypes(g_dtype, x_dtype):
+    """(compute, result) dtypes of a backward pass."""
+    g_dtype, x_dtype = np.dtype(g_dtype), np.dtype(x_dtype)
+    if g_dtype.kind == "c":
+        raise TypeError(f"grad_output must be a real array, got dtype {g_dtype}")
+    dts = [g_dtype] + ([x_dtype] if x_dtype.kind == "f" else [])
+    return pool_dtypes(np.result_type(*[d.newbyteorder("=") for d in dts]), "float")
+
+
+def _check_grad(grad_output, shape, name="grad_output"):
+    """grad_output as an array of the forward output's ``shape``."""
     g = as_array(grad_output, name)
-    if g.shape != spec.out_shape:
+    if g.shape != tuple(shape):
         raise ValueError(
-            f"{name} must have the forward output's shape {spec.out_shape}, got {g.shape}"
+            f"{name} must have the forward output's shape {tuple(shape)}, got {g.shape}"
         )
-    dts = [g.dtype] + ([np.dtype(x_dtype)] if np.dtype(x_dtype).kind == "f" else [])
     if g.dtype.kind == "c":
         raise TypeError(f"{name} must be a real array, got dtype {g.dtype}")
-    gdt = np.result_type(*[d.newbyteorder("=") for d in dts])
-    return g, pool_dtypes(gdt, "float")
+    return g
 
 
 def _grad_result(gx: np.ndarray, spec: PoolSpec, rdt) -> np.ndarray:
@@ -125,30 +388,58 @@ def _grad_result(gx: np.ndarray, spec: PoolSpec, rdt) -> np.ndarray:
     return gx.reshape(shape).astype(rdt, copy=False)
 
 
-def _spec_from(nd, x, kernel_size, stride, padding, dilation, ceil_mode, result, op):
-    x = as_array(x, "x")
-    spec = pool_spec(nd, x.shape, kernel_size, stride, padding, dilation, ceil_mode,
-                     x.dtype, result, op)
-    return x, spec
+def _with_dtype(spec: PoolSpec, dt) -> PoolSpec:
+    from dataclasses import replace
+
+    return replace(spec, dtype=np.dtype(dt))
+
+
+def _bool(v, name) -> bool:
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {v!r}")
+    return bool(v)
 
 
 # ---------------------------------------------------------------------------
 # max pooling
 # ---------------------------------------------------------------------------
-def _max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
-              backend):
-    x, spec = _spec_from(nd, x, kernel_size, stride, padding, dilation, ceil_mode,
-                         "keep", "max_pool")
+@_memoised
+def _plan_max_pool(nd, x_shape, x_dtype, kernel_size, stride, padding, dilation, ceil_mode,
+                   return_indices, backend, threads):
+    spec = pool_spec(nd, x_shape, kernel_size, stride, padding, dilation, ceil_mode,
+                     x_dtype, "keep", "max_pool")
     be = _backend(backend)
+    ri = _bool(return_indices, "return_indices")
+    nin, nout = _sizes(spec)
+    isz = spec.dtype.itemsize
+    nt = _nthreads(_work(spec), threads)
+    if ri:
+        return _make_plan(f"max_pool{nd}d", ("max_pool_indices",), be, (nt, threads),
+                          (nin + nout) * isz + nout * 8, nout * isz, False,
+                          _describe(spec, "max pooling with indices"), spec, _geom(spec))
+    return _make_plan(f"max_pool{nd}d", ("max_pool",), be, (nt, threads), (nin + nout) * isz,
+                      nout * isz, False, _describe(spec, "max pooling"), spec, _geom(spec))
+
+
+def _max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+              backend, out=None):
+    x = as_array(x, "x")
+    plan = _plan_max_pool(nd, x.shape, x.dtype, kernel_size, stride, padding, dilation,
+                          ceil_mode, return_indices, backend, get_num_threads())
+    spec = plan.spec
+    kshape = (spec.planes,) + _p3(spec.out_size, 1)
+    direct = _out_target(out, spec.out_shape, spec.result_dtype, spec.dtype, kshape, x)
     xs = _planes(x, spec.dtype, spec.planes, spec.in_size)
-    out = np.empty((spec.planes,) + _p3(spec.out_size, 1), spec.dtype)
-    nt = _nthreads(_work(spec))
-    if return_indices:
-        idx = np.empty(out.shape, np.int64)
-        _kernel(be, "max_pool_indices")(xs, out, idx, *_geom(spec), nt)
-        return _finish(out, spec), idx.reshape(spec.out_shape)
-    _kernel(be, "max_pool")(xs, out, *_geom(spec), nt)
-    return _finish(out, spec)
+    res = direct if direct is not None else np.empty(kshape, spec.dtype)
+    if plan.kernels[0] == "max_pool_indices":
+        idx = np.empty(kshape, np.int64)
+        _kernel(plan.backend, "max_pool_indices")(xs, res, idx, *plan.args, plan.threads)
+        _record(plan)
+        return _deliver(res, out, direct, spec.out_shape, spec.result_dtype), idx.reshape(
+            spec.out_shape)
+    _kernel(plan.backend, "max_pool")(xs, res, *plan.args, plan.threads)
+    _record(plan)
+    return _deliver(res, out, direct, spec.out_shape, spec.result_dtype)
 
 
 def _check_indices(indices, shape, name="indices"):
@@ -177,22 +468,52 @@ def _scatter(be, src, idx, dst, accumulate, nt, name="indices"):
     return dst
 
 
+@_memoised
+def _plan_max_pool_backward(nd, x_shape, x_dtype, g_dtype, kernel_size, stride, padding,
+                            dilation, ceil_mode, with_indices, backend, threads):
+    spec = pool_spec(nd, x_shape, kernel_size, stride, padding, dilation, ceil_mode,
+                     x_dtype, "keep", "max_pool")
+    gdt, grdt = _grad_dtypes(g_dtype, x_dtype)
+    be = _backend(backend)
+    nin, nout = _sizes(spec)
+    gsz = gdt.itemsize
+    nt = _nthreads(_work(spec), threads)
+    op = f"max_pool{nd}d_backward"
+    if with_indices:
+        return _make_plan(op, ("scatter",), be, (nt, threads), nout * (gsz + 8) + nin * gsz,
+                          nin * gsz, False,
+                          _describe(spec, "max pooling backward from the indices"),
+                          spec, (gdt, grdt))
+    return _make_plan(op, ("max_pool_backward",), be, (nt, threads),
+                      nin * spec.dtype.itemsize + (nout + nin) * gsz, nin * gsz, True,
+                      _describe(spec, "max pooling backward, argmax recomputed"), spec,
+                      (gdt, grdt) + _geom(spec))
+
+
 def _max_pool_backward(nd, grad_output, x, kernel_size, stride, padding, dilation,
                        ceil_mode, indices, backend):
-    x, spec = _spec_from(nd, x, kernel_size, stride, padding, dilation, ceil_mode,
-                         "keep", "max_pool")
-    g, (gdt, grdt) = _check_grad(grad_output, spec, x.dtype)
-    be = _backend(backend)
+    x = as_array(x, "x")
+    g = as_array(grad_output, "grad_output")
+    plan = _plan_max_pool_backward(nd, x.shape, x.dtype, g.dtype, kernel_size, stride,
+                                   padding, dilation, ceil_mode, indices is not None,
+                                   backend, get_num_threads())
+    spec = plan.spec
+    gdt, grdt = plan.args[:2]
+    g = _check_grad(g, spec.out_shape)
     P = spec.planes
-    gs = _planes(g, gdt, P, spec.out_size)
-    gx = np.empty((P,) + _p3(spec.in_size, 1), gdt)
-    nt = _nthreads(_work(spec))
     if indices is not None:
         idx = _check_indices(indices, spec.out_shape)
-        _scatter(be, gs.reshape(P, -1), idx.reshape(P, -1), gx.reshape(P, -1), True, nt)
+        gs = _planes(g, gdt, P, spec.out_size)
+        gx = np.empty((P,) + _p3(spec.in_size, 1), gdt)
+        _scatter(plan.backend, gs.reshape(P, -1), idx.reshape(P, -1), gx.reshape(P, -1),
+                 True, plan.threads)
     else:
+        gs = _planes(g, gdt, P, spec.out_size)
         xs = _planes(x, spec.dtype, P, spec.in_size)
-        _kernel(be, "max_pool_backward")(gs, xs, gx, *_geom(spec), nt)
+        gx = _empty((P,) + _p3(spec.in_size, 1), gdt)
+        _kernel(plan.backend, "max_pool_backward")(gs, xs, gx, *plan.args[2:], plan.threads,
+                                                   plan.streaming)
+    _record(plan)
     return _grad_result(gx, spec, grdt)
 
 
@@ -212,14 +533,13 @@ def _axis_counts(spec: PoolSpec, ax: int, include_pad: bool) -> np.ndarray:
     return (hi - lo).astype(np.float64)
 
 
-def _sum_args(spec: PoolSpec, weights, scales):
-    """Per-axis weights / scales padded to 3 axes, in the compute dtype."""
-    dt = spec.dtype
+def _sum_args(spec: PoolSpec, dt, weights, scales):
+    """Per-axis weights / scales padded to 3 axes, in the compute dtype ``dt``."""
     ws = [np.ascontiguousarray(w, dt) for w in weights]
     ss = [np.ascontiguousarray(s, dt) for s in scales]
     ws = [np.ones(1, dt)] * (3 - spec.nd) + ws
     ss = [np.ones(1, dt)] * (3 - spec.nd) + ss
-    return ws + ss
+    return tuple(ws + ss)
 
 
 def _avg_scales(spec: PoolSpec, count_include_pad, divisor_override):
@@ -266,89 +586,6 @@ def _gauss_weights(spec: PoolSpec, sigma):
     return weights, scales
 
 
-def _sum_pool_core(spec, x, weights, scales, p, backend):
-    be = _backend(backend)
-    xs = _planes(x, spec.dtype, spec.planes, spec.in_size)
-    out = np.empty((spec.planes,) + _p3(spec.out_size, 1), spec.dtype)
-    _kernel(be, "sum_pool")(xs, out, *_geom(spec), *_sum_args(spec, weights, scales),
-                            float(p), _nthreads(_work(spec)))
-    return out
-
-
-def _sum_pool_backward_core(spec, g, gdt, weights, scales, backend):
-    be = _backend(backend)
-    P = spec.planes
-    gs = _planes(g, gdt, P, spec.out_size)
-    gx = np.empty((P,) + _p3(spec.in_size, 1), gdt)
-    sspec = spec if gdt == spec.dtype else _with_dtype(spec, gdt)
-    _kernel(be, "sum_pool_backward")(gs, gx, *_geom(spec),
-                                     *_sum_args(sspec, weights, scales),
-                                     _nthreads(_work(spec)))
-    return gx
-
-
-def _with_dtype(spec: PoolSpec, dt) -> PoolSpec:
-    from dataclasses import replace
-
-    return replace(spec, dtype=np.dtype(dt))
-
-
-def _ones(spec):
-    return [np.ones(k) for k in spec.kernel]
-
-
-def _avg_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, count_include_pad,
-              divisor_override, backend):
-    x, spec = _spec_from(nd, x, kernel_size, stride, padding, dilation, ceil_mode,
-                         "float", "avg_pool")
-    scales = _avg_scales(spec, count_include_pad, divisor_override)
-    return _finish(_sum_pool_core(spec, x, _ones(spec), scales, 0.0, backend), spec)
-
-
-def _avg_pool_backward(nd, grad_output, x, kernel_size, stride, padding, dilation,
-                       ceil_mode, count_include_pad, divisor_override, backend):
-    x, spec = _spec_from(nd, x, kernel_size, stride, padding, dilation, ceil_mode,
-                         "float", "avg_pool")
-    scales = _avg_scales(spec, count_include_pad, divisor_override)
-    g, (gdt, grdt) = _check_grad(grad_output, spec, x.dtype)
-    gx = _sum_pool_backward_core(spec, g, gdt, _ones(spec), scales, backend)
-    return _grad_result(gx, spec, grdt)
-
-
-def _sum_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, backend):
-    x, spec = _spec_from(nd, x, kernel_size, stride, padding, dilation, ceil_mode,
-                         "float", "sum_pool")
-    ones = [np.ones(o) for o in spec.out_size]
-    return _finish(_sum_pool_core(spec, x, _ones(spec), ones, 0.0, backend), spec)
-
-
-def _sum_pool_backward(nd, grad_output, x, kernel_size, stride, padding, dilation,
-                       ceil_mode, backend):
-    x, spec = _spec_from(nd, x, kernel_size, stride, padding, dilation, ceil_mode,
-                         "float", "sum_pool")
-    g, (gdt, grdt) = _check_grad(grad_output, spec, x.dtype)
-    ones = [np.ones(o) for o in spec.out_size]
-    gx = _sum_pool_backward_core(spec, g, gdt, _ones(spec), ones, backend)
-    return _grad_result(gx, spec, grdt)
-
-
-def _gaussian_pool(nd, x, kernel_size, sigma, stride, padding, dilation, ceil_mode, backend):
-    x, spec = _spec_from(nd, x, kernel_size, stride, padding, dilation, ceil_mode,
-                         "float", "gaussian_pool")
-    weights, scales = _gauss_weights(spec, sigma)
-    return _finish(_sum_pool_core(spec, x, weights, scales, 0.0, backend), spec)
-
-
-def _gaussian_pool_backward(nd, grad_output, x, kernel_size, sigma, stride, padding,
-                            dilation, ceil_mode, backend):
-    x, spec = _spec_from(nd, x, kernel_size, stride, padding, dilation, ceil_mode,
-                         "float", "gaussian_pool")
-    weights, scales = _gauss_weights(spec, sigma)
-    g, (gdt, grdt) = _check_grad(grad_output, spec, x.dtype)
-    gx = _sum_pool_backward_core(spec, g, gdt, weights, scales, backend)
-    return _grad_result(gx, spec, grdt)
-
-
 def _norm_type(norm_type) -> float:
     if not isinstance(norm_type, numbers.Real) or isinstance(norm_type, bool):
         raise TypeError(f"norm_type must be a positive number, got {norm_type!r}")
@@ -358,51 +595,120 @@ def _norm_type(norm_type) -> float:
     return p
 
 
-def _lp_pool(nd, x, norm_type, kernel_size, stride, padding, dilation, ceil_mode, backend):
-    p = _norm_type(norm_type)
-    x, spec = _spec_from(nd, x, kernel_size, stride, padding, dilation, ceil_mode,
-                         "float", "lp_pool")
-    if math.isinf(p):  # max |x|
-        be = _backend(backend)
-        xa = np.abs(_planes(x, spec.dtype, spec.planes, spec.in_size))
-        out = np.empty((spec.planes,) + _p3(spec.out_size, 1), spec.dtype)
-        _kernel(be, "max_pool")(xa, out, *_geom(spec), _nthreads(_work(spec)))
-        return _finish(out, spec)
-    ones = [np.ones(o) for o in spec.out_size]
-    return _finish(_sum_pool_core(spec, x, _ones(spec), ones, p, backend), spec)
+#: weighted-sum operators: name -> what the plan calls it
+_SUM_OPS = {"avg_pool": "average pooling", "sum_pool": "sum pooling",
+            "gaussian_pool": "Gaussian-weighted pooling", "lp_pool": "Lp pooling"}
 
 
-def _lp_pool_backward(nd, grad_output, x, norm_type, kernel_size, stride, padding, dilation,
-                      ceil_mode, backend):
-    p = _norm_type(norm_type)
-    x, spec = _spec_from(nd, x, kernel_size, stride, padding, dilation, ceil_mode,
-                         "float", "lp_pool")
-    g, (gdt, grdt) = _check_grad(grad_output, spec, x.dtype)
+def _sum_weights(op, spec, opts):
+    """(tap weights, output scales, p) of a weighted-sum operator."""
+    if op == "avg_pool":
+        cip, div = opts
+        return [np.ones(k) for k in spec.kernel], _avg_scales(spec, cip, div), 0.0
+    if op == "gaussian_pool":
+        w, s = _gauss_weights(spec, opts[0])
+        return w, s, 0.0
+    ones = [np.ones(k) for k in spec.kernel], [np.ones(o) for o in spec.out_size]
+    return ones[0], ones[1], (opts[0] if op == "lp_pool" else 0.0)
+
+
+@_memoised
+def _plan_sum_pool(op, nd, x_shape, x_dtype, g_dtype, kernel_size, stride, padding,
+                   dilation, ceil_mode, opts, backend, threads):
+    """Plan of a weighted-sum operator (``g_dtype`` None: the forward)."""
+    if op == "lp_pool":
+        opts = (_norm_type(opts[0]),)
+    spec = pool_spec(nd, x_shape, kernel_size, stride, padding, dilation, ceil_mode,
+                     x_dtype, "float", op)
     be = _backend(backend)
-    P = spec.planes
-    xs = _planes(x, gdt, P, spec.in_size)
+    nin, nout = _sizes(spec)
+    nt = _nthreads(_work(spec), threads)
+    weights, scales, p = _sum_weights(op, spec, opts)
+    name = _SUM_OPS[op] + (f" (p={p:g})" if op == "lp_pool" else "")
+    if g_dtype is None:
+        isz = spec.dtype.itemsize
+        if op == "lp_pool" and math.isinf(p):
+            return _make_plan(f"{op}{nd}d", ("max_pool",), be, (nt, threads),
+                              (3 * nin + nout) * isz, nout * isz, False,
+                              _describe(spec, "Lp pooling (p=inf: max of a NumPy |x|)"),
+                              spec, _geom(spec))
+        return _make_plan(f"{op}{nd}d", ("sum_pool",), be, (nt, threads), (nin + nout) * isz,
+                          nout * isz, False, _describe(spec, name), spec,
+                          _geom(spec) + _sum_args(spec, spec.dtype, weights, scales) + (p,))
+    gdt, grdt = _grad_dtypes(g_dtype, x_dtype)
+    gsz = gdt.itemsize
+    op_b = f"{op}{nd}d_backward"
+    if op != "lp_pool":
+        return _make_plan(op_b, ("sum_pool_backward",), be, (nt, threads),
+                          (nin + nout) * gsz, nin * gsz, False,
+                          _describe(spec, name + " backward"), spec,
+                          (gdt, grdt) + _geom(spec) + _sum_args(spec, gdt, weights, scales))
+    if math.isinf(p):
+        return _make_plan(op_b, ("max_pool_indices", "scatter"), be, (nt, threads),
+                          (4 * nin + 2 * nout) * gsz + 2 * nout * 8, nin * gsz, False,
+                          _describe(spec, "Lp pooling backward (p=inf: at the max |x|)"),
+                          spec, (gdt, grdt, p) + _geom(spec))
+    return _make_plan(op_b, ("sum_pool", "sum_pool_backward"), be, (nt, threads),
+                      (5 * nin + 3 * nout) * gsz, nin * gsz, False,
+                      _describe(spec, name + " backward"), spec,
+                      (gdt, grdt, p) + _geom(spec) + _sum_args(spec, gdt, weights, scales))
+
+
+def _sum_family(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode, opts, backend,
+                out):
+    x = as_array(x, "x")
+    plan = _plan_sum_pool(op, nd, x.shape, x.dtype, None, kernel_size, stride, padding,
+                          dilation, ceil_mode, opts, backend, get_num_threads())
+    spec = plan.spec
+    kshape = (spec.planes,) + _p3(spec.out_size, 1)
+    direct = _out_target(out, spec.out_shape, spec.result_dtype, spec.dtype, kshape, x)
+    xs = _planes(x, spec.dtype, spec.planes, spec.in_size)
+    res = direct if direct is not None else np.empty(kshape, spec.dtype)
+    if plan.kernels == ("max_pool",):  # lp_pool with p = inf: max |x|
+        _kernel(plan.backend, "max_pool")(np.abs(xs), res, *plan.args, plan.threads)
+    else:
+        _kernel(plan.backend, "sum_pool")(xs, res, *plan.args, plan.threads)
+    _record(plan)
+    return _deliver(res, out, direct, spec.out_shape, spec.result_dtype)
+
+
+def _sum_family_backward(op, nd, grad_output, x, kernel_size, stride, padding, dilation,
+                         ceil_mode, opts, backend):
+    x = as_array(x, "x")
+    g = as_array(grad_output, "grad_output")
+    plan = _plan_sum_pool(op, nd, x.shape, x.dtype, g.dtype, kernel_size, stride, padding,
+                          dilation, ceil_mode, opts, backend, get_num_threads())
+    spec = plan.spec
+    g = _check_grad(g, spec.out_shape)
+    gdt, grdt = plan.args[:2]
+    be, nt, P = plan.backend, plan.threads, spec.planes
     gs = _planes(g, gdt, P, spec.out_size)
-    nt = _nthreads(_work(spec))
+    if op != "lp_pool":
+        gx = np.empty((P,) + _p3(spec.in_size, 1), gdt)
+        _kernel(be, "sum_pool_backward")(gs, gx, *plan.args[2:], nt)
+        _record(plan)
+        return _grad_result(gx, spec, grdt)
+    p = plan.args[2]
+    geo = plan.args[3:7]
+    xs = _planes(x, gdt, P, spec.in_size)
     if math.isinf(p):
         xa = np.abs(xs)
-        out = np.empty((P,) + _p3(spec.out_size, 1), gdt)
-        idx = np.empty(out.shape, np.int64)
-        _kernel(be, "max_pool_indices")(xa, out, idx, *_geom(spec), nt)
+        y = np.empty((P,) + _p3(spec.out_size, 1), gdt)
+        idx = np.empty(y.shape, np.int64)
+        _kernel(be, "max_pool_indices")(xa, y, idx, *geo, nt)
         gx = np.empty_like(xs)
         _scatter(be, gs.reshape(P, -1), idx.reshape(P, -1), gx.reshape(P, -1), True, nt)
         gx *= np.sign(xs)
+        _record(plan)
         return _grad_result(gx, spec, grdt)
     # y = (sum |x|^p)^(1/p);  dy/dx_i = sign(x_i) |x_i|^(p-1) y^(1-p)
-    sspec = _with_dtype(spec, gdt)
-    ones_o = [np.ones(o) for o in spec.out_size]
+    sargs = plan.args[7:]
     y = np.empty((P,) + _p3(spec.out_size, 1), gdt)
-    _kernel(be, "sum_pool")(xs, y, *_geom(spec), *_sum_args(sspec, _ones(spec), ones_o),
-                            p, nt)
+    _kernel(be, "sum_pool")(xs, y, *geo, *sargs, p, nt)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         c = np.where(y > 0, gs * y ** (1.0 - p), 0).astype(gdt)
         gx = np.empty_like(xs)
-        _kernel(be, "sum_pool_backward")(c, gx, *_geom(spec),
-                                         *_sum_args(sspec, _ones(spec), ones_o), nt)
+        _kernel(be, "sum_pool_backward")(c, gx, *geo, *sargs, nt)
         if p == 1.0:
             gx *= np.sign(xs)
         elif p == 2.0:
@@ -410,18 +716,72 @@ def _lp_pool_backward(nd, grad_output, x, norm_type, kernel_size, stride, paddin
         else:
             f = np.where(xs == 0, 0, np.sign(xs) * np.abs(xs) ** (p - 1.0)).astype(gdt)
             gx *= f
+    _record(plan)
     return _grad_result(gx, spec, grdt)
+
+
+def _opts_key(v):
+    """Hashable form of an operator option (a list of sigmas becomes a tuple)."""
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _avg_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, count_include_pad,
+              divisor_override, backend, out=None):
+    return _sum_family("avg_pool", nd, x, kernel_size, stride, padding, dilation, ceil_mode,
+                       (count_include_pad, divisor_override), backend, out)
+
+
+def _avg_pool_backward(nd, grad_output, x, kernel_size, stride, padding, dilation,
+                       ceil_mode, count_include_pad, divisor_override, backend):
+    return _sum_family_backward("avg_pool", nd, grad_output, x, kernel_size, stride, padding,
+                                dilation, ceil_mode, (count_include_pad, divisor_override),
+                                backend)
+
+
+def _sum_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, backend, out=None):
+    return _sum_family("sum_pool", nd, x, kernel_size, stride, padding, dilation, ceil_mode,
+                       (), backend, out)
+
+
+def _sum_pool_backward(nd, grad_output, x, kernel_size, stride, padding, dilation,
+                       ceil_mode, backend):
+    return _sum_family_backward("sum_pool", nd, grad_output, x, kernel_size, stride, padding,
+                                dilation, ceil_mode, (), backend)
+
+
+def _gaussian_pool(nd, x, kernel_size, sigma, stride, padding, dilation, ceil_mode, backend,
+                   out=None):
+    return _sum_family("gaussian_pool", nd, x, kernel_size, stride, padding, dilation,
+                       ceil_mode, (_opts_key(sigma),), backend, out)
+
+
+def _gaussian_pool_backward(nd, grad_output, x, kernel_size, sigma, stride, padding,
+                            dilation, ceil_mode, backend):
+    return _sum_family_backward("gaussian_pool", nd, grad_output, x, kernel_size, stride,
+                                padding, dilation, ceil_mode, (_opts_key(sigma),), backend)
+
+
+def _lp_pool(nd, x, norm_type, kernel_size, stride, padding, dilation, ceil_mode, backend,
+             out=None):
+    return _sum_family("lp_pool", nd, x, kernel_size, stride, padding, dilation, ceil_mode,
+                       (norm_type,), backend, out)
+
+
+def _lp_pool_backward(nd, grad_output, x, norm_type, kernel_size, stride, padding, dilation,
+                      ceil_mode, backend):
+    return _sum_family_backward("lp_pool", nd, grad_output, x, kernel_size, stride, padding,
+                                dilation, ceil_mode, (norm_type,), backend)
 
 
 # ---------------------------------------------------------------------------
 # adaptive pooling
 # ---------------------------------------------------------------------------
-def _adaptive_setup(nd, x, output_size, result, op):
-    x = as_array(x, "x")
-    batched, xs_shape = pool_batched(nd, x.shape, op=op)
+@_memoised
+def _adaptive_spec(nd, x_shape, x_dtype, output_size, result, op):
+    batched, xs_shape = pool_batched(nd, x_shape, op=op)
     in_size = xs_shape[2:]
     out_size = adaptive_out_size(nd, in_size, output_size)
-    cdt, rdt = pool_dtypes(x.dtype, result)
+    cdt, rdt = pool_dtypes(x_dtype, result)
     spec = PoolSpec(
         nd=nd, batch=xs_shape[0], channels=xs_shape[1], in_size=in_size,
         kernel=tuple(-(-L // o) + 1 for L, o in zip(in_size, out_size, strict=True)),
@@ -430,104 +790,209 @@ def _adaptive_setup(nd, x, output_size, result, op):
     )
     wins = [adaptive_windows(L, o) for L, o in zip(in_size, out_size, strict=True)]
     wins = [(np.zeros(1, np.int64), np.ones(1, np.int64))] * (3 - nd) + wins
-    bounds = [np.ascontiguousarray(b, np.int64) for w in wins for b in w]
-    return x, spec, bounds
+    bounds = tuple(np.ascontiguousarray(b, np.int64) for w in wins for b in w)
+    return spec, bounds
 
 
-def _adaptive_avg_pool(nd, x, output_size, backend):
-    x, spec, bounds = _adaptive_setup(nd, x, output_size, "float", "adaptive_avg_pool")
+def _global(spec: PoolSpec) -> bool:
+    return all(o == 1 for o in spec.out_size)
+
+
+@_memoised
+def _plan_adaptive_avg(nd, x_shape, x_dtype, g_dtype, output_size, backend, threads):
+    spec, bounds = _adaptive_spec(nd, x_shape, x_dtype, _opts_key(output_size), "float",
+                                  "adaptive_avg_pool")
     be = _backend(backend)
+    nin, nout = _sizes(spec)
+    nt = _nthreads(_work(spec), threads)
+    glob = _global(spec)
+    what = "global average pooling" if glob else "adaptive average pooling"
+    what = f"{what} on {spec.planes} planes of {'x'.join(map(str, spec.in_size))}"
+    if g_dtype is None:
+        isz = spec.dtype.itemsize
+        return _make_plan(f"adaptive_avg_pool{nd}d",
+                          ("global_avg",) if glob else ("adaptive_avg",), be, (nt, threads),
+                          (nin + nout) * isz, nout * isz, False,
+                          what + (" (float64 sums)" if glob else ""), spec, bounds)
+    gdt, grdt = _grad_dtypes(g_dtype, x_dtype)
+    return _make_plan(f"adaptive_avg_pool{nd}d_backward",
+                      ("global_avg_backward",) if glob else ("adaptive_avg_backward",), be,
+                      (nt, threads), (nin + nout) * gdt.itemsize, nin * gdt.itemsize, False,
+                      what + (" backward (a broadcast fill)" if glob else " backward"), spec,
+                      (gdt, grdt) + bounds)
+
+
+def _adaptive_avg_pool(nd, x, output_size, backend, out=None):
+    x = as_array(x, "x")
+    plan = _plan_adaptive_avg(nd, x.shape, x.dtype, None, output_size, backend,
+                              get_num_threads())
+    spec = plan.spec
+    kshape = (spec.planes,) + _p3(spec.out_size, 1)
+    direct = _out_target(out, spec.out_shape, spec.result_dtype, spec.dtype, kshape, x)
     xs = _planes(x, spec.dtype, spec.planes, spec.in_size)
-    out = np.empty((spec.planes,) + _p3(spec.out_size, 1), spec.dtype)
-    _kernel(be, "adaptive_avg")(xs, out, *bounds, _nthreads(_work(spec)))
-    return _finish(out, spec)
+    res = direct if direct is not None else np.empty(kshape, spec.dtype)
+    if plan.kernels == ("global_avg",):
+        _kernel(plan.backend, "global_avg")(xs.reshape(spec.planes, -1),
+                                            res.reshape(spec.planes), plan.threads)
+    else:
+        _kernel(plan.backend, "adaptive_avg")(xs, res, *plan.args, plan.threads)
+    _record(plan)
+    return _deliver(res, out, direct, spec.out_shape, spec.result_dtype)
 
 
 def _adaptive_avg_pool_backward(nd, grad_output, x, output_size, backend):
-    x, spec, bounds = _adaptive_setup(nd, x, output_size, "float", "adaptive_avg_pool")
-    g, (gdt, grdt) = _check_grad(grad_output, spec, x.dtype)
-    be = _backend(backend)
+    x = as_array(x, "x")
+    g = as_array(grad_output, "grad_output")
+    plan = _plan_adaptive_avg(nd, x.shape, x.dtype, g.dtype, output_size, backend,
+                              get_num_threads())
+    spec = plan.spec
+    g = _check_grad(g, spec.out_shape)
+    gdt, grdt = plan.args[:2]
     P = spec.planes
     gs = _planes(g, gdt, P, spec.out_size)
     gx = np.empty((P,) + _p3(spec.in_size, 1), gdt)
-    _kernel(be, "adaptive_avg_backward")(gs, gx, *bounds, _nthreads(_work(spec)))
+    if plan.kernels == ("global_avg_backward",):
+        _kernel(plan.backend, "global_avg_backward")(gs.reshape(P), gx.reshape(P, -1),
+                                                     plan.threads)
+    else:
+        _kernel(plan.backend, "adaptive_avg_backward")(gs, gx, *plan.args[2:], plan.threads)
+    _record(plan)
     return _grad_result(gx, spec, grdt)
 
 
-def _adaptive_max_pool(nd, x, output_size, return_indices, backend):
-    x, spec, bounds = _adaptive_setup(nd, x, output_size, "keep", "adaptive_max_pool")
+@_memoised
+def _plan_adaptive_max(nd, x_shape, x_dtype, g_dtype, output_size, with_indices, backend,
+                       threads):
+    spec, bounds = _adaptive_spec(nd, x_shape, x_dtype, _opts_key(output_size), "keep",
+                                  "adaptive_max_pool")
     be = _backend(backend)
+    nin, nout = _sizes(spec)
+    nt = _nthreads(_work(spec), threads)
+    what = (f"adaptive max pooling on {spec.planes} planes of "
+            f"{'x'.join(map(str, spec.in_size))}")
+    isz = spec.dtype.itemsize
+    if g_dtype is None:
+        return _make_plan(f"adaptive_max_pool{nd}d", ("adaptive_max",), be, (nt, threads),
+                          (nin + nout) * isz + nout * 8, nout * isz, False, what, spec,
+                          bounds)
+    gdt, grdt = _grad_dtypes(g_dtype, x_dtype)
+    gsz = gdt.itemsize
+    op = f"adaptive_max_pool{nd}d_backward"
+    if with_indices:
+        return _make_plan(op, ("scatter",), be, (nt, threads), nout * (gsz + 8) + nin * gsz,
+                          nin * gsz, False, what + " backward from the indices", spec,
+                          (gdt, grdt) + bounds)
+    return _make_plan(op, ("adaptive_max", "scatter"), be, (nt, threads),
+                      nin * (isz + gsz) + nout * (isz + 16 + gsz), nin * gsz, False,
+                      what + " backward, argmax recomputed", spec, (gdt, grdt) + bounds)
+
+
+def _adaptive_max_pool(nd, x, output_size, return_indices, backend, out=None):
+    x = as_array(x, "x")
+    plan = _plan_adaptive_max(nd, x.shape, x.dtype, None, output_size, False, backend,
+                              get_num_threads())
+    spec = plan.spec
+    kshape = (spec.planes,) + _p3(spec.out_size, 1)
+    direct = _out_target(out, spec.out_shape, spec.result_dtype, spec.dtype, kshape, x)
     xs = _planes(x, spec.dtype, spec.planes, spec.in_size)
-    out = np.empty((spec.planes,) + _p3(spec.out_size, 1), spec.dtype)
-    idx = np.empty(out.shape, np.int64)
-    _kernel(be, "adaptive_max")(xs, out, idx, *bounds, _nthreads(_work(spec)))
+    res = direct if direct is not None else np.empty(kshape, spec.dtype)
+    idx = np.empty(kshape, np.int64)
+    _kernel(plan.backend, "adaptive_max")(xs, res, idx, *plan.args, plan.threads)
+    _record(plan)
+    y = _deliver(res, out, direct, spec.out_shape, spec.result_dtype)
     if return_indices:
-        return _finish(out, spec), idx.reshape(spec.out_shape)
-    return _finish(out, spec)
+        return y, idx.reshape(spec.out_shape)
+    return y
 
 
 def _adaptive_max_pool_backward(nd, grad_output, x, output_size, indices, backend):
-    x, spec, bounds = _adaptive_setup(nd, x, output_size, "keep", "adaptive_max_pool")
-    g, (gdt, grdt) = _check_grad(grad_output, spec, x.dtype)
-    be = _backend(backend)
+    x = as_array(x, "x")
+    g = as_array(grad_output, "grad_output")
+    plan = _plan_adaptive_max(nd, x.shape, x.dtype, g.dtype, output_size,
+                              indices is not None, backend, get_num_threads())
+    spec = plan.spec
+    g = _check_grad(g, spec.out_shape)
+    gdt, grdt = plan.args[:2]
+    bounds = plan.args[2:]
     P = spec.planes
-    nt = _nthreads(_work(spec))
     plane = math.prod(spec.in_size)
     if indices is not None:
         idx = _check_indices(indices, spec.out_shape)
     else:
         xs = _planes(x, spec.dtype, P, spec.in_size)
-        out = np.empty((P,) + _p3(spec.out_size, 1), spec.dtype)
-        idx = np.empty(out.shape, np.int64)
-        _kernel(be, "adaptive_max")(xs, out, idx, *bounds, nt)
+        y = np.empty((P,) + _p3(spec.out_size, 1), spec.dtype)
+        idx = np.empty(y.shape, np.int64)
+        _kernel(plan.backend, "adaptive_max")(xs, y, idx, *bounds, plan.threads)
     gs = _planes(g, gdt, P, spec.out_size)
     gx = np.empty((P, plane), gdt)
-    _scatter(be, gs.reshape(P, -1), idx.reshape(P, -1), gx, True, nt)
+    _scatter(plan.backend, gs.reshape(P, -1), idx.reshape(P, -1), gx, True, plan.threads)
+    _record(plan)
     return _grad_result(gx, spec, grdt)
 
 
 # ---------------------------------------------------------------------------
 # max_unpool
 # ---------------------------------------------------------------------------
-def _unpool_setup(nd, x, indices, kernel_size, stride, padding, output_size, op):
-    x = as_array(x, "x")
-    batched, xs_shape = pool_batched(nd, x.shape, op=op)
+@_memoised
+def _plan_max_unpool(nd, x_shape, x_dtype, g_dtype, kernel_size, stride, padding,
+                     output_size, backend, threads):
+    op = "max_unpool"
+    batched, xs_shape = pool_batched(nd, x_shape, op=op)
     kernel = int_tuple(kernel_size, nd, "kernel_size")
     stride = kernel if stride is None else int_tuple(stride, nd, "stride")
     if isinstance(padding, str):
         raise ValueError(f"padding must be an int, a tuple or (before, after) pairs for "
                          f"max_unpool{nd}d, got {padding!r}")
     pad = parse_padding(padding, nd, xs_shape[2:], kernel, stride, (1,) * nd)
-    out_size = unpool_out_size(nd, xs_shape[2:], kernel, stride, pad, output_size)
+    out_size = unpool_out_size(nd, xs_shape[2:], kernel, stride, pad,
+                               _opts_key(output_size))
     plane = math.prod(out_size)
-    idx = _check_indices(indices, x.shape)
-    cdt, rdt = pool_dtypes(x.dtype, "keep")
+    cdt, rdt = pool_dtypes(x_dtype, "keep")
     N, C = xs_shape[:2]
+    P = N * C
+    M = math.prod(xs_shape[2:])
     res_shape = (N, C) + out_size
-    return x, idx, (N * C, plane), res_shape if batched else res_shape[1:], cdt, rdt
+    shape = res_shape if batched else res_shape[1:]
+    what = (f"max unpooling of {P} planes of {'x'.join(map(str, xs_shape[2:]))} into "
+            f"{'x'.join(map(str, out_size))}")
+    geo = ((P, plane), shape, cdt, rdt)
+    if g_dtype is None:
+        nt = _nthreads(P * (plane + M), threads)
+        return _make_plan(f"max_unpool{nd}d", ("scatter",), _backend(backend), (nt, threads),
+                          P * (M * (cdt.itemsize + 8) + plane * cdt.itemsize),
+                          P * plane * cdt.itemsize, False, what, None, geo)
+    _backend(backend)  # validated; the gather is NumPy's
+    dts = [np.dtype(g_dtype)] + ([np.dtype(x_dtype)] if np.dtype(x_dtype).kind == "f" else [])
+    gdt, grdt = pool_dtypes(np.result_type(*[d.newbyteorder("=") for d in dts]), "float")
+    return _make_plan(f"max_unpool{nd}d_backward", ("take_along_axis",), "numpy", (1, 1),
+                      P * M * (8 + 2 * gdt.itemsize), P * M * gdt.itemsize, False,
+                      what + " backward (a gather)", None, geo + (gdt, grdt))
 
 
-def _max_unpool(nd, x, indices, kernel_size, stride, padding, output_size, backend):
-    x, idx, (P, plane), shape, cdt, rdt = _unpool_setup(
-        nd, x, indices, kernel_size, stride, padding, output_size, "max_unpool")
-    be = _backend(backend)
+def _max_unpool(nd, x, indices, kernel_size, stride, padding, output_size, backend,
+                out=None):
+    x = as_array(x, "x")
+    plan = _plan_max_unpool(nd, x.shape, x.dtype, None, kernel_size, stride, padding,
+                            output_size, backend, get_num_threads())
+    (P, plane), shape, cdt, rdt = plan.args
+    idx = _check_indices(indices, x.shape)
+    direct = _out_target(out, shape, rdt, cdt, (P, plane), x, indices)
     xs = to_compute(x, cdt).reshape(P, -1)
-    out = np.empty((P, plane), cdt)
-    _scatter(be, xs, idx.reshape(P, -1), out, False, _nthreads(out.size + xs.size))
-    return out.reshape(shape).astype(rdt, copy=False)
+    res = direct if direct is not None else np.empty((P, plane), cdt)
+    _scatter(plan.backend, xs, idx.reshape(P, -1), res, False, plan.threads)
+    _record(plan)
+    return _deliver(res, out, direct, shape, rdt)
 
 
 def _max_unpool_backward(nd, grad_output, x, indices, kernel_size, stride, padding,
                          output_size, backend):
-    x, idx, (P, plane), shape, cdt, rdt = _unpool_setup(
-        nd, x, indices, kernel_size, stride, padding, output_size, "max_unpool")
+    x = as_array(x, "x")
     g = as_array(grad_output, "grad_output")
-    if g.shape != shape:
-        raise ValueError(
-            f"grad_output must have the forward output's shape {shape}, got {g.shape}"
-        )
-    dts = [g.dtype] + ([x.dtype] if x.dtype.kind == "f" else [])
-    gdt, grdt = pool_dtypes(np.result_type(*[d.newbyteorder("=") for d in dts]), "float")
+    plan = _plan_max_unpool(nd, x.shape, x.dtype, g.dtype, kernel_size, stride, padding,
+                            output_size, backend, get_num_threads())
+    (P, plane), shape, cdt, rdt, gdt, grdt = plan.args
+    idx = _check_indices(indices, x.shape)
+    g = _check_grad(g, shape)
     gs = to_compute(g, gdt).reshape(P, plane)
     ix = idx.reshape(P, -1)
     if ix.size and (int(ix.min()) < 0 or int(ix.max()) >= plane):
@@ -536,35 +1001,59 @@ def _max_unpool_backward(nd, grad_output, x, indices, kernel_size, stride, paddi
             f"plane), got min {int(ix.min())} and max {int(ix.max())}"
         )
     gx = np.take_along_axis(gs, ix, axis=1)
+    _record(plan)
     return gx.reshape(x.shape).astype(grdt, copy=False)
 
 
 # ---------------------------------------------------------------------------
 # cross-channel max ("maxout")
 # ---------------------------------------------------------------------------
-def _channel_setup(x, k, axis):
-    x = as_array(x, "x")
+@_memoised
+def _channel_setup(x_shape, k, axis):
     if not (isinstance(k, numbers.Integral) and not isinstance(k, bool)):
         raise TypeError(f"k must be an int, got {k!r}")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     if not isinstance(axis, numbers.Integral) or isinstance(axis, bool):
         raise TypeError(f"axis must be an int, got {axis!r}")
-    if not -x.ndim <= axis < x.ndim:
-        raise ValueError(f"axis {axis} is out of range for x with {x.ndim} dimensions")
-    axis = axis % x.ndim
-    C = x.shape[axis]
+    ndim = len(x_shape)
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of range for x with {ndim} dimensions")
+    axis = axis % ndim
+    C = x_shape[axis]
     if C % k:
         raise ValueError(
-            f"k={k} must divide the size {C} of x along axis {axis} (shape {x.shape})"
+            f"k={k} must divide the size {C} of x along axis {axis} (shape {x_shape})"
         )
-    n = math.prod(x.shape[:axis])
-    s = math.prod(x.shape[axis + 1:])
-    out_shape = x.shape[:axis] + (C // k,) + x.shape[axis + 1:]
-    return x, int(k), (n, C, s), out_shape
+    n = math.prod(x_shape[:axis])
+    s = math.prod(x_shape[axis + 1:])
+    out_shape = x_shape[:axis] + (C // k,) + x_shape[axis + 1:]
+    return int(k), (n, C, s), out_shape
 
 
-def channel_max_pool(x, k: int, axis: int = 1, *, backend: str = "auto") -> np.ndarray:
+@_memoised
+def _plan_channel_max(x_shape, x_dtype, g_dtype, k, axis, backend, threads):
+    k, (n, C, s), out_shape = _channel_setup(tuple(x_shape), k, axis)
+    cdt, rdt = pool_dtypes(x_dtype, "keep")
+    be = _backend(backend)
+    nin = n * C * s
+    nt = _nthreads(nin, threads)
+    what = f"max over {C // k} groups of {k} channels ({n} x {s} positions)"
+    args = (k, (n, C, s), out_shape, cdt, rdt)
+    if g_dtype is None:
+        return _make_plan("channel_max_pool", ("channel_max",), be, (nt, threads),
+                          (nin + nin // k) * cdt.itemsize, nin // k * cdt.itemsize, False,
+                          what, None, args)
+    dts = [np.dtype(g_dtype)] + ([np.dtype(x_dtype)] if np.dtype(x_dtype).kind == "f" else [])
+    gdt, grdt = pool_dtypes(np.result_type(*[d.newbyteorder("=") for d in dts]), "float")
+    return _make_plan("channel_max_pool_backward", ("channel_max_backward",), be, (nt, threads),
+                      nin * (cdt.itemsize + gdt.itemsize) + nin // k * gdt.itemsize,
+                      nin * gdt.itemsize, False, what + " backward", None,
+                      args + (gdt, grdt))
+
+
+def channel_max_pool(x, k: int, axis: int = 1, *, backend: str = "auto",
+                     out: np.ndarray | None = None) -> np.ndarray:
     """Cross-channel max pooling ("maxout"): max over groups of ``k`` adjacent channels.
 
     ``x (N, C, *spatial)`` gives ``(N, C // k, *spatial)`` with
@@ -580,6 +1069,8 @@ def channel_max_pool(x, k: int, axis: int = 1, *, backend: str = "auto") -> np.n
     axis : int
         The channel axis.
     backend : {"auto", "numba", "cython"}
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype.
 
     Returns
     -------
@@ -593,13 +1084,15 @@ def channel_max_pool(x, k: int, axis: int = 1, *, backend: str = "auto") -> np.n
     array([[[2., 3.],
             [6., 7.]]])
     """
-    x, k, (n, C, s), out_shape = _channel_setup(x, k, axis)
-    cdt, rdt = pool_dtypes(x.dtype, "keep")
-    be = _backend(backend)
+    x = as_array(x, "x")
+    plan = _plan_channel_max(x.shape, x.dtype, None, k, axis, backend, get_num_threads())
+    k, (n, C, s), out_shape, cdt, rdt = plan.args
+    direct = _out_target(out, out_shape, rdt, cdt, (n, C // k, s), x)
     xs = to_compute(x, cdt).reshape(n, C, s)
-    out = np.empty((n, C // k, s), cdt)
-    _kernel(be, "channel_max")(xs, out, k, _nthreads(xs.size))
-    return out.reshape(out_shape).astype(rdt, copy=False)
+    res = direct if direct is not None else np.empty((n, C // k, s), cdt)
+    _kernel(plan.backend, "channel_max")(xs, res, k, plan.threads)
+    _record(plan)
+    return _deliver(res, out, direct, out_shape, rdt)
 
 
 def channel_max_pool_backward(grad_output, x, k: int, axis: int = 1, *,
@@ -614,20 +1107,16 @@ def channel_max_pool_backward(grad_output, x, k: int, axis: int = 1, *,
     >>> fc.channel_max_pool_backward(np.ones((1, 2)), x, 2)
     array([[0., 1., 1., 0.]])
     """
-    x, k, (n, C, s), out_shape = _channel_setup(x, k, axis)
+    x = as_array(x, "x")
     g = as_array(grad_output, "grad_output")
-    if g.shape != out_shape:
-        raise ValueError(
-            f"grad_output must have the forward output's shape {out_shape}, got {g.shape}"
-        )
-    cdt, _ = pool_dtypes(x.dtype, "keep")
-    dts = [g.dtype] + ([x.dtype] if x.dtype.kind == "f" else [])
-    gdt, grdt = pool_dtypes(np.result_type(*[d.newbyteorder("=") for d in dts]), "float")
-    be = _backend(backend)
+    plan = _plan_channel_max(x.shape, x.dtype, g.dtype, k, axis, backend, get_num_threads())
+    k, (n, C, s), out_shape, cdt, rdt, gdt, grdt = plan.args
+    g = _check_grad(g, out_shape)
     xs = to_compute(x, cdt).reshape(n, C, s)
     gs = to_compute(g, gdt).reshape(n, C // k, s)
     gx = np.empty((n, C, s), gdt)
-    _kernel(be, "channel_max_backward")(gs, xs, gx, k, _nthreads(xs.size))
+    _kernel(plan.backend, "channel_max_backward")(gs, xs, gx, k, plan.threads)
+    _record(plan)
     return gx.reshape(x.shape).astype(grdt, copy=False)
 
 
@@ -640,6 +1129,7 @@ def max_pool1d(
     x: ArrayLike, kernel_size: Size, stride: Size | None = None, padding: Padding = 0,
     dilation: Size = 1, ceil_mode: bool = False, return_indices: bool = False, *,
     backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """1-D max pooling (``torch.nn.functional.max_pool1d`` semantics).
 
@@ -665,6 +1155,9 @@ def max_pool1d(
         Also return the int64 flat index of each maximum within its (n, c) input plane.
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -678,7 +1171,7 @@ def max_pool1d(
     (1, 2, 4)
     """
     return _max_pool(
-        1, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, backend,
+        1, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, backend, out,
     )
 
 
@@ -727,6 +1220,7 @@ def max_pool2d(
     x: ArrayLike, kernel_size: Size, stride: Size | None = None, padding: Padding = 0,
     dilation: Size = 1, ceil_mode: bool = False, return_indices: bool = False, *,
     backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """2-D max pooling (``torch.nn.functional.max_pool2d`` semantics).
 
@@ -752,6 +1246,9 @@ def max_pool2d(
         Also return the int64 flat index of each maximum within its (n, c) input plane.
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -765,7 +1262,7 @@ def max_pool2d(
     (1, 2, 4, 4)
     """
     return _max_pool(
-        2, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, backend,
+        2, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, backend, out,
     )
 
 
@@ -814,6 +1311,7 @@ def max_pool3d(
     x: ArrayLike, kernel_size: Size, stride: Size | None = None, padding: Padding = 0,
     dilation: Size = 1, ceil_mode: bool = False, return_indices: bool = False, *,
     backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """3-D max pooling (``torch.nn.functional.max_pool3d`` semantics).
 
@@ -839,6 +1337,9 @@ def max_pool3d(
         Also return the int64 flat index of each maximum within its (n, c) input plane.
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -852,7 +1353,7 @@ def max_pool3d(
     (1, 2, 2, 2, 2)
     """
     return _max_pool(
-        3, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, backend,
+        3, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, backend, out,
     )
 
 
@@ -901,6 +1402,7 @@ def avg_pool1d(
     x: ArrayLike, kernel_size: Size, stride: Size | None = None, padding: Padding = 0,
     dilation: Size = 1, ceil_mode: bool = False, count_include_pad: bool = True,
     divisor_override: float | None = None, *, backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """1-D average pooling (``torch.nn.functional.avg_pool1d`` semantics, plus dilation).
 
@@ -927,6 +1429,9 @@ def avg_pool1d(
     divisor_override : number, optional
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -940,7 +1445,7 @@ def avg_pool1d(
     """
     return _avg_pool(
         1, x, kernel_size, stride, padding, dilation, ceil_mode, count_include_pad,
-        divisor_override, backend,
+        divisor_override, backend, out,
     )
 
 
@@ -985,6 +1490,7 @@ def avg_pool2d(
     x: ArrayLike, kernel_size: Size, stride: Size | None = None, padding: Padding = 0,
     dilation: Size = 1, ceil_mode: bool = False, count_include_pad: bool = True,
     divisor_override: float | None = None, *, backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """2-D average pooling (``torch.nn.functional.avg_pool2d`` semantics, plus dilation).
 
@@ -1011,6 +1517,9 @@ def avg_pool2d(
     divisor_override : number, optional
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -1024,7 +1533,7 @@ def avg_pool2d(
     """
     return _avg_pool(
         2, x, kernel_size, stride, padding, dilation, ceil_mode, count_include_pad,
-        divisor_override, backend,
+        divisor_override, backend, out,
     )
 
 
@@ -1069,6 +1578,7 @@ def avg_pool3d(
     x: ArrayLike, kernel_size: Size, stride: Size | None = None, padding: Padding = 0,
     dilation: Size = 1, ceil_mode: bool = False, count_include_pad: bool = True,
     divisor_override: float | None = None, *, backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """3-D average pooling (``torch.nn.functional.avg_pool3d`` semantics, plus dilation).
 
@@ -1095,6 +1605,9 @@ def avg_pool3d(
     divisor_override : number, optional
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -1108,7 +1621,7 @@ def avg_pool3d(
     """
     return _avg_pool(
         3, x, kernel_size, stride, padding, dilation, ceil_mode, count_include_pad,
-        divisor_override, backend,
+        divisor_override, backend, out,
     )
 
 
@@ -1152,6 +1665,7 @@ def avg_pool3d_backward(
 def sum_pool1d(
     x: ArrayLike, kernel_size: Size, stride: Size | None = None, padding: Padding = 0,
     dilation: Size = 1, ceil_mode: bool = False, *, backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """1-D sum pooling: the sum of each window (padded taps contribute nothing).
 
@@ -1173,6 +1687,9 @@ def sum_pool1d(
         leading padding (PyTorch's rule).
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -1185,7 +1702,7 @@ def sum_pool1d(
     True
     """
     return _sum_pool(
-        1, x, kernel_size, stride, padding, dilation, ceil_mode, backend,
+        1, x, kernel_size, stride, padding, dilation, ceil_mode, backend, out,
     )
 
 
@@ -1226,6 +1743,7 @@ def sum_pool1d_backward(
 def sum_pool2d(
     x: ArrayLike, kernel_size: Size, stride: Size | None = None, padding: Padding = 0,
     dilation: Size = 1, ceil_mode: bool = False, *, backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """2-D sum pooling: the sum of each window (padded taps contribute nothing).
 
@@ -1247,6 +1765,9 @@ def sum_pool2d(
         leading padding (PyTorch's rule).
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -1259,7 +1780,7 @@ def sum_pool2d(
     True
     """
     return _sum_pool(
-        2, x, kernel_size, stride, padding, dilation, ceil_mode, backend,
+        2, x, kernel_size, stride, padding, dilation, ceil_mode, backend, out,
     )
 
 
@@ -1300,6 +1821,7 @@ def sum_pool2d_backward(
 def sum_pool3d(
     x: ArrayLike, kernel_size: Size, stride: Size | None = None, padding: Padding = 0,
     dilation: Size = 1, ceil_mode: bool = False, *, backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """3-D sum pooling: the sum of each window (padded taps contribute nothing).
 
@@ -1321,6 +1843,9 @@ def sum_pool3d(
         leading padding (PyTorch's rule).
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -1333,7 +1858,7 @@ def sum_pool3d(
     True
     """
     return _sum_pool(
-        3, x, kernel_size, stride, padding, dilation, ceil_mode, backend,
+        3, x, kernel_size, stride, padding, dilation, ceil_mode, backend, out,
     )
 
 
@@ -1375,6 +1900,7 @@ def lp_pool1d(
     x: ArrayLike, norm_type: float, kernel_size: Size, stride: Size | None = None,
     padding: Padding = 0, dilation: Size = 1, ceil_mode: bool = False, *,
     backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """1-D Lp pooling: ``(sum over the window's taps inside the input of |x|^p)^(1/p)``.
 
@@ -1401,6 +1927,9 @@ def lp_pool1d(
         leading padding (PyTorch's rule).
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -1409,11 +1938,11 @@ def lp_pool1d(
     Examples
     --------
     >>> import numpy as np, fastconv as fc
-    >>> float(fc.lp_pool1d(np.full((1, 2, 8), 3.0), 2, 2).max()) == 3.0 * 2 ** (1 / 2)
+    >>> bool(np.isclose(fc.lp_pool1d(np.full((1, 2, 8), 3.0), 2, 2).max(), 3.0 * 2 ** (1 / 2)))
     True
     """
     return _lp_pool(
-        1, x, norm_type, kernel_size, stride, padding, dilation, ceil_mode, backend,
+        1, x, norm_type, kernel_size, stride, padding, dilation, ceil_mode, backend, out,
     )
 
 
@@ -1457,6 +1986,7 @@ def lp_pool2d(
     x: ArrayLike, norm_type: float, kernel_size: Size, stride: Size | None = None,
     padding: Padding = 0, dilation: Size = 1, ceil_mode: bool = False, *,
     backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """2-D Lp pooling: ``(sum over the window's taps inside the input of |x|^p)^(1/p)``.
 
@@ -1483,6 +2013,9 @@ def lp_pool2d(
         leading padding (PyTorch's rule).
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -1495,7 +2028,7 @@ def lp_pool2d(
     True
     """
     return _lp_pool(
-        2, x, norm_type, kernel_size, stride, padding, dilation, ceil_mode, backend,
+        2, x, norm_type, kernel_size, stride, padding, dilation, ceil_mode, backend, out,
     )
 
 
@@ -1539,6 +2072,7 @@ def lp_pool3d(
     x: ArrayLike, norm_type: float, kernel_size: Size, stride: Size | None = None,
     padding: Padding = 0, dilation: Size = 1, ceil_mode: bool = False, *,
     backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """3-D Lp pooling: ``(sum over the window's taps inside the input of |x|^p)^(1/p)``.
 
@@ -1565,6 +2099,9 @@ def lp_pool3d(
         leading padding (PyTorch's rule).
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -1573,11 +2110,12 @@ def lp_pool3d(
     Examples
     --------
     >>> import numpy as np, fastconv as fc
-    >>> float(fc.lp_pool3d(np.full((1, 2, 4, 4, 4), 3.0), 2, 2).max()) == 3.0 * 2 ** (3 / 2)
+    >>> y = fc.lp_pool3d(np.full((1, 2, 4, 4, 4), 3.0), 2, 2)
+    >>> bool(np.isclose(y.max(), 3.0 * 2 ** (3 / 2)))
     True
     """
     return _lp_pool(
-        3, x, norm_type, kernel_size, stride, padding, dilation, ceil_mode, backend,
+        3, x, norm_type, kernel_size, stride, padding, dilation, ceil_mode, backend, out,
     )
 
 
@@ -1621,6 +2159,7 @@ def gaussian_pool1d(
     x: ArrayLike, kernel_size: Size, sigma: float | tuple[float, ...],
     stride: Size | None = None, padding: Padding = 0, dilation: Size = 1,
     ceil_mode: bool = False, *, backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """1-D Gaussian-weighted average pooling (weights by distance from the window centre).
 
@@ -1649,6 +2188,9 @@ def gaussian_pool1d(
         leading padding (PyTorch's rule).
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -1662,7 +2204,7 @@ def gaussian_pool1d(
     True
     """
     return _gaussian_pool(
-        1, x, kernel_size, sigma, stride, padding, dilation, ceil_mode, backend,
+        1, x, kernel_size, sigma, stride, padding, dilation, ceil_mode, backend, out,
     )
 
 
@@ -1706,6 +2248,7 @@ def gaussian_pool2d(
     x: ArrayLike, kernel_size: Size, sigma: float | tuple[float, ...],
     stride: Size | None = None, padding: Padding = 0, dilation: Size = 1,
     ceil_mode: bool = False, *, backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """2-D Gaussian-weighted average pooling (weights by distance from the window centre).
 
@@ -1734,6 +2277,9 @@ def gaussian_pool2d(
         leading padding (PyTorch's rule).
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -1747,7 +2293,7 @@ def gaussian_pool2d(
     True
     """
     return _gaussian_pool(
-        2, x, kernel_size, sigma, stride, padding, dilation, ceil_mode, backend,
+        2, x, kernel_size, sigma, stride, padding, dilation, ceil_mode, backend, out,
     )
 
 
@@ -1791,6 +2337,7 @@ def gaussian_pool3d(
     x: ArrayLike, kernel_size: Size, sigma: float | tuple[float, ...],
     stride: Size | None = None, padding: Padding = 0, dilation: Size = 1,
     ceil_mode: bool = False, *, backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """3-D Gaussian-weighted average pooling (weights by distance from the window centre).
 
@@ -1819,6 +2366,9 @@ def gaussian_pool3d(
         leading padding (PyTorch's rule).
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -1832,7 +2382,7 @@ def gaussian_pool3d(
     True
     """
     return _gaussian_pool(
-        3, x, kernel_size, sigma, stride, padding, dilation, ceil_mode, backend,
+        3, x, kernel_size, sigma, stride, padding, dilation, ceil_mode, backend, out,
     )
 
 
@@ -1874,6 +2424,7 @@ def gaussian_pool3d_backward(
 
 def adaptive_avg_pool1d(
     x: ArrayLike, output_size: Size, *, backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """1-D adaptive average pooling (``torch.nn.functional.adaptive_avg_pool1d``).
 
@@ -1887,6 +2438,9 @@ def adaptive_avg_pool1d(
 
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -1899,7 +2453,7 @@ def adaptive_avg_pool1d(
     (1, 2, 1)
     """
     return _adaptive_avg_pool(
-        1, x, output_size, backend,
+        1, x, output_size, backend, out,
     )
 
 
@@ -1938,6 +2492,7 @@ def adaptive_avg_pool1d_backward(
 
 def adaptive_avg_pool2d(
     x: ArrayLike, output_size: Size, *, backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """2-D adaptive average pooling (``torch.nn.functional.adaptive_avg_pool2d``).
 
@@ -1951,6 +2506,9 @@ def adaptive_avg_pool2d(
 
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -1963,7 +2521,7 @@ def adaptive_avg_pool2d(
     (1, 2, 1, 1)
     """
     return _adaptive_avg_pool(
-        2, x, output_size, backend,
+        2, x, output_size, backend, out,
     )
 
 
@@ -2002,6 +2560,7 @@ def adaptive_avg_pool2d_backward(
 
 def adaptive_avg_pool3d(
     x: ArrayLike, output_size: Size, *, backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """3-D adaptive average pooling (``torch.nn.functional.adaptive_avg_pool3d``).
 
@@ -2015,6 +2574,9 @@ def adaptive_avg_pool3d(
 
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -2027,7 +2589,7 @@ def adaptive_avg_pool3d(
     (1, 2, 1, 1, 1)
     """
     return _adaptive_avg_pool(
-        3, x, output_size, backend,
+        3, x, output_size, backend, out,
     )
 
 
@@ -2066,6 +2628,7 @@ def adaptive_avg_pool3d_backward(
 
 def adaptive_max_pool1d(
     x: ArrayLike, output_size: Size, return_indices: bool = False, *, backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """1-D adaptive max pooling (``torch.nn.functional.adaptive_max_pool1d``).
 
@@ -2079,6 +2642,9 @@ def adaptive_max_pool1d(
         Also return the int64 flat in-plane index of each maximum.
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -2092,7 +2658,7 @@ def adaptive_max_pool1d(
     (1, 2, 1)
     """
     return _adaptive_max_pool(
-        1, x, output_size, return_indices, backend,
+        1, x, output_size, return_indices, backend, out,
     )
 
 
@@ -2134,6 +2700,7 @@ def adaptive_max_pool1d_backward(
 
 def adaptive_max_pool2d(
     x: ArrayLike, output_size: Size, return_indices: bool = False, *, backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """2-D adaptive max pooling (``torch.nn.functional.adaptive_max_pool2d``).
 
@@ -2147,6 +2714,9 @@ def adaptive_max_pool2d(
         Also return the int64 flat in-plane index of each maximum.
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -2160,7 +2730,7 @@ def adaptive_max_pool2d(
     (1, 2, 1, 1)
     """
     return _adaptive_max_pool(
-        2, x, output_size, return_indices, backend,
+        2, x, output_size, return_indices, backend, out,
     )
 
 
@@ -2202,6 +2772,7 @@ def adaptive_max_pool2d_backward(
 
 def adaptive_max_pool3d(
     x: ArrayLike, output_size: Size, return_indices: bool = False, *, backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """3-D adaptive max pooling (``torch.nn.functional.adaptive_max_pool3d``).
 
@@ -2215,6 +2786,9 @@ def adaptive_max_pool3d(
         Also return the int64 flat in-plane index of each maximum.
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -2228,7 +2802,7 @@ def adaptive_max_pool3d(
     (1, 2, 1, 1, 1)
     """
     return _adaptive_max_pool(
-        3, x, output_size, return_indices, backend,
+        3, x, output_size, return_indices, backend, out,
     )
 
 
@@ -2271,6 +2845,7 @@ def adaptive_max_pool3d_backward(
 def max_unpool1d(
     x: ArrayLike, indices: ArrayLike, kernel_size: Size, stride: Size | None = None,
     padding: Padding = 0, output_size: Size | None = None, *, backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """1-D max unpooling (``torch.nn.functional.max_unpool1d``): the inverse of
     :func:`max_pool1d` given its indices.
@@ -2292,6 +2867,9 @@ def max_unpool1d(
     output_size : tuple of ints, optional
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -2306,7 +2884,7 @@ def max_unpool1d(
     True
     """
     return _max_unpool(
-        1, x, indices, kernel_size, stride, padding, output_size, backend,
+        1, x, indices, kernel_size, stride, padding, output_size, backend, out,
     )
 
 
@@ -2348,6 +2926,7 @@ def max_unpool1d_backward(
 def max_unpool2d(
     x: ArrayLike, indices: ArrayLike, kernel_size: Size, stride: Size | None = None,
     padding: Padding = 0, output_size: Size | None = None, *, backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """2-D max unpooling (``torch.nn.functional.max_unpool2d``): the inverse of
     :func:`max_pool2d` given its indices.
@@ -2369,6 +2948,9 @@ def max_unpool2d(
     output_size : tuple of ints, optional
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -2383,7 +2965,7 @@ def max_unpool2d(
     True
     """
     return _max_unpool(
-        2, x, indices, kernel_size, stride, padding, output_size, backend,
+        2, x, indices, kernel_size, stride, padding, output_size, backend, out,
     )
 
 
@@ -2425,6 +3007,7 @@ def max_unpool2d_backward(
 def max_unpool3d(
     x: ArrayLike, indices: ArrayLike, kernel_size: Size, stride: Size | None = None,
     padding: Padding = 0, output_size: Size | None = None, *, backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """3-D max unpooling (``torch.nn.functional.max_unpool3d``): the inverse of
     :func:`max_pool3d` given its indices.
@@ -2446,6 +3029,9 @@ def max_unpool3d(
     output_size : tuple of ints, optional
     backend : {"auto", "numba", "cython"}
         Keyword-only. ``"auto"``: the compiled Cython/OpenMP kernels (no JIT), else Numba.
+    out : ndarray, optional
+        Keyword-only: preallocated result of the exact shape and dtype, written in place
+        and returned (``ValueError`` otherwise).
 
     Returns
     -------
@@ -2460,7 +3046,7 @@ def max_unpool3d(
     True
     """
     return _max_unpool(
-        3, x, indices, kernel_size, stride, padding, output_size, backend,
+        3, x, indices, kernel_size, stride, padding, output_size, backend, out,
     )
 
 

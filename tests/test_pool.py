@@ -545,6 +545,23 @@ def test_kernels_write_every_element(backend):
     dst = np.full((3, 10), np.nan, np.float32)
     get("scatter")(np.ones((3, 2), np.float32), np.zeros((3, 2), np.int64), dst, True, 2)
     assert (dst[:, 0] == 2).all() and (dst[:, 1:] == 0).all()
+    # streamed (non-temporal) writes fill every element too, and no more, whatever
+    # the alignment of the rows
+    gref = np.empty_like(x)
+    get("max_pool_backward")(np.ones_like(out), x, gref, *geo, 1)
+    for off in (0, 1, 3):
+        raw = np.full(x.size + 20, np.nan, np.float32)
+        gs = raw[off:off + x.size].reshape(x.shape)
+        get("max_pool_backward")(np.ones_like(out), x, gs, *geo, 2, True)
+        assert not np.isnan(gs).any() and np.isnan(raw[:off]).all()
+        assert np.isnan(raw[off + x.size:]).all()
+        np.testing.assert_array_equal(gs, gref)
+    m = np.full(6, np.nan, np.float32)
+    get("global_avg")(x.reshape(6, -1), m, 2)
+    assert not np.isnan(m).any()
+    gx[...] = np.nan
+    get("global_avg_backward")(m, gx.reshape(6, -1), 2)
+    assert not np.isnan(gx).any()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -561,7 +578,10 @@ def test_bit_identical_across_threads(backend):
                 fc.lp_pool2d(x, 3, 3, 2, 1, backend=backend),
                 fc.gaussian_pool2d(x, 3, 1.0, 2, 1, backend=backend),
                 fc.adaptive_avg_pool2d(x, (3, 5), backend=backend),
+                fc.adaptive_avg_pool2d(x, 1, backend=backend),
                 fc.adaptive_max_pool2d(x, (3, 5), backend=backend),
+                fc.max_pool2d_backward(np.ones((4, 16, 20, 18), np.float32), x, 2,
+                                       backend=backend),
                 fc.max_pool2d_backward(g, x, 3, 2, 1, backend=backend),
                 fc.max_pool2d_backward(g, x, 3, 2, 1, indices=i, backend=backend),
                 fc.avg_pool2d_backward(g, x, 3, 2, 1, backend=backend),
@@ -644,3 +664,250 @@ def test_public_names_have_docstrings_with_examples():
     for name in pool.__all__:
         f = getattr(fc, name)
         assert f.__doc__ and ">>>" in f.__doc__, name
+
+
+# ---------------------------------------------------------------------------
+# plan_pool: the functions run exactly the plan it returns
+# ---------------------------------------------------------------------------
+def _plan_cases():
+    """(op, x, leading arrays, args, kwargs): one call per operator family and variant."""
+    x = _x((2, 3, 9, 10)).astype(np.float32)
+    big = _x((4, 16, 40, 37)).astype(np.float32)  # parallel (above PARALLEL_MIN_ELEMENTS)
+    y, idx = fc.max_pool2d(x, 3, 2, 1, return_indices=True)
+    ay, aidx = fc.adaptive_max_pool2d(x, 3, return_indices=True)
+    g = np.ones_like(y)
+    return [
+        ("max_pool2d", x, (), (2,), {}),
+        ("max_pool2d", big, (), (3, 2, 1), {}),
+        ("max_pool2d", x, (), (3, 2, 1), dict(return_indices=True)),
+        ("max_pool2d_backward", x, (g,), (3, 2, 1), {}),
+        ("max_pool2d_backward", x, (g,), (3, 2, 1), dict(indices=idx)),
+        ("max_pool1d", x[0], (), (3,), dict(ceil_mode=True)),
+        ("avg_pool2d", x, (), (3, 2, 1), dict(count_include_pad=False)),
+        ("avg_pool2d_backward", x, (g,), (3, 2, 1), {}),
+        ("sum_pool3d", x[None], (), (2,), {}),
+        ("lp_pool2d", x, (), (2, 3, 2, 1), {}),
+        ("lp_pool2d", x, (), (np.inf, 3, 2, 1), {}),
+        ("lp_pool2d_backward", x, (g,), (3, 3, 2, 1), {}),
+        ("lp_pool2d_backward", x, (g,), (np.inf, 3, 2, 1), {}),
+        ("gaussian_pool2d", x, (), (3, 1.0, 2, 1), {}),
+        ("gaussian_pool2d_backward", x, (g,), (3, [0.5, 2.0], 2, 1), {}),
+        ("adaptive_avg_pool2d", x, (), (1,), {}),
+        ("adaptive_avg_pool2d", big, (), (1,), {}),
+        ("adaptive_avg_pool2d", x, (), ((3, None),), {}),
+        ("adaptive_avg_pool2d_backward", big, (np.ones((4, 16, 1, 1), np.float32),), (1,), {}),
+        ("adaptive_avg_pool2d_backward", x, (np.ones_like(ay),), (3,), {}),
+        ("adaptive_max_pool2d", x, (), (3,), dict(return_indices=True)),
+        ("adaptive_max_pool2d_backward", x, (np.ones_like(ay),), (3,), {}),
+        ("adaptive_max_pool2d_backward", x, (np.ones_like(ay),), (3,), dict(indices=aidx)),
+        ("channel_max_pool", x, (), (3,), {}),
+        ("channel_max_pool_backward", x, (np.ones((2, 1, 9, 10)),), (3,), {}),
+    ]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_functions_run_what_plan_pool_returns(backend):
+    for op, x, lead, args, kw in _plan_cases():
+        fn = getattr(fc, op)
+        fn(*lead, x, *args, backend=backend, **kw)
+        ran = fc.pool.last_plan()
+        gd = {"grad_dtype": lead[0].dtype} if lead else {}
+        planned = fc.plan_pool(op, x.shape, *args, dtype=x.dtype, backend=backend, **gd, **kw)
+        assert ran == planned, (op, ran, planned)
+        assert ran.op == op and ran.backend == backend and ran.kernels
+        assert ran.bytes_moved > 0 and ran.estimated_seconds > 0
+        assert 1 <= ran.threads <= fc.get_num_threads()
+        assert ran.reason.endswith(".") and "\n" not in ran.reason
+    # unpool: its indices are an array argument, not planned
+    y, idx = fc.max_pool2d(_x((2, 3, 8, 8)), 2, return_indices=True)
+    fc.max_unpool2d(y, idx, 2, backend=backend)
+    assert fc.pool.last_plan() == fc.plan_pool("max_unpool2d", y.shape, 2, dtype=y.dtype,
+                                                backend=backend)
+    fc.max_unpool2d_backward(np.ones((2, 3, 8, 8)), y, idx, 2, backend=backend)
+    assert fc.pool.last_plan() == fc.plan_pool("max_unpool2d_backward", y.shape, 2,
+                                                dtype=y.dtype, backend=backend)
+
+
+def test_plan_pool_choices():
+    shape = (8, 64, 112, 112)
+    p = fc.plan_pool("adaptive_avg_pool2d", shape, 1)
+    assert p.kernels == ("global_avg",) and p.bytes_moved == 4 * (np.prod(shape) + 512)
+    assert fc.plan_pool("adaptive_avg_pool2d", shape, 7).kernels == ("adaptive_avg",)
+    assert fc.plan_pool("adaptive_avg_pool2d_backward", shape, 1).kernels == (
+        "global_avg_backward",)
+    assert fc.plan_pool("max_pool2d_backward", shape, 2).kernels == ("max_pool_backward",)
+    assert fc.plan_pool("max_pool2d_backward", shape, 2, indices=True).kernels == ("scatter",)
+    assert fc.plan_pool("lp_pool2d_backward", shape, 2, 2).kernels == (
+        "sum_pool", "sum_pool_backward")
+    with fc.num_threads(2):
+        big = fc.plan_pool("max_pool2d_backward", shape, 2, backend="cython")
+        small = fc.plan_pool("max_pool2d_backward", (1, 1, 8, 8), 2, backend="cython")
+        fwd = fc.plan_pool("max_pool2d", shape, 2, backend="cython")
+    assert big.threads == 2 and big.streaming and "streamed" in big.reason
+    assert small.threads == 1 and not small.streaming and "too small" in small.reason
+    assert fwd.threads == 2 and not fwd.streaming and "through the cache" in fwd.reason
+    assert not fc.plan_pool("max_pool2d_backward", shape, 2, backend="numba").streaming
+    assert fc.plan_pool("max_pool2d", shape, 2, dtype=np.float64).bytes_moved == (
+        2 * fwd.bytes_moved)
+    with pytest.raises(ValueError, match="op must be the name of a pooling function"):
+        fc.plan_pool("conv2d", shape, 2)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+        fc.plan_pool("max_pool2d", shape, 2, bogus=1)
+    with pytest.raises(ValueError, match="kernel_size must be >= 1"):
+        fc.plan_pool("max_pool2d", shape, 0)
+
+
+# ---------------------------------------------------------------------------
+# out=: preallocated results
+# ---------------------------------------------------------------------------
+def _out_cases(x):
+    y, idx = fc.max_pool2d(x, 2, return_indices=True)
+    return [
+        (fc.max_pool2d, (x, 3, 2, 1), {}),
+        (fc.avg_pool2d, (x, 3, 2, 1), {}),
+        (fc.sum_pool1d, (x[0], 2), {}),
+        (fc.lp_pool3d, (x[None], 2, 2), {}),
+        (fc.gaussian_pool2d, (x, 3, 1.0, 2, 1), {}),
+        (fc.adaptive_avg_pool2d, (x, 1), {}),
+        (fc.adaptive_avg_pool2d, (x, (3, 4)), {}),
+        (fc.adaptive_max_pool2d, (x, 3), {}),
+        (fc.max_unpool2d, (y, idx, 2), {}),
+        (fc.channel_max_pool, (x, 3), {}),
+    ]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_out_is_filled_in_place(backend):
+    x = _x((2, 3, 9, 10)).astype(np.float32)
+    for f, args, kw in _out_cases(x):
+        expect = f(*args, backend=backend, **kw)
+        out = np.full(expect.shape, np.nan, expect.dtype)
+        got = f(*args, backend=backend, out=out, **kw)
+        assert got is out, f.__name__
+        np.testing.assert_array_equal(out, expect, err_msg=f.__name__)
+        # a non-contiguous out (written through a temporary)
+        big = np.full(expect.shape[:-1] + (2 * expect.shape[-1],), np.nan, expect.dtype)
+        got = f(*args, backend=backend, out=big[..., ::2], **kw)
+        np.testing.assert_array_equal(big[..., ::2], expect, err_msg=f.__name__)
+        assert np.isnan(big[..., 1::2]).all()
+    # the result dtype of float16 / integer inputs
+    h = x.astype(np.float16)
+    out = np.empty((2, 3, 4, 5), np.float16)
+    assert fc.avg_pool2d(h, 2, out=out, backend=backend) is out
+    np.testing.assert_array_equal(out, fc.avg_pool2d(h, 2, backend=backend))
+    u = (np.abs(x) * 50).astype(np.uint8)
+    out = np.empty((2, 3, 4, 5), np.uint8)
+    y, idx = fc.max_pool2d(u, 2, return_indices=True, out=out, backend=backend)
+    assert y is out and idx.dtype == np.int64
+    np.testing.assert_array_equal(out, fc.max_pool2d(u, 2, backend=backend))
+    # an out overlapping the input still gets the right result
+    expect = fc.adaptive_avg_pool2d(x, (9, 5), backend=backend)
+    flat = x.ravel().copy()
+    xa, out = flat.reshape(x.shape), flat[:expect.size].reshape(expect.shape)
+    assert fc.adaptive_avg_pool2d(xa, (9, 5), out=out, backend=backend) is out
+    np.testing.assert_array_equal(out, expect)
+
+
+def test_out_errors_name_out():
+    x = _x((2, 3, 8, 8)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"out must have shape \(2, 3, 4, 4\) and dtype "
+                                         r"float32, got shape \(2, 3, 4, 5\)"):
+        fc.max_pool2d(x, 2, out=np.empty((2, 3, 4, 5), np.float32))
+    with pytest.raises(ValueError, match="out must have shape .* dtype float32, got .* "
+                                         "dtype float64"):
+        fc.avg_pool2d(x, 2, out=np.empty((2, 3, 4, 4)))
+    ro = np.empty((2, 3, 1, 1), np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="out must be writeable"):
+        fc.adaptive_avg_pool2d(x, 1, out=ro)
+    with pytest.raises(TypeError, match="out must be a numpy.ndarray"):
+        fc.max_pool2d(x, 2, out=[[0.0]])
+    y, idx = fc.max_pool2d(x, 2, return_indices=True)
+    with pytest.raises(ValueError, match=r"out must have shape \(2, 3, 8, 8\)"):
+        fc.max_unpool2d(y, idx, 2, out=np.empty((2, 3, 8, 9), np.float32))
+
+
+# ---------------------------------------------------------------------------
+# streaming (non-temporal) stores and the fast kernels of the big cases
+# ---------------------------------------------------------------------------
+@pytest.fixture
+def always_stream(monkeypatch):
+    """Every output streams (the threshold is 4 MiB otherwise: tests stay small)."""
+    from fastconv import pool
+
+    monkeypatch.setattr(pool, "STREAM_MIN_BYTES", 0)
+    pool._clear_plans()
+    yield
+    pool._clear_plans()
+
+
+@pytest.mark.parametrize("nt", [1, 2])
+def test_streamed_results_match_reference(always_stream, nt):
+    with fc.num_threads(nt):
+        for shape in [(3, 5, 13, 17), (2, 4, 12, 16), (1, 9, 7, 33)]:  # odd row widths too
+            x = _x(shape, ties=shape[-1] == 16).astype(np.float32)
+            for kw in (dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+                       dict(kernel_size=3, stride=1, padding=1, dilation=1)):
+                y, idx = fc.max_pool2d(x, return_indices=True, **kw)
+                assert fc.pool.last_plan().kernels == ("max_pool_indices",)
+                np.testing.assert_array_equal(fc.max_pool2d(x, **kw), y)
+                assert_close(fc.avg_pool2d(x, **kw), ref.avg_pool(x, **kw))
+                g = _x(y.shape).astype(np.float32)
+                gr = ref.max_pool_backward(g, x, **kw)
+                assert_close(fc.max_pool2d_backward(g, x, **kw), gr)
+                assert_close(fc.max_pool2d_backward(g, x, indices=idx, **kw), gr)
+            u = fc.max_unpool2d(*fc.max_pool2d(x, 2, return_indices=True), 2,
+                                output_size=x.shape)
+            np.testing.assert_array_equal(u, ref.max_unpool(
+                *ref.max_pool(x, 2, return_indices=True), 2, output_size=x.shape))
+
+
+@pytest.mark.parametrize("nt", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_backward_fast_paths(nt, dtype):
+    """The vectorised 2x2/2 and 3x3/2 backward rows (masked tails, padded borders,
+    -inf windows, NaN rows, ties) against the reference."""
+    r = np.random.default_rng(7)
+    with fc.num_threads(nt):
+        for H, W in [(7, 7), (9, 40), (6, 35), (12, 66), (3, 3), (4, 65)]:
+            base = r.standard_normal((2, 3, H, W))
+            kinds = {
+                "ties": r.integers(-1, 2, base.shape).astype(float),
+                "ninf": np.where(r.random(base.shape) < 0.7, -np.inf, base),
+                "nan": np.where(r.random(base.shape) < 0.02, np.nan, base),
+            }
+            for x in kinds.values():
+                x = x.astype(dtype)
+                for k, s, p in ((3, 2, 1), (3, 2, 0), (2, 2, 0), (2, 2, 1)):
+                    try:
+                        y = ref.max_pool(x, k, s, p)
+                    except ValueError:
+                        continue
+                    g = r.standard_normal(y.shape).astype(dtype)
+                    assert_close(fc.max_pool2d_backward(g, x, k, s, p),
+                                 ref.max_pool_backward(g, x, k, s, p))
+
+
+def test_global_average_accuracy_and_nan():
+    # float32 planes with a large offset: float64 accumulation keeps the mean exact
+    # to float32 rounding (a float32 running sum would lose ~3 digits here)
+    x = (1000.0 + _x((2, 3, 300, 301))).astype(np.float32)
+    y = fc.adaptive_avg_pool2d(x, 1)
+    r = x.astype(np.float64).mean(axis=(2, 3), keepdims=True)
+    assert np.abs(y - r).max() <= np.spacing(np.float32(1000.0))
+    # planes longer than one partial-sum chunk, 1-D and 3-D
+    z = _x((2, 70001)).astype(np.float32)
+    assert_close(fc.adaptive_avg_pool1d(z, 1), z.astype(np.float64).mean(-1, keepdims=True))
+    x3 = x[:, :, :20].reshape(2, 3, 4, 5, 301)
+    assert_close(fc.adaptive_avg_pool3d(x3, 1),
+                 x3.astype(np.float64).mean(axis=(2, 3, 4), keepdims=True))
+    w = _x((1, 3, 5, 5))
+    w[0, 0, 1, 1] = np.nan
+    w[0, 1, 2, 2] = np.inf
+    w[0, 2, 0, 0], w[0, 2, 4, 4] = np.inf, -np.inf
+    y = fc.adaptive_avg_pool2d(w, 1)[0, :, 0, 0]
+    assert np.isnan(y[0]) and y[1] == np.inf and np.isnan(y[2])
+    # backward: a broadcast fill
+    g = _x((2, 3, 1, 1))
+    gx = fc.adaptive_avg_pool2d_backward(g, x, 1)
+    np.testing.assert_allclose(gx, np.broadcast_to(g / (300 * 301), x.shape), rtol=1e-6)
