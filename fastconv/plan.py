@@ -337,7 +337,7 @@ def plan_conv(
     if pass_ != "forward":
         from .backward import plan_backward
 
-        return plan_backward(spec, pass_, algorithm, backend)
+        return plan_backward(spec, pass_, algorithm, backend, tolerance=tolerance)
     plan = make_plan(spec, algorithm, backend, weight=weight, tolerance=tolerance)
     if not measure:
         return plan

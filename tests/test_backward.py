@@ -673,6 +673,12 @@ def test_winograd_weight_grad_plans_and_refusals():
     with pytest.raises(ValueError, match="tolerance"):
         plan_backward(spec, "weight_grad", "winograd", tolerance=1e-7)
     assert plan_backward(spec, "weight_grad", tolerance=1e-7).algorithm != "winograd"
+    # ... through plan_conv(pass_=...)
+    assert fc.plan_conv((8, 64, 56, 56), (64, 64, 3, 3), padding=1, pass_="weight_grad",
+                        algorithm="winograd", tolerance=1e-5).options["tile"] == 2
+    with pytest.raises(ValueError, match="tolerance"):
+        fc.plan_conv((8, 64, 56, 56), (64, 64, 3, 3), padding=1, pass_="weight_grad",
+                     algorithm="winograd", tolerance=1e-7)
     # ... and through the public function
     fc.conv2d_backward(g, x, w, padding=1, needs=("weight",), tolerance=1e-5)
     ran = last_backward_plans()["weight_grad"]
