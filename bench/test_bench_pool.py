@@ -6,7 +6,8 @@ count with a thread pool -- NumPy releases the GIL), the floor of any pass that
 reads the input once.  One pytest-benchmark group per (case, thread count), so
 the table compares the three rows directly.
 
-Forward rows time ``fc.<op>`` and ``torch.nn.functional.<op>``.  Backward rows
+Forward rows time ``fc.<op>`` and ``torch.nn.functional.<op>``; fastconv rows record
+the pooling plan they ran (``fc.plan_pool``: kernels, threads, streaming, reason).  Backward rows
 time only the backward: fastconv's ``*_backward(grad_output, x, ...)`` (max
 pooling recomputes the argmax: it is given no indices; the ``fastconv-indices``
 rows pass the forward's indices instead) against the ATen kernel
@@ -107,6 +108,15 @@ def _nbytes(*shapes):
     return sum(int(np.prod(s)) * 4 for s in shapes)
 
 
+def _plan_info(benchmark):
+    """What the last fastconv pooling call ran (its PoolPlan) into extra_info."""
+    plan = fc.pool.last_plan()
+    if plan is not None:
+        benchmark.extra_info.update(
+            kernels="+".join(plan.kernels), backend=plan.backend, plan_threads=plan.threads,
+            streaming=plan.streaming, estimated_s=plan.estimated_seconds, reason=plan.reason)
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("case", list(FORWARD))
 def test_pool_forward(benchmark, bench, threads, case, impl):
@@ -117,6 +127,7 @@ def test_pool_forward(benchmark, bench, threads, case, impl):
                 bytes=_nbytes(x.shape, y.shape), shape=str(SHAPE))
     if impl == "fastconv":
         res = bench(benchmark, lambda: fc_fn(x), backend="cython", **info)
+        _plan_info(benchmark)
         if torch is not None:
             benchmark.extra_info["max_rel_err"] = max_rel_err(
                 res, t_fn(torch.from_numpy(x)).numpy())
@@ -147,9 +158,11 @@ def test_pool_backward(benchmark, bench, threads, case, impl):
         _, idx = fc.max_pool2d(x, k, s, p, return_indices=True)
         res = bench(benchmark, lambda: fc.max_pool2d_backward(g, x, k, s, p, indices=idx),
                     backend="cython", **info)
+        _plan_info(benchmark)
         np.testing.assert_array_equal(res, fc_bw(g, x))
     elif impl == "fastconv":
         res = bench(benchmark, lambda: fc_bw(g, x), backend="cython", **info)
+        _plan_info(benchmark)
         if torch is not None:
             fn, _ = t_build(torch.from_numpy(x))
             benchmark.extra_info["max_rel_err"] = max_rel_err(res, fn().numpy())
