@@ -42,11 +42,10 @@ cdef extern from "pool_simd.h":
     void fc_fill_float(float* d, float v, Py_ssize_t n) noexcept nogil
     void fc_fill_double(double* d, double v, Py_ssize_t n) noexcept nogil
     int fc_hasnan_float(const float* x, Py_ssize_t n) noexcept nogil
-    int fc_hasnan_double(const double* x, Py_ssize_t n) noexcept nogil
-    void fc_argmax33_float(const float* r0, const float* r1, const float* r2, int* k,
-                           Py_ssize_t n, Py_ssize_t avail, int nonan) noexcept nogil
-    void fc_argmax33_double(const double* r0, const double* r1, const double* r2, int* k,
-                            Py_ssize_t n, Py_ssize_t avail, int nonan) noexcept nogil
+    void fc_argmax33_c_float(const float* r0, const float* r1, const float* r2, int* k,
+                             Py_ssize_t n) noexcept nogil
+    void fc_argmax33_c_double(const double* r0, const double* r1, const double* r2, int* k,
+                              Py_ssize_t n) noexcept nogil
     void fc_scatter33_float(const int* k, const float* g, float** tap,
                             Py_ssize_t n) noexcept nogil
     void fc_scatter33_double(const int* k, const double* g, double** tap,
@@ -145,51 +144,7 @@ cdef extern from *:
             b[j] = FC_GT(v, m) ? v : m; } }
     FC_HMAX(float)
     FC_HMAX(double)
-    /* Max pooling backward, 2x2 windows of stride 2 (non-overlapping): the gradient
-       of output j goes to the first maximum (last NaN) of its 4 inputs, the other 3
-       get 0; every element of the two input rows' first 2n columns is written. */
-    #define FC_MAXBW22(T) \
-    static FC_VW void fc_maxbw22_##T(const T* restrict r0, const T* restrict r1, \
-                               const T* restrict g, T* restrict g0, T* restrict g1, \
-                               Py_ssize_t n) { \
-        for (Py_ssize_t j = 0; j < n; j++) { \
-            T a = r0[2*j], b = r0[2*j+1], c = r1[2*j], d = r1[2*j+1]; \
-            int tb = FC_GT(b, a); T m = tb ? b : a; \
-            int tc = FC_GT(c, m); m = tc ? c : m; \
-            int td = FC_GT(d, m); \
-            int kd = td, kc = tc & !td, kb = tb & !tc & !td, ka = !tb & !tc & !td; \
-            T gv = g[j]; \
-            g0[2*j] = ka ? gv : (T)0; g0[2*j+1] = kb ? gv : (T)0; \
-            g1[2*j] = kc ? gv : (T)0; g1[2*j+1] = kd ? gv : (T)0; } }
-    FC_MAXBW22(float)
-    FC_MAXBW22(double)
-    /* Window argmax (row-major tap number) of the interior outputs of a stride-2 row,
-       3x3 windows from 3 input rows: vectorisable selects, no branches. */
-    #define FC_ARGMAX33(T) \
-    static FC_VW void fc_argmax33s2_##T(const T* restrict r0, const T* restrict r1, \
-                                  const T* restrict r2, int* restrict k, Py_ssize_t n) { \
-        for (Py_ssize_t j = 0; j < n; j++) { \
-            T m = r0[2*j]; int kk = 0; T v; int t; \
-            v = r0[2*j+1]; t = FC_GT(v, m); m = t ? v : m; kk = t ? 1 : kk; \
-            v = r0[2*j+2]; t = FC_GT(v, m); m = t ? v : m; kk = t ? 2 : kk; \
-            v = r1[2*j];   t = FC_GT(v, m); m = t ? v : m; kk = t ? 3 : kk; \
-            v = r1[2*j+1]; t = FC_GT(v, m); m = t ? v : m; kk = t ? 4 : kk; \
-            v = r1[2*j+2]; t = FC_GT(v, m); m = t ? v : m; kk = t ? 5 : kk; \
-            v = r2[2*j];   t = FC_GT(v, m); m = t ? v : m; kk = t ? 6 : kk; \
-            v = r2[2*j+1]; t = FC_GT(v, m); m = t ? v : m; kk = t ? 7 : kk; \
-            v = r2[2*j+2]; t = FC_GT(v, m); kk = t ? 8 : kk; \
-            k[j] = kk; } }
-    FC_ARGMAX33(float)
-    FC_ARGMAX33(double)
     """
-    void fc_argmax33s2_float(const float* r0, const float* r1, const float* r2, int* k,
-                             Py_ssize_t n) noexcept nogil
-    void fc_argmax33s2_double(const double* r0, const double* r1, const double* r2, int* k,
-                              Py_ssize_t n) noexcept nogil
-    void fc_maxbw22_float(const float* r0, const float* r1, const float* g, float* g0,
-                          float* g1, Py_ssize_t n) noexcept nogil
-    void fc_maxbw22_double(const double* r0, const double* r1, const double* g, double* g0,
-                           double* g1, Py_ssize_t n) noexcept nogil
     void fc_hmax2s2_float(const float* s, float* o, Py_ssize_t n) noexcept nogil
     void fc_hmax3s2_float(const float* s, float* o, Py_ssize_t n) noexcept nogil
     void fc_hmax2s1_float(const float* s, float* o, Py_ssize_t n) noexcept nogil
@@ -632,15 +587,13 @@ cdef void _maxbw_slice(const real* go, const real* xs, real* ring, int* ks, int*
         while z < top:  # rows entering the ring start at zero
             memset(ring + (z & R) * W, 0, rowb)
             fc_prefetch(xs + (z + PREFETCH_ROWS) * W, rowb)  # may run past the slice: a hint
-            if w33 or v33:
-                if real is float:
+            if real is float:
+                if w33:  # the vector path needs NaN-free rows
                     nan[z & R] = fc_hasnan_float(xs + z * W, W)
-                else:
-                    nan[z & R] = fc_hasnan_double(xs + z * W, W)
             z = z + 1
         grow = go + oh * OW
         clean = True
-        if w33 or v33:
+        if w33:
             for t in range(h0, h1):
                 if nan[(sth + t) & R]:
                     clean = False
@@ -668,10 +621,10 @@ cdef void _maxbw_slice(const real* go, const real* xs, real* ring, int* ks, int*
                 for t in range(9):
                     tap[t] = ring + ((sth + t // 3) & R) * W + c + t % 3
                 if real is float:
-                    fc_argmax33_float(x0, x0 + W, x0 + 2 * W, ks, b - a, W - c, clean)
+                    fc_argmax33_c_float(x0, x0 + W, x0 + 2 * W, ks, b - a)
                     fc_scatter33_float(ks, grow + a, tap, b - a)
                 else:
-                    fc_argmax33_double(x0, x0 + W, x0 + 2 * W, ks, b - a, W - c, clean)
+                    fc_argmax33_c_double(x0, x0 + W, x0 + 2 * W, ks, b - a)
                     fc_scatter33_double(ks, grow + a, tap, b - a)
             for ow in range(a):
                 _maxbw_win(xs, ring, R, g, sth, h0, h1, ow, grow[ow])
@@ -760,10 +713,10 @@ cdef void _maxbw_plane(const real* gr, const anyt* x, real* gx, Py_ssize_t p,
                 pos = ((std + d0 * g.dd) * H + sth) * W
                 c0 = 2 * g.a - g.pw
                 if anyt is float:
-                    fc_argmax33s2_float(xp + pos + c0, xp + pos + W + c0,
+                    fc_argmax33_c_float(xp + pos + c0, xp + pos + W + c0,
                                         xp + pos + 2 * W + c0, ks, g.b - g.a)
                 elif anyt is double:
-                    fc_argmax33s2_double(xp + pos + c0, xp + pos + W + c0,
+                    fc_argmax33_c_double(xp + pos + c0, xp + pos + W + c0,
                                          xp + pos + 2 * W + c0, ks, g.b - g.a)
                 for ow in range(g.a, g.b):
                     rk = ks[ow - g.a]

@@ -303,11 +303,9 @@ static inline void fc_fill_double(double *d, double v, ptrdiff_t n)
    that GCC if-converts it: no branch on the unordered compare) */
 #define FC_BETTER(v, m) (!((v) <= (m)) && !(((m) != (m)) && ((v) == (v))))
 
-/* Window argmax (row-major tap 0..8) of n consecutive 3x3 windows of stride 2
-   whose first starts at column 0 of rows r0..r2; avail: readable columns of
-   the rows from there.  AVX-512 for blocks of 16 windows (plain '>' compare:
-   the caller guarantees the rows hold no NaN), the rest in portable C with
-   the NaN rule. */
+/* Window argmax (row-major tap 0..8, the first maximum, the last NaN) of n
+   consecutive 3x3 windows of stride 2 whose first starts at column 0 of rows
+   r0..r2: branch-free selects the compiler vectorises. */
 #define FC_ARGMAX33_PORTABLE(T)                                                      \
 static FC_VLOOP void fc_argmax33_c_##T(const T *FC_RESTRICT r0, const T *FC_RESTRICT r1,      \
                               const T *FC_RESTRICT r2, int *FC_RESTRICT k,           \
@@ -339,7 +337,6 @@ static inline int fc_hasnan_##T(const T *FC_RESTRICT x, ptrdiff_t n)            
     return bad;                                                                      \
 }
 FC_HASNAN(float)
-FC_HASNAN(double)
 
 #if defined(FC_X86_64) && defined(__AVX512F__)
 #define FC_HAVE_AVX512 1
@@ -361,55 +358,6 @@ static inline __mmask16 fc_lanes(ptrdiff_t k)
     return k <= 0 ? (__mmask16)0 : k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << k) - 1u);
 }
 #endif
-
-static void fc_argmax33_float(const float *FC_RESTRICT r0, const float *FC_RESTRICT r1,
-                              const float *FC_RESTRICT r2, int *FC_RESTRICT k,
-                              ptrdiff_t n, ptrdiff_t avail, int nonan)
-{
-#if defined(FC_HAVE_AVX512)
-    (void)avail;
-    if (nonan) {
-        const __m512i ie = fc_even_idx(), io = fc_odd_idx();
-        const float *rr[3] = {r0, r1, r2};
-        const ptrdiff_t cols = 2 * n + 1;  /* columns the windows read */
-        for (ptrdiff_t j0 = 0; j0 < n; j0 += 16) {
-            const ptrdiff_t c0 = 2 * j0;
-            const __mmask16 ma = fc_lanes(cols - c0), mb = fc_lanes(cols - c0 - 16);
-            const __mmask16 ma2 = fc_lanes(cols - c0 - 2), mb2 = fc_lanes(cols - c0 - 18);
-            __m512 m = _mm512_setzero_ps();
-            __m512i kk = _mm512_setzero_si512();
-            for (int r = 0; r < 3; r++) {
-                const float *q = rr[r] + c0;
-                __m512 a = _mm512_maskz_loadu_ps(ma, q), b = _mm512_maskz_loadu_ps(mb, q + 16);
-                __m512 a2 = _mm512_maskz_loadu_ps(ma2, q + 2);
-                __m512 b2 = _mm512_maskz_loadu_ps(mb2, q + 18);
-                __m512 e = _mm512_permutex2var_ps(a, ie, b);
-                __m512 o = _mm512_permutex2var_ps(a, io, b);
-                __m512 e2 = _mm512_permutex2var_ps(a2, ie, b2);
-                __mmask16 t;
-                if (r == 0) {
-                    m = e;
-                } else {
-                    t = _mm512_cmp_ps_mask(e, m, _CMP_GT_OQ);
-                    m = _mm512_mask_mov_ps(m, t, e);
-                    kk = _mm512_mask_mov_epi32(kk, t, _mm512_set1_epi32(3 * r));
-                }
-                t = _mm512_cmp_ps_mask(o, m, _CMP_GT_OQ);
-                m = _mm512_mask_mov_ps(m, t, o);
-                kk = _mm512_mask_mov_epi32(kk, t, _mm512_set1_epi32(3 * r + 1));
-                t = _mm512_cmp_ps_mask(e2, m, _CMP_GT_OQ);
-                m = _mm512_mask_mov_ps(m, t, e2);
-                kk = _mm512_mask_mov_epi32(kk, t, _mm512_set1_epi32(3 * r + 2));
-            }
-            _mm512_mask_storeu_epi32((void *)(k + j0), fc_lanes(n - j0), kk);
-        }
-        return;
-    }
-#else
-    (void)avail; (void)nonan;
-#endif
-    fc_argmax33_c_float(r0, r1, r2, k, n);
-}
 
 /* Max-pooling backward of a whole output row of n 3x3 windows of stride 2
    with padding: window j reads columns 2 j - pw .. 2 j - pw + 2 of the three
@@ -535,14 +483,6 @@ static void fc_maxbw33w_float(const float *const *rows, const float *g, float *c
     (void)rows; (void)g; (void)acc; (void)n; (void)pw; (void)W; (void)masks; (void)bad;
 }
 #endif
-
-static void fc_argmax33_double(const double *FC_RESTRICT r0, const double *FC_RESTRICT r1,
-                               const double *FC_RESTRICT r2, int *FC_RESTRICT k,
-                               ptrdiff_t n, ptrdiff_t avail, int nonan)
-{
-    (void)avail; (void)nonan;
-    fc_argmax33_c_double(r0, r1, r2, k, n);
-}
 
 /* Scatter of one output row's interior gradients: g[j] is added at tap k[j]
    of window j, i.e. at tap[k[j]][2 j] (tap[t]: the row buffer of tap row t / 3,
