@@ -71,8 +71,9 @@ _BW_BLOCKED = 8e9
 _TILE_BLOCKED = 40e-9
 #: Blocked kernel: when a tile's input footprint (every tap's rows) overflows L1,
 #: each block of 8 output channels re-reads it from L2 at about this rate per
-#: thread (1x1 256->256 on 14^2 runs 2x slower than its flop count says).
-_L2_BLOCKED = 40e9
+#: thread (fitted on 256ch 14x14 and 512ch 7x7 at N=1: 1.7 and 3.9 ms measured,
+#: twice the flop count's time).
+_L2_BLOCKED = 12e9
 _L1_BYTES = 24 * 1024
 #: Blocked kernel, batch layout: seconds per output element of the scalar
 #: scatter from the image-interleaved tile to ``out`` (LeNet conv2: ~20% of the
