@@ -1,6 +1,6 @@
 """Direct convolution: the loop nest of the definition.
 
-Serves every case (any stride, dilation, groups, padding).  Two kernels:
+Serves every case (any stride, dilation, groups, padding).  Three kernels:
 
 * ``depthwise.conv_depthwise`` when ``groups == C_in`` (depthwise, any channel
   multiplier, also single-channel inputs): register-tiled rows over a padded,
