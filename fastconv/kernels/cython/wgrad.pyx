@@ -45,38 +45,11 @@ from .fused cimport real
 cdef extern from *:
     """
     #include <stddef.h>
-    /* B^T over vectors of n tiles (rows s + j*ss -> d + k*ds), and along one
-       input row (tile q reads r[m q .. m q + m + 1]); A (the adjoint of the
-       output transform A^T: m values -> m + 2) over vectors of tiles and along
-       one output-gradient row (tile q reads r[m q .. m q + m - 1]).  One
-       restrict pointer per row so GCC vectorises. */
+    /* A (the adjoint of the output transform A^T: m values -> m + 2) over
+       vectors of tiles and along one output-gradient row (tile q reads
+       r[m q .. m q + m - 1]).  One restrict pointer per row so GCC vectorises.
+       The input side (B^T) is the forward's, winograd_transforms.h. */
     #define WGG(T, S)                                                              \
-    static inline void wgg_bt4r_##S(const T* restrict s0, const T* restrict s1,   \
-            const T* restrict s2, const T* restrict s3, const T* restrict s4,     \
-            const T* restrict s5, T* restrict o0, T* restrict o1, T* restrict o2, \
-            T* restrict o3, T* restrict o4, T* restrict o5, ptrdiff_t n) {        \
-        for (ptrdiff_t t = 0; t < n; t++) {                                       \
-            T d0 = s0[t], d1 = s1[t], d2 = s2[t], d3 = s3[t], d4 = s4[t];         \
-            T d5 = s5[t];                                                         \
-            o0[t] = (T)4 * d0 - (T)5 * d2 + d4;                                   \
-            o1[t] = (T)-4 * (d1 + d2) + (d3 + d4);                                \
-            o2[t] = (T)4 * (d1 - d2) + (d4 - d3);                                 \
-            o3[t] = (T)2 * (d3 - d1) + (d4 - d2);                                 \
-            o4[t] = (T)2 * (d1 - d3) + (d4 - d2);                                 \
-            o5[t] = (T)4 * d1 - (T)5 * d3 + d5;                                   \
-        }                                                                         \
-    }                                                                             \
-    static inline void wgg_bt2r_##S(const T* restrict s0, const T* restrict s1,   \
-            const T* restrict s2, const T* restrict s3, T* restrict o0,           \
-            T* restrict o1, T* restrict o2, T* restrict o3, ptrdiff_t n) {        \
-        for (ptrdiff_t t = 0; t < n; t++) {                                       \
-            T d0 = s0[t], d1 = s1[t], d2 = s2[t], d3 = s3[t];                     \
-            o0[t] = d0 - d2;                                                      \
-            o1[t] = d1 + d2;                                                      \
-            o2[t] = d2 - d1;                                                      \
-            o3[t] = d1 - d3;                                                      \
-        }                                                                         \
-    }                                                                             \
     static inline void wgg_a4r_##S(const T* restrict s0, const T* restrict s1,    \
             const T* restrict s2, const T* restrict s3, T* restrict o0,           \
             T* restrict o1, T* restrict o2, T* restrict o3, T* restrict o4,       \
@@ -101,31 +74,6 @@ cdef extern from *:
             o1[t] = g0 + g1;                                                      \
             o2[t] = g0 - g1;                                                      \
             o3[t] = -g1;                                                          \
-        }                                                                         \
-    }                                                                             \
-    static inline void wgg_rowbt4r_##S(const T* restrict r, T* restrict o0,       \
-            T* restrict o1, T* restrict o2, T* restrict o3, T* restrict o4,       \
-            T* restrict o5, ptrdiff_t n) {                                        \
-        for (ptrdiff_t q = 0; q < n; q++) {                                       \
-            const T* p = r + 4 * q;                                               \
-            T d0 = p[0], d1 = p[1], d2 = p[2], d3 = p[3], d4 = p[4], d5 = p[5];   \
-            o0[q] = (T)4 * d0 - (T)5 * d2 + d4;                                   \
-            o1[q] = (T)-4 * (d1 + d2) + (d3 + d4);                                \
-            o2[q] = (T)4 * (d1 - d2) + (d4 - d3);                                 \
-            o3[q] = (T)2 * (d3 - d1) + (d4 - d2);                                 \
-            o4[q] = (T)2 * (d1 - d3) + (d4 - d2);                                 \
-            o5[q] = (T)4 * d1 - (T)5 * d3 + d5;                                   \
-        }                                                                         \
-    }                                                                             \
-    static inline void wgg_rowbt2r_##S(const T* restrict r, T* restrict o0,       \
-            T* restrict o1, T* restrict o2, T* restrict o3, ptrdiff_t n) {        \
-        for (ptrdiff_t q = 0; q < n; q++) {                                       \
-            const T* p = r + 2 * q;                                               \
-            T d0 = p[0], d1 = p[1], d2 = p[2], d3 = p[3];                         \
-            o0[q] = d0 - d2;                                                      \
-            o1[q] = d1 + d2;                                                      \
-            o2[q] = d2 - d1;                                                      \
-            o3[q] = d1 - d3;                                                      \
         }                                                                         \
     }                                                                             \
     static inline void wgg_rowa4r_##S(const T* restrict r, T* restrict o0,        \
@@ -153,16 +101,6 @@ cdef extern from *:
             o3[q] = -g1;                                                          \
         }                                                                         \
     }                                                                             \
-    static inline void wgg_bt_##S(int m, const T* s, ptrdiff_t ss, T* d,          \
-                                  ptrdiff_t ds, ptrdiff_t n) {                    \
-        if (m == 4)                                                               \
-            wgg_bt4r_##S(s, s + ss, s + 2 * ss, s + 3 * ss, s + 4 * ss,           \
-                         s + 5 * ss, d, d + ds, d + 2 * ds, d + 3 * ds,           \
-                         d + 4 * ds, d + 5 * ds, n);                              \
-        else                                                                      \
-            wgg_bt2r_##S(s, s + ss, s + 2 * ss, s + 3 * ss, d, d + ds,            \
-                         d + 2 * ds, d + 3 * ds, n);                              \
-    }                                                                             \
     static inline void wgg_a_##S(int m, const T* s, ptrdiff_t ss, T* d,           \
                                  ptrdiff_t ds, ptrdiff_t n) {                     \
         if (m == 4)                                                               \
@@ -170,14 +108,6 @@ cdef extern from *:
                         d + 3 * ds, d + 4 * ds, d + 5 * ds, n);                   \
         else                                                                      \
             wgg_a2r_##S(s, s + ss, d, d + ds, d + 2 * ds, d + 3 * ds, n);         \
-    }                                                                             \
-    static inline void wgg_rowbt_##S(int m, const T* r, T* o, ptrdiff_t os,       \
-                                     ptrdiff_t n) {                               \
-        if (m == 4)                                                               \
-            wgg_rowbt4r_##S(r, o, o + os, o + 2 * os, o + 3 * os, o + 4 * os,     \
-                            o + 5 * os, n);                                       \
-        else                                                                      \
-            wgg_rowbt2r_##S(r, o, o + os, o + 2 * os, o + 3 * os, n);             \
     }                                                                             \
     static inline void wgg_rowa_##S(int m, const T* r, T* o, ptrdiff_t os,        \
                                     ptrdiff_t n) {                                \
@@ -190,26 +120,41 @@ cdef extern from *:
     WGG(float, f)
     WGG(double, d)
     """
-    void wgg_bt_f(int m, const float* s, Py_ssize_t ss, float* d, Py_ssize_t ds,
-                  Py_ssize_t n) nogil
-    void wgg_bt_d(int m, const double* s, Py_ssize_t ss, double* d, Py_ssize_t ds,
-                  Py_ssize_t n) nogil
     void wgg_a_f(int m, const float* s, Py_ssize_t ss, float* d, Py_ssize_t ds,
                  Py_ssize_t n) nogil
     void wgg_a_d(int m, const double* s, Py_ssize_t ss, double* d, Py_ssize_t ds,
                  Py_ssize_t n) nogil
-    void wgg_rowbt_f(int m, const float* r, float* o, Py_ssize_t os, Py_ssize_t n) nogil
-    void wgg_rowbt_d(int m, const double* r, double* o, Py_ssize_t os, Py_ssize_t n) nogil
     void wgg_rowa_f(int m, const float* r, float* o, Py_ssize_t os, Py_ssize_t n) nogil
     void wgg_rowa_d(int m, const double* r, double* o, Py_ssize_t os, Py_ssize_t n) nogil
 
 
+cdef extern from "winograd_transforms.h":
+    const double wg_G2[12]
+    const double wg_G4[18]
+    Py_ssize_t wg_ld(Py_ssize_t n) nogil
+    void wg_rowbt_f(int m, const float* r, float* o, Py_ssize_t os, Py_ssize_t n) nogil
+    void wg_rowbt_d(int m, const double* r, double* o, Py_ssize_t os, Py_ssize_t n) nogil
+    void wg_bt4_f(const float* s, Py_ssize_t ss, float* d, Py_ssize_t ds, Py_ssize_t n) nogil
+    void wg_bt2_f(const float* s, Py_ssize_t ss, float* d, Py_ssize_t ds, Py_ssize_t n) nogil
+    void wg_bt4_d(const double* s, Py_ssize_t ss, double* d, Py_ssize_t ds,
+                  Py_ssize_t n) nogil
+    void wg_bt2_d(const double* s, Py_ssize_t ss, double* d, Py_ssize_t ds,
+                  Py_ssize_t n) nogil
+
+
 cdef inline void _bt(int m, const real* s, Py_ssize_t ss, real* d, Py_ssize_t ds,
                      Py_ssize_t n) noexcept nogil:
+    """The forward's input transform B^T over vectors of n tiles."""
     if real is float:
-        wgg_bt_f(m, s, ss, d, ds, n)
+        if m == 4:
+            wg_bt4_f(s, ss, d, ds, n)
+        else:
+            wg_bt2_f(s, ss, d, ds, n)
     else:
-        wgg_bt_d(m, s, ss, d, ds, n)
+        if m == 4:
+            wg_bt4_d(s, ss, d, ds, n)
+        else:
+            wg_bt2_d(s, ss, d, ds, n)
 
 
 cdef inline void _a(int m, const real* s, Py_ssize_t ss, real* d, Py_ssize_t ds,
@@ -223,9 +168,9 @@ cdef inline void _a(int m, const real* s, Py_ssize_t ss, real* d, Py_ssize_t ds,
 cdef inline void _rowbt(int m, const real* r, real* o, Py_ssize_t os,
                         Py_ssize_t n) noexcept nogil:
     if real is float:
-        wgg_rowbt_f(m, r, o, os, n)
+        wg_rowbt_f(m, r, o, os, n)
     else:
-        wgg_rowbt_d(m, r, o, os, n)
+        wg_rowbt_d(m, r, o, os, n)
 
 
 cdef inline void _rowa(int m, const real* r, real* o, Py_ssize_t os,
@@ -234,24 +179,6 @@ cdef inline void _rowa(int m, const real* r, real* o, Py_ssize_t os,
         wgg_rowa_f(m, r, o, os, n)
     else:
         wgg_rowa_d(m, r, o, os, n)
-
-
-#: G matrices (alpha x 3), row-major: F(2,3) then F(4,3) (as the forward's).
-cdef double _G2[12]
-cdef double _G4[18]
-_G2[:] = [1.0, 0.0, 0.0,  0.5, 0.5, 0.5,  0.5, -0.5, 0.5,  0.0, 0.0, 1.0]
-_G4[:] = [0.25, 0.0, 0.0,
-          -1.0 / 6, -1.0 / 6, -1.0 / 6,
-          -1.0 / 6, 1.0 / 6, -1.0 / 6,
-          1.0 / 24, 1.0 / 12, 1.0 / 6,
-          1.0 / 24, -1.0 / 12, 1.0 / 6,
-          0.0, 0.0, 1.0]
-
-
-cdef inline Py_ssize_t _ld(Py_ssize_t n) noexcept nogil:
-    """A leading dimension >= n: an odd multiple of 16 elements (no 4K aliasing)."""
-    n = (n + 15) // 16
-    return 16 * (n + 1 - n % 2)
 
 
 cdef inline void _gemm_tn(int M, int N, int K, const real* A, int lda, const real* B,
@@ -411,7 +338,7 @@ cdef void _to_weight_block(const real* M, Py_ssize_t fstride, Py_ssize_t nparts,
     loops over i, so they vectorise).  ``acc`` holds ``(F + 3 al + 9) n`` doubles."""
     cdef Py_ssize_t al = m + 2
     cdef Py_ssize_t F = al * al if nw == 2 else al
-    cdef const double* G = &_G4[0] if m == 4 else &_G2[0]
+    cdef const double* G = &wg_G4[0] if m == 4 else &wg_G2[0]
     cdef double* tmp = acc + F * n
     cdef double* o9 = tmp + 3 * al * n
     cdef double c
@@ -477,8 +404,8 @@ def fused_items(int m, int nw, Py_ssize_t cig, Py_ssize_t cog, Py_ssize_t tb):
     """Scratch elements of one thread in the fused mode (D + V + Gt)."""
     cdef Py_ssize_t al = m + 2
     cdef Py_ssize_t F = al * (al if nw == 2 else 1)
-    cdef Py_ssize_t L = _ld(tb)
-    return 2 * F * L + F * _ld(cig * L) + F * _ld(cog * L)
+    cdef Py_ssize_t L = wg_ld(tb)
+    return 2 * F * L + F * wg_ld(cig * L) + F * wg_ld(cog * L)
 
 
 def winograd_weight_grad_fused(
@@ -500,8 +427,8 @@ def winograd_weight_grad_fused(
     cdef Py_ssize_t nblk = (NT + tb - 1) // tb
     cdef Py_ssize_t nch = Mp.shape[0]
     cdef Py_ssize_t njobs = nch * groups
-    cdef Py_ssize_t L = _ld(tb)
-    cdef Py_ssize_t FV = _ld(cig * L), FG = _ld(cog * L)
+    cdef Py_ssize_t L = wg_ld(tb)
+    cdef Py_ssize_t FV = wg_ld(cig * L), FG = wg_ld(cog * L)
     cdef Py_ssize_t items = 2 * F * L + F * FV + F * FG
     cdef Py_ssize_t job, chunk, g, blk, b0, b1, t0, T, f
     cdef real* Mc
@@ -584,8 +511,8 @@ def shared_items(int m, int nw, Py_ssize_t groups, Py_ssize_t cig, Py_ssize_t co
     """Elements of the phased mode's shared V + Gt (every tile at once)."""
     cdef Py_ssize_t al = m + 2
     cdef Py_ssize_t F = al * (al if nw == 2 else 1)
-    cdef Py_ssize_t Lv = _ld(NT)
-    return groups * F * (_ld(cig * Lv) + _ld(cog * Lv))
+    cdef Py_ssize_t Lv = wg_ld(NT)
+    return groups * F * (wg_ld(cig * Lv) + wg_ld(cog * Lv))
 
 
 def winograd_weight_grad_phased(
@@ -608,8 +535,8 @@ def winograd_weight_grad_phased(
     cdef Py_ssize_t KK = gw.shape[2]
     cdef Py_ssize_t NT = N * ((OH + mh - 1) // mh) * ((OW + m - 1) // m)
     cdef Py_ssize_t nblk = (NT + tb - 1) // tb
-    cdef Py_ssize_t L = _ld(tb), Lv = _ld(NT)
-    cdef Py_ssize_t FV = _ld(cig * Lv), FG = _ld(cog * Lv)
+    cdef Py_ssize_t L = wg_ld(tb), Lv = wg_ld(NT)
+    cdef Py_ssize_t FV = wg_ld(cig * Lv), FG = wg_ld(cog * Lv)
     cdef Py_ssize_t job, g, blk, t0, T, f, jcb, co0, nco, co, ncob
     cdef real* D
     cdef real* Mb

@@ -23,49 +23,9 @@ from numba import njit, prange
 from ..._config import FASTMATH
 from ...threads import numba_threads
 
-#: G matrices (alpha x 3) of F(2,3) and F(4,3), as the forward's.
-_G = {
-    2: np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]),
-    4: np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
-                 [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]),
-}
-
-
-@njit(cache=True, fastmath=FASTMATH, inline="always")
-def _ld(n):
-    """Odd multiple of 16 elements >= n (frequency stride: no 4K aliasing)."""
-    n = (n + 15) // 16
-    return 16 * (n + 1 - n % 2)
-
-
-@njit(cache=True, fastmath=FASTMATH)
-def _bt(m, s, so, ss, d, do, ds, T, kc):
-    """B^T over vectors of T tiles: s[so + j*ss + t] -> d[do + k*ds + t]."""
-    two, four, five = kc[0], kc[1], kc[2]
-    if m == 4:
-        for t in range(T):
-            d0 = s[so + t]
-            d1 = s[so + ss + t]
-            d2 = s[so + 2 * ss + t]
-            d3 = s[so + 3 * ss + t]
-            d4 = s[so + 4 * ss + t]
-            d5 = s[so + 5 * ss + t]
-            d[do + t] = four * d0 - five * d2 + d4
-            d[do + ds + t] = -four * (d1 + d2) + (d3 + d4)
-            d[do + 2 * ds + t] = four * (d1 - d2) + (d4 - d3)
-            d[do + 3 * ds + t] = two * (d3 - d1) + (d4 - d2)
-            d[do + 4 * ds + t] = two * (d1 - d3) + (d4 - d2)
-            d[do + 5 * ds + t] = four * d1 - five * d3 + d5
-    else:
-        for t in range(T):
-            d0 = s[so + t]
-            d1 = s[so + ss + t]
-            d2 = s[so + 2 * ss + t]
-            d3 = s[so + 3 * ss + t]
-            d[do + t] = d0 - d2
-            d[do + ds + t] = d1 + d2
-            d[do + 2 * ds + t] = d2 - d1
-            d[do + 3 * ds + t] = d1 - d3
+# the forward's transforms, stride helper and G matrices: the weight gradient's
+# input side is the forward's B^T, only the grad-output side (A) is its own
+from .winograd import _G, _bt, _ld, _rowbt
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -96,39 +56,6 @@ def _a(m, s, so, ss, d, do, ds, T, kc):
             d[do + ds + t] = g0 + g1
             d[do + 2 * ds + t] = g0 - g1
             d[do + 3 * ds + t] = -g1
-
-
-@njit(cache=True, fastmath=FASTMATH)
-def _rowbt(m, r, ro, d, do, ds, n, kc):
-    """B^T along one input row for n consecutive tiles: tile q reads
-    r[ro + m q : ro + m q + m + 2], writes d[do + k*ds + q]."""
-    two, four, five = kc[0], kc[1], kc[2]
-    if m == 4:
-        for q in range(n):
-            p = ro + 4 * q
-            d0 = r[p]
-            d1 = r[p + 1]
-            d2 = r[p + 2]
-            d3 = r[p + 3]
-            d4 = r[p + 4]
-            d5 = r[p + 5]
-            d[do + q] = four * d0 - five * d2 + d4
-            d[do + ds + q] = -four * (d1 + d2) + (d3 + d4)
-            d[do + 2 * ds + q] = four * (d1 - d2) + (d4 - d3)
-            d[do + 3 * ds + q] = two * (d3 - d1) + (d4 - d2)
-            d[do + 4 * ds + q] = two * (d1 - d3) + (d4 - d2)
-            d[do + 5 * ds + q] = four * d1 - five * d3 + d5
-    else:
-        for q in range(n):
-            p = ro + 2 * q
-            d0 = r[p]
-            d1 = r[p + 1]
-            d2 = r[p + 2]
-            d3 = r[p + 3]
-            d[do + q] = d0 - d2
-            d[do + ds + q] = d1 + d2
-            d[do + 2 * ds + q] = d2 - d1
-            d[do + 3 * ds + q] = d1 - d3
 
 
 @njit(cache=True, fastmath=FASTMATH)
