@@ -37,8 +37,8 @@ BLAS is called single-threaded inside the OpenMP region (the caller limits it).
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
-from scipy.linalg.cython_blas cimport dgemm, sgemm
 
+from .blas cimport gemm
 from .fused cimport real
 
 
@@ -53,22 +53,6 @@ cdef inline Py_ssize_t _imax(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
 cdef inline Py_ssize_t _pmod(Py_ssize_t a, Py_ssize_t m) noexcept nogil:
     cdef Py_ssize_t r = a % m
     return r + m if r < 0 else r
-
-
-cdef inline void _gemm(bint transa, int m, int n, int k, const real* a, int lda,
-                       const real* b, int ldb, bint accumulate, real* c,
-                       int ldc) noexcept nogil:
-    """Column-major C = op(A) B (+ C when ``accumulate``), op = transpose if ``transa``."""
-    cdef char ta = b'T' if transa else b'N'
-    cdef char tb = b'N'
-    cdef float salpha = 1, sbeta = 1 if accumulate else 0
-    cdef double dalpha = 1, dbeta = 1 if accumulate else 0
-    if real is float:
-        sgemm(&ta, &tb, &m, &n, &k, &salpha, <float*>a, &lda, <float*>b, &ldb, &sbeta,
-              c, &ldc)
-    else:
-        dgemm(&ta, &tb, &m, &n, &k, &dalpha, <double*>a, &lda, <double*>b, &ldb, &dbeta,
-              c, &ldc)
 
 
 # ---------------------------------------------------------------------------
@@ -361,8 +345,8 @@ cdef void _ig_gemm_job(
                                 else:
                                     dst[iw] = 0
     # res (nc x P, row-major) = wt[g, c0:c0+nc] (nc x cog*K) @ col (cog*K x P)
-    _gemm(False, <int>P, <int>nc, <int>(cog * K), col, <int>P,
-          wt + (g * cig + c0) * cog * K, <int>(cog * K), False, res, <int>P)
+    gemm(False, <int>P, <int>nc, <int>(cog * K), col, <int>P,
+         wt + (g * cig + c0) * cog * K, <int>(cog * K), False, res, <int>P)
     for ci in range(nc):
         for rr in range(nr):
             n = rix[3 * rr]
@@ -492,12 +476,12 @@ cdef void _wg_gemm_block(
                 dst[ow] = src[ow]
     if co_major:
         # part (Co x cig*K, row-major), rows g*cog+c0 .. +nc: += gob @ col^T
-        _gemm(True, <int>(cig * K), <int>nc, <int>P, col, <int>P, gob, <int>P, True,
-              part + (g * cog + c0) * cig * K, <int>(cig * K))
+        gemm(True, <int>(cig * K), <int>nc, <int>P, col, <int>P, gob, <int>P, True,
+             part + (g * cog + c0) * cig * K, <int>(cig * K))
     else:
         # part (cig*K x Co, row-major), columns g*cog+c0 .. +nc: += col @ gob^T
-        _gemm(True, <int>nc, <int>(cig * K), <int>P, gob, <int>P, col, <int>P, True,
-              part + g * cog + c0, <int>Co)
+        gemm(True, <int>nc, <int>(cig * K), <int>P, gob, <int>P, col, <int>P, True,
+             part + g * cog + c0, <int>Co)
 
 
 def weight_grad_gemm(
@@ -597,8 +581,8 @@ cdef void _col2im_job(
             for j in range(P):
                 dst[j] = src[j]
     # cols (nc*K x NP, row-major) = wt2[g, c0*K:(c0+nc)*K] (nc*K x cog) @ gob (cog x NP)
-    _gemm(False, <int>NP, <int>(nc * K), <int>cog, gob, <int>NP,
-          wt2 + (g * cig + c0) * K * cog, <int>cog, False, cols, <int>NP)
+    gemm(False, <int>NP, <int>(nc * K), <int>cog, gob, <int>NP,
+         wt2 + (g * cig + c0) * K * cog, <int>cog, False, cols, <int>NP)
     for i in range(nn):
         for ci in range(nc):
             for idd in range(D):

@@ -14,8 +14,8 @@ Index arithmetic is 64-bit; only BLAS dimensions are ``int`` (panel-sized).
 """
 
 from cython.parallel cimport prange, threadid
-from scipy.linalg.cython_blas cimport dgemm, sgemm
 
+from .blas cimport gemm
 from .fused cimport real
 
 
@@ -26,13 +26,7 @@ cdef inline Py_ssize_t _imin(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
 cdef inline void _gemm(const real* A, int lda, const real* B, int ldb, real* C, int ldc,
                        int M, int N, int K) noexcept nogil:
     """Row-major C[M, N] = A[M, K] @ B[K, N] (column-major BLAS on the transposes)."""
-    cdef char t = b"N"
-    cdef real one = 1
-    cdef real zero = 0
-    if real is float:
-        sgemm(&t, &t, &N, &M, &K, &one, <float*>B, &ldb, <float*>A, &lda, &zero, C, &ldc)
-    else:
-        dgemm(&t, &t, &N, &M, &K, &one, <double*>B, &ldb, <double*>A, &lda, &zero, C, &ldc)
+    gemm(False, N, M, K, B, ldb, A, lda, False, C, ldc)
 
 
 cdef void _pack(

@@ -37,8 +37,8 @@ BLAS is called single-threaded inside the OpenMP region (the caller limits it).
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
-from scipy.linalg.cython_blas cimport dgemm, sgemm
 
+from .blas cimport gemm
 from .fused cimport real
 
 
@@ -179,21 +179,6 @@ cdef inline void _rowa(int m, const real* r, real* o, Py_ssize_t os,
         wgg_rowa_f(m, r, o, os, n)
     else:
         wgg_rowa_d(m, r, o, os, n)
-
-
-cdef inline void _gemm_tn(int M, int N, int K, const real* A, int lda, const real* B,
-                          int ldb, bint accumulate, real* C, int ldc) noexcept nogil:
-    """Column-major C (M x N) (+)= A^T B, A (K x M), B (K x N); BLAS single-threaded."""
-    cdef char ta = b'T'
-    cdef char tb = b'N'
-    cdef float salpha = 1, sbeta = 1 if accumulate else 0
-    cdef double dalpha = 1, dbeta = 1 if accumulate else 0
-    if real is float:
-        sgemm(&ta, &tb, &M, &N, &K, &salpha, <float*>A, &lda, <float*>B, &ldb, &sbeta,
-              C, &ldc)
-    else:
-        dgemm(&ta, &tb, &M, &N, &K, &dalpha, <double*>A, &lda, <double*>B, &ldb, &dbeta,
-              C, &ldc)
 
 
 # ---------------------------------------------------------------------------
@@ -463,9 +448,9 @@ def winograd_weight_grad_fused(
                                  m, nw, D + 2 * F * L, D + 2 * F * L + F * FV, L, FV, FG,
                                  D, L, seg, stages)
                 for f in range(F if stages & 4 else 0):  # Mc[f] (cog x cig, row-major) (+)= Gt[f] V[f]^T
-                    _gemm_tn(<int>cig, <int>cog, <int>T, D + 2 * F * L + f * FV, <int>L,
-                             D + 2 * F * L + F * FV + f * FG, <int>L, blk > b0,
-                             Mc + f * cog * cig, <int>cig)
+                    gemm(True, <int>cig, <int>cog, <int>T, D + 2 * F * L + f * FV, <int>L,
+                         D + 2 * F * L + F * FV + f * FG, <int>L, blk > b0,
+                         Mc + f * cog * cig, <int>cig)
         free(D)
         free(seg)
     if err:
@@ -594,9 +579,9 @@ def winograd_weight_grad_phased(
             # sums contiguous, so G^T . G streams them (with Mb[f, co, :] it read F
             # scattered rows per channel, 2-3x slower once Mb outgrows L2)
             for f in range(F):
-                _gemm_tn(<int>cig, <int>nco, <int>NT, Vs + (g * F + f) * FV, <int>Lv,
-                         Gs + (g * F + f) * FG + co0 * Lv, <int>Lv, False,
-                         Mb + f * cig, <int>(F * cig))
+                gemm(True, <int>cig, <int>nco, <int>NT, Vs + (g * F + f) * FV, <int>Lv,
+                     Gs + (g * F + f) * FG + co0 * Lv, <int>Lv, False,
+                     Mb + f * cig, <int>(F * cig))
             for co in range(nco):
                 _to_weight(Mb + co * F * cig, cig, 1, 0, cig,
                            wp + (g * cog + co0 + co) * cig * KK, m, nw, acc)

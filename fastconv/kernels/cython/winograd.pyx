@@ -30,8 +30,8 @@ a fixed summation order: results are bit-identical for any thread count.
 
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport free, malloc
-from scipy.linalg.cython_blas cimport dgemm, sgemm
 
+from .blas cimport gemm
 from .fused cimport real
 
 
@@ -199,13 +199,7 @@ cdef inline void _gemm(real* A, real* B, real* C, int M, int N, int K,
                        int ld) noexcept nogil:
     """Column-major C (M x N) = A (M x K) @ B (K x N), single-threaded BLAS;
     A and C have leading dimension ``ld``."""
-    cdef char tr = b'N'
-    cdef float fone = 1.0, fzero = 0.0
-    cdef double done = 1.0, dzero = 0.0
-    if real is float:
-        sgemm(&tr, &tr, &M, &N, &K, &fone, A, &ld, B, &K, &fzero, C, &ld)
-    else:
-        dgemm(&tr, &tr, &M, &N, &K, &done, A, &ld, B, &K, &dzero, C, &ld)
+    gemm(False, M, N, K, A, ld, B, K, False, C, ld)
 
 
 cdef inline void _at1(int m, const real* s, Py_ssize_t ss, real* d, real bias,
