@@ -97,34 +97,10 @@ def _tile(stage, wp, bp, off, out, n, it, img, nblk, PB, PS, cig, S, Hg, Wg, OW,
                     ow = 0
 
 
-@njit(cache=True, fastmath=FASTMATH)
-def _run_serial(x, wp, bp, out, off, s, p, Dg, Hg, Wg, S, img, PB, bc, stage):
-    N, C = x.shape[0], x.shape[1]
-    OD, OH, OW = out.shape[2], out.shape[3], out.shape[4]
-    G = wp.shape[0]
-    cig = C // G
-    cog = out.shape[1] // G
-    P = OH * Wg
-    nblk = (P + PB - 1) // PB
-    PS = Dg * Hg * Wg
-    rows = C * S * Dg * Hg
-    acc = np.empty((CB, PB), out.dtype)
-    for n0 in range(0, N, bc):
-        nb = min(bc, N - n0)
-        for it in range(nb * rows):
-            n = it // rows
-            _stage_row(x, n0 + n, stage, n * img, it - n * rows, Dg, Hg, Wg, s, p)
-        for n in range(nb):
-            for e in range(rows * Wg, img):
-                stage[n * img + e] = 0
-        for it in range(nb * OD * nblk):
-            n = it // (OD * nblk)
-            _tile(stage, wp, bp, off, out, n, it, img, nblk, PB, PS, cig, S, Hg, Wg, OW, P,
-                  cog, n0 + n, acc)
-
-
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
-def _run_parallel(x, wp, bp, out, off, s, p, Dg, Hg, Wg, S, img, PB, bc, stage):
+def _run(x, wp, bp, out, off, s, p, Dg, Hg, Wg, S, img, PB, bc, stage):
+    """Stage and tile each batch chunk (one parallel region per phase; the thread
+    count is Numba's, set by the caller)."""
     N, C = x.shape[0], x.shape[1]
     OD, OH, OW = out.shape[2], out.shape[3], out.shape[4]
     G = wp.shape[0]
@@ -163,11 +139,8 @@ def conv_blocked(x, wp, bp, out, kshape, stride, dilation, pad, groups, batch_ch
     PB = block_positions(x.itemsize)
     args = (x, wp, bp, out, off, tuple(stride), tuple(pad), Dg, Hg, Wg, S, img, PB,
             int(batch_chunk), stage)
-    if threads > 1:
-        numba_threads(threads)
-        _run_parallel(*args)
-    else:
-        _run_serial(*args)
+    numba_threads(max(1, threads))
+    _run(*args)
     return out
 
 
@@ -239,7 +212,7 @@ def _tiles_batch(stage, wp, bp, off, out, gi, nimg, n0, t0, t1, img, VL, PS, cig
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
-def _run_batch(x, wp, bp, out, off, s, p, Dg, Hg, Wg, S, img, VL, gc, stage, parallel):
+def _run_batch(x, wp, bp, out, off, s, p, Dg, Hg, Wg, S, img, VL, gc, stage):
     N, C = x.shape[0], x.shape[1]
     OD, OH, OW = out.shape[2], out.shape[3], out.shape[4]
     G = wp.shape[0]
@@ -285,5 +258,5 @@ def conv_blocked_batch(x, wp, bp, out, kshape, stride, dilation, pad, groups, gr
     off = tap_offsets(x.shape[1] // groups, kshape, (OD, OH, OW), stride, dilation) * VL
     numba_threads(max(1, threads))
     _run_batch(x, wp, bp, out, off, tuple(stride), tuple(pad), Dg, Hg, Wg, S, img, VL,
-               int(group_chunk), stage, threads > 1)
+               int(group_chunk), stage)
     return out
