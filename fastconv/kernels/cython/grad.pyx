@@ -55,6 +55,25 @@ cdef inline Py_ssize_t _pmod(Py_ssize_t a, Py_ssize_t m) noexcept nogil:
     return r + m if r < 0 else r
 
 
+cdef inline (Py_ssize_t, Py_ssize_t, Py_ssize_t) _tap_cols(
+    Py_ssize_t off, Py_ssize_t sw, Py_ssize_t W, Py_ssize_t OW,
+) noexcept nogil:
+    """Input columns ``iw = iw0 + j * sw`` (j < cnt) that one tap scatters to, with
+    ``ow * sw == iw + off``: (iw0, ow0, cnt), cnt <= 0 when there are none."""
+    cdef Py_ssize_t iw0, ow0
+    if sw == 1:
+        iw0 = _imax(0, -off)
+        return iw0, iw0 + off, _imin(W, OW - off) - iw0
+    iw0 = _pmod(-off, sw)
+    ow0 = (iw0 + off) // sw
+    if ow0 < 0:
+        iw0 = iw0 + (-ow0) * sw
+        ow0 = 0
+    if iw0 >= W or ow0 >= OW:
+        return iw0, ow0, 0
+    return iw0, ow0, _imin((W - 1 - iw0) // sw + 1, OW - ow0)
+
+
 # ---------------------------------------------------------------------------
 # input gradient, direct gather form
 # ---------------------------------------------------------------------------
@@ -80,7 +99,7 @@ cdef void _ig_row(
     cdef real* xrow = gx + job * W
     cdef const real* grow
     cdef real wv
-    cdef Py_ssize_t iw, col, co, kd, kh, kw, td, th, od, oh, off, iw0, ow0, cnt, j
+    cdef Py_ssize_t iw, col, co, kd, kh, kw, td, th, od, oh, iw0, ow0, cnt, j
     for iw in range(W):
         xrow[iw] = 0
     for col in range(cog):
@@ -102,21 +121,11 @@ cdef void _ig_row(
                 grow = go + (((n * Co + co) * OD + od) * OH + oh) * OW
                 for kw in range(KW):
                     wv = w[(((co * cig + ci) * KD + kd) * KH + kh) * KW + kw]
-                    off = pw - kw * dw  # ow * sw == iw + off
+                    iw0, ow0, cnt = _tap_cols(pw - kw * dw, sw, W, OW)
                     if sw == 1:
-                        iw0 = _imax(0, -off)
-                        cnt = _imin(W, OW - off) - iw0
                         for j in range(cnt):
-                            xrow[iw0 + j] += wv * grow[iw0 + off + j]
+                            xrow[iw0 + j] += wv * grow[ow0 + j]
                     else:
-                        iw0 = _pmod(-off, sw)
-                        ow0 = (iw0 + off) // sw
-                        if ow0 < 0:
-                            iw0 = iw0 + (-ow0) * sw
-                            ow0 = 0
-                        if iw0 >= W or ow0 >= OW:
-                            continue
-                        cnt = _imin((W - 1 - iw0) // sw + 1, OW - ow0)
                         for j in range(cnt):
                             xrow[iw0 + j * sw] += wv * grow[ow0 + j]
 
@@ -603,21 +612,11 @@ cdef void _col2im_job(
                             for kw in range(KW):
                                 src = (cols + (ci * K + (kd * KH + kh) * KW + kw) * NP
                                        + i * P + (od * OH + oh) * OW)
-                                off = pw - kw * dw  # ow * sw == iw + off
+                                iw0, ow0, cnt = _tap_cols(pw - kw * dw, sw, W, OW)
                                 if sw == 1:
-                                    iw0 = _imax(0, -off)
-                                    cnt = _imin(W, OW - off) - iw0
                                     for j in range(cnt):
-                                        xrow[iw0 + j] += src[iw0 + off + j]
+                                        xrow[iw0 + j] += src[ow0 + j]
                                 else:
-                                    iw0 = _pmod(-off, sw)
-                                    ow0 = (iw0 + off) // sw
-                                    if ow0 < 0:
-                                        iw0 = iw0 + (-ow0) * sw
-                                        ow0 = 0
-                                    if iw0 >= W or ow0 >= OW:
-                                        continue
-                                    cnt = _imin((W - 1 - iw0) // sw + 1, OW - ow0)
                                     for j in range(cnt):
                                         xrow[iw0 + j * sw] += src[ow0 + j]
 
