@@ -579,7 +579,7 @@ cdef void _col2im_job(
     cdef Py_ssize_t NP = nn * P
     cdef Py_ssize_t c0 = cb * cib
     cdef Py_ssize_t nc = _imin(cig, c0 + cib) - c0
-    cdef Py_ssize_t i, co, ci, idd, ih, kd, kh, kw, td, th, od, oh, off, iw0, ow0, cnt, j
+    cdef Py_ssize_t i, co, ci, idd, ih, kd, kh, kw, td, th, od, oh, iw0, ow0, cnt, j
     cdef real* dst
     cdef const real* src
     cdef real* xrow
