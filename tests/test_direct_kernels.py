@@ -313,6 +313,71 @@ def test_blocked_batch_layout_for_small_planes():
         assert_close(y, ref_conv(xx, ww, b if ww is w else None, 1, kw.get("padding", 0)))
 
 
+def _run_pointwise(backend, x, w, b, g, nthreads, strips):
+    N, C = x.shape[:2]
+    Co = w.shape[0]
+    out = np.full((N, Co) + x.shape[2:], np.nan, x.dtype)
+    wp = blockgeom.pack_weight(w.reshape(Co, C // g, 1, 1, 1), g)
+    bp = blockgeom.pack_bias(b, b is not None, Co, g, x.dtype)
+    kernels.get(backend, "dblock", "conv_pointwise")(
+        x.reshape(N, C, -1), wp, bp, out.reshape(N, Co, -1), g, strips, nthreads)
+    return out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pointwise_kernel(backend, dtype):
+    """1x1 layers through the packed-strip layout: strips spanning images (planes
+    not a multiple of a strip), groups, Co not a multiple of 8, 1-D/2-D/3-D; every
+    output written; threads and strips per job never change a bit."""
+    rng = np.random.default_rng(13)
+    cases = [((3, 20, 7, 7), (12, 20), 1), ((2, 6, 9, 11), (15, 2), 3),
+             ((5, 3, 31), (17, 3), 1), ((2, 8, 3, 4, 5), (4, 8), 1), ((1, 70, 1, 1), (9, 70), 1)]
+    for xs, (Co, cig), g in cases:
+        x = rng.standard_normal(xs).astype(dtype)
+        w = rng.standard_normal((Co, cig) + (1,) * (len(xs) - 2)).astype(dtype)
+        b = rng.standard_normal(Co).astype(dtype)
+        expected = ref_conv(x, w, b, 1, 0, 1, g)
+        outs = []
+        for nt, strips in ((1, 1), (2, 1), (2, 3), (1, 8)):
+            out = _run_pointwise(backend, x, w, b, g, nt, strips)
+            assert not np.isnan(out).any(), "unwritten output elements"
+            assert_close(out, expected, dtype)
+            outs.append(out)
+        for out in outs[1:]:
+            np.testing.assert_array_equal(out, outs[0])
+
+
+def test_pointwise_layout_public_path():
+    """The planner sends a 56^2 bottleneck 1x1 to the pointwise layout and a deep
+    7^2 one to BLAS (im2col); public calls, a prepared weight, out= (also
+    non-contiguous) and both backends give the reference; NaN stays in its pixel."""
+    rng = np.random.default_rng(14)
+    plan = fc.plan_conv((8, 256, 56, 56), (64, 256, 1, 1))
+    assert (plan.algorithm, plan.options.get("layout")) == ("direct", "pointwise"), plan
+    plan = fc.plan_conv((8, 512, 7, 7), (512, 512, 1, 1))
+    assert plan.algorithm == "im2col", plan
+    x = rng.standard_normal((3, 40, 13, 17)).astype(np.float32)
+    w = rng.standard_normal((24, 40, 1, 1)).astype(np.float32)
+    b = rng.standard_normal(24).astype(np.float32)
+    expected = ref_conv(x, w, b)
+    for backend in BACKENDS:
+        y = fc.conv2d(x, w, b, algorithm="direct", backend=backend)
+        p = fc.plan_conv(x.shape, w.shape, bias=True, algorithm="direct", backend=backend)
+        assert p.options.get("layout") == "pointwise", p
+        assert_close(y, expected)
+    pw = fc.prepare_weight(w, x.shape, bias=True, algorithm="direct")
+    np.testing.assert_array_equal(fc.conv2d(x, pw, b), fc.conv2d(x, w, b, algorithm="direct"))
+    big = np.full((3, 24, 13, 34), np.nan, np.float32)
+    fc.conv2d(x, w, b, algorithm="direct", out=big[:, :, :, ::2])
+    assert_close(big[:, :, :, ::2], expected)
+    xn = x.copy()
+    xn[1, 5, 4, 9] = np.nan
+    yn = fc.conv2d(xn, w, b, algorithm="direct")
+    np.testing.assert_array_equal(np.isnan(yn), np.isnan(ref_conv(xn, w, b)))
+    assert np.isnan(yn[1, :, 4, 9]).all() and np.isnan(yn).sum() == 24
+
+
 def test_blocked_stage_is_bounded(monkeypatch):
     """The staging buffer stays under the cap: batch chunks shrink, and a single
     image too big for the cap is served by another kernel."""

@@ -11,7 +11,10 @@ Serves every case (any stride, dilation, groups, padding).  Three kernels:
   a register tile of 8 output channels x 48 positions (float32) sums every tap of
   a zero-padded, stride-phase-split copy of the input (``kernels/blockgeom.py``):
   near FMA peak on few-channel, big-kernel layers (the 7x7/2 stem, 11x11, LeNet,
-  dilated 3x3) where im2col spends as long packing as multiplying.
+  dilated 3x3) where im2col spends as long packing as multiplying.  Its
+  ``pointwise`` layout serves 1x1 stride-1 layers: strips of 48 positions (across
+  images) packed channel-major per thread, so the micro-kernel reads consecutive
+  runs (256->64 on 56^2: ~230 GFLOP/s at 2 threads against BLAS's ~180).
 * ``direct.conv_direct`` otherwise: output-row blocked; each (input channel,
   tap) adds an axpy of an input row into the output row held in L1.
 
@@ -79,6 +82,12 @@ _L1_BYTES = 24 * 1024
 #: scatter from the image-interleaved tile to ``out`` (LeNet conv2: ~20% of the
 #: tiles' time).
 _SCATTER_BLOCKED = 0.6e-9
+#: Pointwise layout (1x1): flop/s per thread of the tiles over packed strips, and
+#: bytes/s per thread of its input read and output write.
+_RATE_POINTWISE = {4: 135e9, 8: 65e9}
+_BW_POINTWISE = 8.5e9
+#: Pointwise layout: bytes/s per thread at which a job streams the weights.
+_BW_POINTWISE_W = 10e9
 #: Staging buffer cap (bytes): batch chunks are sized to stay under it.
 STAGE_CAP = int(os.environ.get("FASTCONV_DIRECT_STAGE_MIB", "32")) << 20
 
@@ -105,10 +114,10 @@ def _blocked_layouts(spec) -> dict:
     if spec.dtype.itemsize not in _RATE_BLOCKED or is_depthwise(spec):
         return {}
     if all(k == 1 for k in spec.kernel):
-        # a 1x1 layer is a plain GEMM: BLAS on x in place (im2col) ran 64->256 on
-        # 56^2, N=8, in 3.7 ms against 4.4 ms here (every channel a "tap" whose
-        # rows stream from L2)
-        return {}
+        # a 1x1 layer is a GEMM per image.  Read in place, every channel is a "tap"
+        # whose rows stream from L2 (64->256 on 56^2, N=8: 4.4 ms against BLAS's
+        # 3.7); packed per strip ("pointwise") the taps are consecutive runs.
+        return _pointwise_layout(spec)
     k3, o3, s3, d3 = _blocked_geometry(spec)
     item = spec.dtype.itemsize
     rate = _RATE_BLOCKED[item]
@@ -150,6 +159,57 @@ def _blocked_layouts(spec) -> dict:
     return res
 
 
+def is_pointwise(spec) -> bool:
+    """1x1 kernel, stride 1, no padding: a GEMM per image on x in place."""
+    return (all(k == 1 for k in spec.kernel) and spec.unit_stride()
+            and all(p == (0, 0) for p in spec.pad))
+
+
+def pointwise_strips(spec, threads: int) -> int:
+    """Strips of PB positions per job of the pointwise layout: the packed input
+    (strips x C_in/groups x PB items) within 512 KiB of L2, and enough jobs
+    (4 per thread) for the threads."""
+    item = spec.dtype.itemsize
+    pb = blockgeom.block_positions(item)
+    per = spec.in_per_group * pb * item
+    strips = max(1, min(8, (512 << 10) // per))
+    nstrip = -(-spec.batch * math.prod(spec.out_size) // pb)
+    while strips > 1 and spec.groups * -(-nstrip // strips) < 4 * threads:
+        strips //= 2
+    return strips
+
+
+def _pointwise_layout(spec) -> dict:
+    """The ``pointwise`` layout's entry for :func:`_blocked_layouts` (empty when
+    the layer is not a stride-1 unpadded 1x1 or a strip would overflow L2).
+
+    Time per thread: the larger of the register tiles' flops (over whole strips of
+    PB positions) and the input read plus output write, since the packing and
+    stores overlap the arithmetic (fitted, float32, 1 thread: 256->64 and 64->256
+    on 56^2 6.7 / 6.4 ms, 32->32 on 112^2 3.1 ms, 1024->256 on 14^2 6.3 ms), plus
+    the weight reads of every job."""
+    item = spec.dtype.itemsize
+    pb = blockgeom.block_positions(item)
+    if not is_pointwise(spec) or spec.in_per_group * pb * item > (1 << 20):
+        return {}
+    n = spec.batch
+    Q = n * math.prod(spec.out_size)
+    nstrip = -(-Q // pb)
+    co_computed = spec.groups * -(-spec.out_per_group // blockgeom.CB) * blockgeom.CB
+    flops = 2.0 * nstrip * pb * co_computed * spec.in_per_group
+    nbytes = item * Q * (spec.in_channels + spec.out_channels)
+    ntile = nstrip * co_computed // blockgeom.CB
+    # every job streams its group's whole weight through L1 (from L2 or L3): the
+    # term that hands wide-channel small planes to BLAS (512->512 on 7^2)
+    from ..threads import cpu_count
+
+    njob = -(-nstrip // pointwise_strips(spec, cpu_count()))
+    wbytes = njob * co_computed * spec.in_per_group * item
+    work = (max(flops / _RATE_POINTWISE[item], nbytes / _BW_POINTWISE)
+            + wbytes / _BW_POINTWISE_W + ntile * _TILE_BLOCKED)
+    return {"pointwise": (work, spec.groups * nstrip, 0, n)}
+
+
 def _blocked_choice(spec, threads: int):
     """(seconds, workspace bytes, layout, chunk) of the blocked kernel's best layout,
     or (inf, 0, None, 0) when it does not apply."""
@@ -158,7 +218,12 @@ def _blocked_choice(spec, threads: int):
         secs = work / max(1, min(threads, jobs))
         if secs < best[0]:
             chunk = int(max(1, min(units, STAGE_CAP // max(1, unit * spec.dtype.itemsize))))
-            best = (secs, chunk * unit * spec.dtype.itemsize, layout, chunk)
+            ws = chunk * unit * spec.dtype.itemsize
+            if layout == "pointwise":  # per-thread packed strips, no stage
+                chunk = pointwise_strips(spec, threads)
+                ws = threads * chunk * spec.in_per_group * spec.dtype.itemsize * (
+                    blockgeom.block_positions(spec.dtype.itemsize))
+            best = (secs, ws, layout, chunk)
     return best
 
 
@@ -326,6 +391,16 @@ def _forward_blocked(spec, plan, x, w, b, out, packed) -> None:
     bp = blockgeom.pack_bias(b, spec.has_bias, spec.out_channels, spec.groups, spec.dtype)
     item = spec.dtype.itemsize
     chunk = plan.options["chunk"]
+    if plan.options["layout"] == "pointwise":
+        N, C, Co = spec.batch, spec.in_channels, spec.out_channels
+        o3 = (out if out.flags.c_contiguous else np.empty(out.shape, out.dtype)).reshape(
+            N, Co, -1)
+        kern = kernels.get(plan.backend, "dblock", "conv_pointwise")
+        kern(np.ascontiguousarray(x).reshape(N, C, -1), wp, bp, o3, spec.groups, chunk,
+             plan.threads)
+        if not out.flags.c_contiguous:
+            out[...] = o3.reshape(out.shape)
+        return
     if plan.options["layout"] == "batch":
         unit = blockgeom.stage_items_batch(spec.in_channels, k3, o3, s3, d3, item)
         name = "conv_blocked_batch"

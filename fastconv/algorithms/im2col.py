@@ -23,6 +23,8 @@ from ..threads import blas_threads, cpu_count
 PANEL_BYTES = 1 << 20
 #: single-thread sgemm rate on L2-resident panels, flop/s (this machine class).
 GEMM_RATE = {4: 85e9, 8: 42e9}
+#: BLAS rate per thread of the unpacked 1x1 GEMMs with M and K >= 128.
+GEMM_RATE_1X1 = {4: 127e9, 8: 63e9}
 PACK_BYTES_PER_S = 6e9
 
 
@@ -68,6 +70,12 @@ def estimate(spec, threads: int) -> tuple[float, int]:
     # single-channel 15x15/31x31 (M=1) layers
     eff = (min(1.0, M / 64) * min(1.0, K / 128) * min(1.0, pb / 128)) ** 0.5
     rate = GEMM_RATE[item] * max(eff, 0.05) * threads
+    if opt["direct_1x1"]:
+        # one unpacked GEMM per image: BLAS's own blocking, fast on deep layers
+        # whatever the plane (2 threads: 512->512 on 7^2 216 GFLOP/s, 256->1024 on
+        # 14^2 274, 256->64 on 56^2 179)
+        eff = (min(1.0, M / 128) * min(1.0, K / 128)) ** 0.5
+        rate = GEMM_RATE_1X1[item] * max(eff, 0.05) * threads
     pack = 0.0 if opt["direct_1x1"] else spec.batch * spec.groups * K * math.prod(
         spec.out_size) * item / PACK_BYTES_PER_S / threads
     return spec.flops / rate + pack + 20e-6, ws

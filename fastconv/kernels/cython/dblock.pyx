@@ -323,3 +323,95 @@ def conv_blocked_batch(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] w
                                     q = pos[v]
                                     for l in range(nimg):
                                         op[l * ostride + q] = bb[v * VL + l]
+
+
+def conv_pointwise(const real[:, :, ::1] x, const real[:, :, :, ::1] wp,
+                   const real[:, :, ::1] bp, real[:, :, ::1] out, Py_ssize_t groups,
+                   Py_ssize_t strips, int threads):
+    """The blocked kernel for a 1x1, stride-1, unpadded layer (one GEMM per group
+    over every position of every image): x (N, C, P), out (N, Co, P), P the
+    flattened plane.
+
+    The N * P positions (image-major) are cut in strips of PB; per job (group,
+    ``strips`` consecutive strips) the strips' input rows are packed channel-major
+    into a per-thread buffer (``[strip][ci][PB]``, zero past the end) so that the
+    micro-kernel's "taps" (the group's input channels) are consecutive PB-long runs
+    instead of C strided row streams, and small planes waste no lanes (a strip may
+    span images).  Then per block of 8 output channels (its weights stay in L1, its
+    8 output rows are written as sequential streams) the micro-kernel runs over
+    every strip.  Each output adds bias then its channels in order: results do not
+    depend on the blocking or the thread count."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], P = x.shape[2]
+    cdef Py_ssize_t Co = out.shape[1]
+    cdef Py_ssize_t G = groups, cig = C // groups, cog = Co // groups
+    cdef Py_ssize_t nCB = wp.shape[1], T = wp.shape[2]
+    cdef Py_ssize_t cb_n = DB_CB
+    cdef Py_ssize_t VL = 64 // sizeof(real)
+    cdef Py_ssize_t PB = DB_PV * VL
+    cdef Py_ssize_t Q = N * P
+    cdef Py_ssize_t nstrip = (Q + PB - 1) // PB
+    if strips < 1:
+        strips = 1
+    cdef Py_ssize_t njob = (nstrip + strips - 1) // strips
+    if (T != cig or wp.shape[3] != DB_CB or wp.shape[0] != G or out.shape[2] != P
+            or out.shape[0] != N):
+        raise ValueError("conv_pointwise: packed weight does not match the kernel")
+    offs = np.arange(cig, dtype=np.intp) * PB
+    cdef const Py_ssize_t[::1] off = offs
+    dt = np.asarray(out).dtype
+    bufs = np.empty((max(threads, 1), DB_CB * PB), dtype=dt)
+    cdef real[:, ::1] buf = bufs
+    pks = np.empty((max(threads, 1), strips * cig * PB), dtype=dt)
+    cdef real[:, ::1] pk = pks
+    cdef Py_ssize_t it, n, g, s0, s1, si, ci, q, q0, qend, p, run, e, cb, j, co, tid
+    cdef real* sb
+    cdef real* pkt
+    cdef real* xb
+    cdef real* bb
+    with nogil:
+        for it in prange(G * njob, num_threads=threads, schedule="static"):
+            tid = threadid()
+            sb = &buf[tid, 0]
+            pkt = &pk[tid, 0]
+            g = it // njob
+            s0 = (it % njob) * strips
+            s1 = min(s0 + strips, nstrip)
+            for ci in range(cig):
+                for si in range(s0, s1):
+                    xb = pkt + ((si - s0) * cig + ci) * PB
+                    q0 = si * PB
+                    qend = min(q0 + PB, Q)
+                    q = q0
+                    while q < qend:  # runs within one image
+                        n = q // P
+                        p = q - n * P
+                        run = min(P - p, qend - q)
+                        for e in range(run):
+                            xb[q - q0 + e] = x[n, g * cig + ci, p + e]
+                        q = q + run
+                    for e in range(qend - q0, PB):
+                        xb[e] = 0
+            for cb in range(nCB):
+                for si in range(s0, s1):
+                    xb = pkt + (si - s0) * cig * PB
+                    if real is float:
+                        db_tile_f(xb, xb + 16, xb + 32, &off[0], T, &wp[g, cb, 0, 0],
+                                  &bp[g, cb, 0], sb)
+                    else:
+                        db_tile_d(xb, xb + 8, xb + 16, &off[0], T, &wp[g, cb, 0, 0],
+                                  &bp[g, cb, 0], sb)
+                    q0 = si * PB
+                    qend = min(q0 + PB, Q)
+                    for j in range(cb_n):
+                        if cb * cb_n + j >= cog:
+                            break
+                        co = g * cog + cb * cb_n + j
+                        bb = sb + j * PB
+                        q = q0
+                        while q < qend:
+                            n = q // P
+                            p = q - n * P
+                            run = min(P - p, qend - q)
+                            for e in range(run):
+                                out[n, co, p + e] = bb[q - q0 + e]
+                            q = q + run

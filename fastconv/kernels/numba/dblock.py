@@ -260,3 +260,56 @@ def conv_blocked_batch(x, wp, bp, out, kshape, stride, dilation, pad, groups, gr
     _run_batch(x, wp, bp, out, off, tuple(stride), tuple(pad), Dg, Hg, Wg, S, img, VL,
                int(group_chunk), stage)
     return out
+
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def _run_pointwise(x, wp, bp, out, strips, PB):
+    N, C, P = x.shape
+    G, ncb, T = wp.shape[0], wp.shape[1], wp.shape[2]
+    cig = C // G
+    cog = out.shape[1] // G
+    Q = N * P
+    nstrip = (Q + PB - 1) // PB
+    njob = (nstrip + strips - 1) // strips
+    for it in prange(G * njob):
+        g = it // njob
+        s0 = (it % njob) * strips
+        s1 = min(s0 + strips, nstrip)
+        pk = np.zeros((s1 - s0, cig, PB), out.dtype)
+        for ci in range(cig):
+            for si in range(s0, s1):
+                for e in range(min(PB, Q - si * PB)):
+                    q = si * PB + e
+                    pk[si - s0, ci, e] = x[q // P, g * cig + ci, q % P]
+        acc = np.empty((CB, PB), out.dtype)
+        for cb in range(ncb):
+            for si in range(s0, s1):
+                for j in range(CB):
+                    bj = bp[g, cb, j]
+                    for e in range(PB):
+                        acc[j, e] = bj
+                for t in range(T):
+                    for j in range(CB):
+                        wv = wp[g, cb, t, j]
+                        for e in range(PB):
+                            acc[j, e] += wv * pk[si - s0, t, e]
+                for j in range(CB):
+                    if cb * CB + j >= cog:
+                        break
+                    co = g * cog + cb * CB + j
+                    for e in range(min(PB, Q - si * PB)):
+                        q = si * PB + e
+                        out[q // P, co, q % P] = acc[j, e]
+
+
+def conv_pointwise(x, wp, bp, out, groups, strips, threads):
+    """1x1 stride-1 unpadded layer, x (N, C, P) -> out (N, Co, P): strips of PB
+    positions over all images (arguments and summation order as the Cython kernel:
+    bias, then the channels in order)."""
+    if (wp.shape[0] != groups or wp.shape[3] != CB or wp.shape[2] != x.shape[1] // groups
+            or out.shape[2] != x.shape[2] or out.shape[0] != x.shape[0]):
+        raise ValueError("conv_pointwise: packed weight does not match the kernel")
+    numba_threads(max(1, threads))
+    _run_pointwise(x, wp, bp, out, max(1, int(strips)), block_positions(x.itemsize))
+    return out
