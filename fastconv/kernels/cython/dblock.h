@@ -90,4 +90,34 @@ static inline void db_tile_##SUFFIX(const T *x0p, const T *x1p, const T *x2p,   
 DB_DEFINE(f, float, db_vf, 16)
 DB_DEFINE(d, double, db_vd, 8)
 
+/* Copy a run of n <= a few vectors from a tile buffer to the output: whole vectors
+ * then one masked tail (AVX-512), instead of a scalar loop the compiler cannot
+ * vectorise well for these short runs (the stem's output copy: ~10% of its time). */
+#ifdef __AVX512F__
+#include <immintrin.h>
+static inline void db_copy_f(float *d, const float *s, ptrdiff_t n) {
+    for (; n >= 16; n -= 16, d += 16, s += 16)
+        _mm512_storeu_ps(d, _mm512_loadu_ps(s));
+    if (n > 0) {
+        __mmask16 m = (__mmask16)((1u << n) - 1u);
+        _mm512_mask_storeu_ps(d, m, _mm512_maskz_loadu_ps(m, s));
+    }
+}
+static inline void db_copy_d(double *d, const double *s, ptrdiff_t n) {
+    for (; n >= 8; n -= 8, d += 8, s += 8)
+        _mm512_storeu_pd(d, _mm512_loadu_pd(s));
+    if (n > 0) {
+        __mmask8 m = (__mmask8)((1u << n) - 1u);
+        _mm512_mask_storeu_pd(d, m, _mm512_maskz_loadu_pd(m, s));
+    }
+}
+#else
+static inline void db_copy_f(float *d, const float *s, ptrdiff_t n) {
+    if (n > 0) memcpy(d, s, (size_t)n * sizeof(float));
+}
+static inline void db_copy_d(double *d, const double *s, ptrdiff_t n) {
+    if (n > 0) memcpy(d, s, (size_t)n * sizeof(double));
+}
+#endif
+
 #endif

@@ -34,6 +34,8 @@ cdef extern from "dblock.h" nogil:
     void db_tile_d(const double* x0, const double* x1, const double* x2,
                    const Py_ssize_t* off, Py_ssize_t ntaps, const double* wp,
                    const double* bias, double* buf)
+    void db_copy_f(float* d, const float* s, Py_ssize_t n)
+    void db_copy_d(double* d, const double* s, Py_ssize_t n)
 
 
 from ..blockgeom import (
@@ -179,8 +181,10 @@ def conv_blocked(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wp,
                                 run = min(wg - ow, pend - p)
                                 if ow < OW:
                                     nv = min(run, OW - ow)
-                                    for e in range(nv):
-                                        orow[oh * OW + ow + e] = bb[p - p0 + e]
+                                    if real is float:
+                                        db_copy_f(&orow[oh * OW + ow], &bb[p - p0], nv)
+                                    else:
+                                        db_copy_d(&orow[oh * OW + ow], &bb[p - p0], nv)
                                 p = p + run
                                 oh = oh + 1
                                 ow = 0
@@ -412,6 +416,8 @@ def conv_pointwise(const real[:, :, ::1] x, const real[:, :, :, ::1] wp,
                             n = q // P
                             p = q - n * P
                             run = min(P - p, qend - q)
-                            for e in range(run):
-                                out[n, co, p + e] = bb[q - q0 + e]
+                            if real is float:
+                                db_copy_f(&out[n, co, p], &bb[q - q0], run)
+                            else:
+                                db_copy_d(&out[n, co, p], &bb[q - q0], run)
                             q = q + run
