@@ -325,6 +325,8 @@ def _phased_case():
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("tile", TILES)
 def test_phased_mode(backend, tile):
+    """F(2x2) runs this case phased, F(4x4) in tile blocks (measured faster at 2
+    threads); either way the reference result, bit-identical for 1 and 2 threads."""
     c = _phased_case()
     res = []
     for n in (1, 2):
@@ -333,7 +335,7 @@ def test_phased_mode(backend, tile):
             fc.conv2d(c["x"], c["w"], c["b"], padding=1, algorithm="winograd",
                       backend=backend, out=out)
         plan = last_plan()
-        assert plan.options["phased"] and plan.threads == n
+        assert plan.options["phased"] == (tile == 2) and plan.threads == n
         check(out, c["expected"], tile)
         res.append(out)
     np.testing.assert_array_equal(res[0], res[1])

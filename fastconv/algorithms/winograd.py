@@ -211,14 +211,19 @@ def _geometry(spec, m: int):
 
 
 def _phased(spec, m: int) -> bool:
-    """Few tiles, wide channels: run the phased mode (transforms of every tile,
-    then one GEMM per (group, frequency) over all tiles -- longer GEMMs, each
-    weight panel packed once; measured 10-15% faster at 256ch 14x14 F4 and
-    512ch 7x7 F2) when its shared V + M fit the workspace limit."""
+    """Few tiles, wide channels, F(2x2): run the phased mode (transforms of every
+    tile, then one GEMM per (group, frequency) over all tiles -- longer GEMMs,
+    each weight panel packed once) when its shared V + M fit the workspace limit.
+
+    Measured at 2 threads (wall clock, float32): F2 phased wins or ties (512ch 7x7
+    N=4 3.0 vs 3.1 ms prepared, 256ch 14x14 N=4 3.0 vs 3.3 ms, 512ch 7x7 N=8 7.1
+    vs 7.2); F4 phased loses (256ch 14x14 N=8 4.7 vs 4.4-4.5 ms, prepared 4.0 vs
+    3.5; 128ch 28x28 N=2 1.4 vs 1.1): with 36 frequencies the blocks already
+    balance and writing the shared V costs more than the longer GEMMs save."""
     F, NT = _geometry(spec, m)
     cig, cog = spec.in_per_group, spec.out_per_group
     shared = spec.groups * F * (cig + cog) * NT * spec.dtype.itemsize
-    return (cig >= 128 and cog >= 128 and 64 <= NT <= 256
+    return (m == 2 and cig >= 128 and cog >= 128 and 64 <= NT <= 256
             and shared <= _config.WORKSPACE_LIMIT)
 
 

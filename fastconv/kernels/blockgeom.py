@@ -24,6 +24,7 @@ def block_positions(itemsize: int) -> int:
     return PV * (64 // itemsize)
 
 
+@functools.lru_cache(maxsize=256)
 def geometry(kshape, out_size, stride, dilation) -> tuple[int, int, int, int]:
     """(Dg, Hg, Wg, S): staged phase-grid sizes and the number of stride phases
     (all arguments 3-tuples (d, h, w))."""
@@ -32,6 +33,7 @@ def geometry(kshape, out_size, stride, dilation) -> tuple[int, int, int, int]:
     return g[0], g[1], g[2], stride[0] * stride[1] * stride[2]
 
 
+@functools.lru_cache(maxsize=256)
 def stage_items(channels: int, kshape, out_size, stride, dilation, itemsize: int) -> int:
     """Staged items per image, with the tail slack the last tile may read."""
     Dg, Hg, Wg, S = geometry(kshape, out_size, stride, dilation)
@@ -84,6 +86,7 @@ def pack_bias(b, has_bias: bool, co: int, groups: int, dtype):
     return bp.reshape(groups, ncb, CB)
 
 
+@functools.lru_cache(maxsize=256)
 def stage_items_batch(channels: int, kshape, out_size, stride, dilation, itemsize: int) -> int:
     """Staged items per group of ``64 // itemsize`` images in the batch layout."""
     Dg, Hg, Wg, S = geometry(kshape, out_size, stride, dilation)
