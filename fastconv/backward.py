@@ -493,7 +493,7 @@ def _winograd_wg_option(rs: ConvSpec, threads: int, backend: str, tol: float):
     why = kernels.refusal(backend, "winograd") or _winograd_wg_supports(rs)
     if why is not None:
         return why
-    forced = algorithms.get("winograd").plan_state()
+    forced = algorithms.get("winograd")._forced_tile()
     tiles = (forced,) if forced is not None else (2, 4)
     best, bounds, sizes = None, [], []
     for m in tiles:

@@ -262,7 +262,8 @@ def prepare_weight(weight, x_shape, bias=False, stride=1, padding=0, dilation=1,
     xdt = np.dtype(dtype) if dtype is not None else w.dtype
     spec = conv_spec(nd, x_shape, w.shape, (w.shape[0],) if bias else None, stride, padding,
                      dilation, groups, padding_mode, xdt, w.dtype, w.dtype if bias else None)
-    plan = make_plan(spec, algorithm, backend, weight=w, tolerance=tolerance)
+    with algorithms.get("winograd").for_prepared():  # no per-call weight transform
+        plan = make_plan(spec, algorithm, backend, weight=w, tolerance=tolerance)
     wc = np.array(w, dtype=spec.dtype, order="C")  # private copy
     mod = algorithms.get(plan.algorithm)
     run_spec = spec if spec.zero_padded() else spec.after_explicit_padding()

@@ -339,3 +339,23 @@ def test_phased_mode(backend, tile):
         check(out, c["expected"], tile)
         res.append(out)
     np.testing.assert_array_equal(res[0], res[1])
+
+
+def test_prepared_weight_plans_without_the_weight_transform():
+    """prepare_weight plans as if the transform were free (it is done once): at
+    512ch 7x7 N=8 a call plans F(2x2) (a smaller U to write every time), a prepared
+    weight F(4x4); the forced tile still wins, and the prepared result is the
+    reference's within F(4x4)'s bound."""
+    xs, ws = (8, 512, 7, 7), (512, 512, 3, 3)
+    assert fc.plan_conv(xs, ws, padding=1).options["tile"] == 2
+    w = (rng.standard_normal(ws) / 68).astype(np.float32)
+    pw = fc.prepare_weight(w, xs, padding=1)
+    assert (pw.plan.algorithm, pw.plan.options["tile"]) == ("winograd", 4)
+    assert pw.packed.tile == 4
+    with winograd.tile(2):
+        assert fc.prepare_weight(w, xs, padding=1).plan.options["tile"] == 2
+    # the planner's memo keeps the two states apart
+    assert fc.plan_conv(xs, ws, padding=1).options["tile"] == 2
+    x = rng.standard_normal((2, 512, 7, 7)).astype(np.float32)
+    pw2 = fc.prepare_weight(w, x.shape, padding=1)
+    check(fc.conv2d(x, pw2, padding=1), ref.conv(x, w, None, padding=1), pw2.plan.options["tile"])
