@@ -51,6 +51,16 @@ if _CB != DB_CB or _PV != DB_PV:  # pragma: no cover - build consistency
     raise ImportError("dblock.h and blockgeom disagree on the register tile")
 
 
+cdef inline void _tile_run(const real* xb, const Py_ssize_t* off, Py_ssize_t T,
+                           const real* wp, const real* bp, real* sb) noexcept nogil:
+    """The register tile over the PB consecutive positions at ``xb`` (three
+    vectors), every tap ``t`` read at ``xb + off[t]``, into ``sb``."""
+    if real is float:
+        db_tile_f(xb, xb + 16, xb + 32, off, T, wp, bp, sb)
+    else:
+        db_tile_d(xb, xb + 8, xb + 16, off, T, wp, bp, sb)
+
+
 cdef void _stage_plane(const real* xn, real* dst, Py_ssize_t C, Py_ssize_t D,
                        Py_ssize_t H, Py_ssize_t W, Py_ssize_t plane, Py_ssize_t Dg,
                        Py_ssize_t Hg, Py_ssize_t Wg, Py_ssize_t sd, Py_ssize_t sh,
@@ -162,12 +172,7 @@ def conv_blocked(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wp,
                 for g in range(G):
                     xb = &stage[n * img + g * cig * s * PS + od * hg * wg + p0]
                     for cb in range(nCB):
-                        if real is float:
-                            db_tile_f(xb, xb + 16, xb + 32, &off[0], T, &wp[g, cb, 0, 0],
-                                      &bp[g, cb, 0], sb)
-                        else:
-                            db_tile_d(xb, xb + 8, xb + 16, &off[0], T, &wp[g, cb, 0, 0],
-                                      &bp[g, cb, 0], sb)
+                        _tile_run(xb, &off[0], T, &wp[g, cb, 0, 0], &bp[g, cb, 0], sb)
                         for j in range(cb_n):
                             if cb * cb_n + j >= cog:
                                 break
@@ -398,12 +403,7 @@ def conv_pointwise(const real[:, :, ::1] x, const real[:, :, :, ::1] wp,
             for cb in range(nCB):
                 for si in range(s0, s1):
                     xb = pkt + (si - s0) * cig * PB
-                    if real is float:
-                        db_tile_f(xb, xb + 16, xb + 32, &off[0], T, &wp[g, cb, 0, 0],
-                                  &bp[g, cb, 0], sb)
-                    else:
-                        db_tile_d(xb, xb + 8, xb + 16, &off[0], T, &wp[g, cb, 0, 0],
-                                  &bp[g, cb, 0], sb)
+                    _tile_run(xb, &off[0], T, &wp[g, cb, 0, 0], &bp[g, cb, 0], sb)
                     q0 = si * PB
                     qend = min(q0 + PB, Q)
                     for j in range(cb_n):
