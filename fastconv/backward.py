@@ -244,10 +244,10 @@ def _candidate(spec: ConvSpec, pass_: str, name: str, threads: int, backend: str
         secs = flops / (_DIRECT_RATE * eff * threads) + 5e-6 * (threads > 1)
         if pass_ == "input_grad" and not _is_pointwise(rs):
             # stride 1: the forward direct kernels (register-tiled depthwise) may be faster.
-            # Not for 1x1: the forward's pointwise layout (OpenMP) only ties the
-            # multithreaded BLAS GEMM of the "pointwise" im2col variant, and next to the
-            # weight gradient's BLAS calls the two thread pools fight (ResNet 1x1 256->64
-            # 56^2 N=8 backward: 12.9 ms against 8.2 with both passes on BLAS)
+            # Not for 1x1: there the forward's pointwise layout only ties the
+            # multithreaded BLAS GEMM of the "pointwise" im2col variant (input gradient
+            # of 256->64 on 56^2, N=8, 2 threads: 4.4 vs 3.8-4.6 ms), and with both
+            # passes on BLAS the backward does not switch thread pools between them
             fwd = _forward_delegate(rs, "direct", threads, backend, factor=1.0)
             if not isinstance(fwd, str) and fwd[0] < secs:
                 return fwd[0], fwd[1], dict(fwd[2], variant="forward")
