@@ -16,6 +16,10 @@ x (N, C, D, H, W), out (N, Co, OD, OH, OW) C-contiguous; ``wp`` the packed weigh
 (G, nCB, T, 8) and ``bp`` the packed bias (G, nCB, 8) from ``pack_weight``; index
 arithmetic is 64-bit.  Each output adds bias then its taps in a fixed order, so the
 result does not depend on the blocking or the thread count.
+
+Two more layouts run the same micro-kernel: ``conv_blocked_batch`` (16 images
+interleaved per vector, for small planes) and ``conv_pointwise`` (1x1 stride-1
+layers: strips of positions packed channel-major per thread, see its docstring).
 """
 
 from cython.parallel cimport parallel, prange, threadid

@@ -6,6 +6,8 @@ phases.  Tiles: per (image, od, block of PB wide-grid positions) and block of CB
 output channels, an accumulator tile ``acc (CB, PB)`` sums bias then every tap in
 order (the same order as the Cython kernel, so results do not depend on the
 blocking or the thread count), then the valid columns go to ``out``.
+``conv_blocked_batch`` (images interleaved) and ``conv_pointwise`` (1x1 layers,
+strips of positions across images packed channel-major) follow the Cython ones.
 """
 
 import numpy as np
