@@ -348,6 +348,30 @@ def test_pointwise_kernel(backend, dtype):
             np.testing.assert_array_equal(out, outs[0])
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@given(
+    N=st.integers(1, 5),
+    nd=st.integers(1, 3),
+    C=st.integers(1, 9),
+    Co=st.integers(1, 20),
+    g=st.sampled_from([1, 2, 3]),
+    L=st.integers(1, 60),
+    strips=st.integers(1, 4),
+    nt=st.sampled_from([1, 2]),
+)
+def test_pointwise_hypothesis(backend, N, nd, C, Co, g, L, strips, nt):
+    """The pointwise layout over the argument space: planes of any length (strips
+    across images, tails), groups, odd channel counts, strips per job, threads."""
+    rng = np.random.default_rng(L * 31 + C)
+    size = (L,) + (2,) * (nd - 1)
+    x = rng.standard_normal((N, C * g) + size[::-1]).astype(np.float32)
+    w = rng.standard_normal((Co * g, C) + (1,) * nd).astype(np.float32)
+    b = rng.standard_normal(Co * g).astype(np.float32)
+    out = _run_pointwise(backend, x, w, b, g, nt, strips)
+    assert not np.isnan(out).any()
+    assert_close(out, ref_conv(x, w, b, 1, 0, 1, g), np.float32)
+
+
 def test_pointwise_layout_public_path():
     """The planner sends a 56^2 bottleneck 1x1 to the pointwise layout and a deep
     7^2 one to BLAS (im2col); public calls, a prepared weight, out= (also
