@@ -76,3 +76,24 @@ def test_numba_cache_with_parallel_survives_thread_count_change(tmp_path):
     assert [o.split()[0] for o in outs] == ["2", "1", "2"]
     assert all(o.split()[1] in ("omp", "tbb") for o in outs)
     assert any(tmp_path.rglob("*.nbi")), "kernels were not cached"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+@pytest.mark.parametrize("threads,n", [(1, 1), (2, 3), (2, 16), (3, 6), (4, 1000)])
+def test_thread_rows_never_share_a_cache_line(threads, n, dtype):
+    """Per-thread scratch rows start on 64-byte lines, hold n items, and no line
+    holds items of two rows (false sharing made small depthwise planes as slow on
+    two threads as on one)."""
+    rows = fc.threads.thread_rows(threads, n, dtype)
+    item = np.dtype(dtype).itemsize
+    assert rows.shape[0] == threads and rows.shape[1] >= n and rows.dtype == dtype
+    assert rows.flags.c_contiguous
+    base = rows.ctypes.data
+    lines = []
+    for t in range(threads):
+        start = base + t * rows.strides[0]
+        assert start % 64 == 0
+        lines.append(set(range(start // 64, (start + n * item - 1) // 64 + 1)))
+    for a in range(threads):
+        for b in range(a + 1, threads):
+            assert not lines[a] & lines[b]

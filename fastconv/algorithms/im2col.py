@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import _config, kernels
 from .._spec import pad3, to_3d
-from ..threads import blas_threads, cpu_count
+from ..threads import blas_threads, cpu_count, thread_rows
 
 #: Target panel size per thread (bytes): the panel + GEMM result stay in L2.
 PANEL_BYTES = 1 << 20
@@ -87,7 +87,7 @@ def forward(spec, plan, x, w, b, out, packed=None) -> None:
     w2 = w.reshape(spec.out_channels, -1)
     K = w2.shape[1]
     nthreads = plan.threads
-    scratch = np.empty((nthreads, (K + spec.out_per_group) * pb), spec.dtype)
+    scratch = thread_rows(nthreads, (K + spec.out_per_group) * pb, spec.dtype)
     kern = kernels.get(plan.backend, "im2col", "conv_im2col")
     with blas_threads(1):
         kern(

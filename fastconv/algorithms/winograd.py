@@ -41,7 +41,7 @@ import threading
 import numpy as np
 
 from .. import _config, kernels
-from ..threads import blas_threads, cpu_count
+from ..threads import blas_threads, cpu_count, thread_rows
 
 __all__ = ["supports", "options", "estimate", "forward", "pack_weight", "tile", "for_prepared",
            "MAX_REL_ERROR", "Packed"]
@@ -484,8 +484,8 @@ def forward(spec, plan, x, w, b, out, packed=None, *, _stages: int = 7) -> None:
     pad = spec.pad_before
     ph, pw = (pad[0], pad[1]) if nd == 2 else (0, pad[0])
     n = plan.threads
-    work = np.empty((n, _work_items(spec, m, tb, cob)), spec.dtype)
-    iwork = np.empty((n, 12 * tb), np.int64)
+    work = thread_rows(n, _work_items(spec, m, tb, cob), spec.dtype)
+    iwork = thread_rows(n, 12 * tb, np.int64)
     shared = None
     if plan.options.get("phased"):
         NT = _geometry(spec, m)[1]

@@ -42,6 +42,7 @@ cdef extern from "dblock.h" nogil:
     void db_copy_d(double* d, const double* s, Py_ssize_t n)
 
 
+from ...threads import thread_rows
 from ..blockgeom import (
     CB as _CB,
     PV as _PV,
@@ -144,7 +145,7 @@ def conv_blocked(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wp,
         raise ValueError("conv_blocked: stage buffer too small")
     offs = tap_offsets(cig, kshape, (OD, OH, OW), stride, dilation)
     cdef const Py_ssize_t[::1] off = offs
-    bufs = np.empty((max(threads, 1), DB_CB * PB), dtype=np.asarray(out).dtype)
+    bufs = thread_rows(threads, DB_CB * PB, np.asarray(out).dtype)
     cdef real[:, ::1] buf = bufs
     cdef Py_ssize_t n0, nb, it, e, n, od, blk, p0, p, pend, oh, ow, run, nv, g, cb, j, co
     cdef Py_ssize_t rows, row, tid
@@ -274,12 +275,12 @@ def conv_blocked_batch(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] w
         raise ValueError("conv_blocked_batch: stage buffer too small")
     offs = tap_offsets(cig, kshape, (OD, OH, OW), stride, dilation) * VL
     cdef const Py_ssize_t[::1] off = offs
-    bufs = np.empty((max(threads, 1), DB_CB * PB), dtype=np.asarray(out).dtype)
+    bufs = thread_rows(threads, DB_CB * PB, np.asarray(out).dtype)
     cdef real[:, ::1] buf = bufs
     cdef Py_ssize_t istride = C * D * H * W
     cdef Py_ssize_t g0, gb, it, gi, plane, nimg, tile, t0, t1, v, q, od, oh, ow, g, cb, j
     cdef Py_ssize_t co, l, n, tid, nv
-    ibufs = np.empty((max(threads, 1), 8), dtype=np.intp)  # per-thread pos[3], base[3]
+    ibufs = thread_rows(threads, 6, np.intp)  # per-thread pos[3], base[3]
     cdef Py_ssize_t[:, ::1] ibuf = ibufs
     cdef Py_ssize_t* pos
     cdef Py_ssize_t* base
@@ -372,9 +373,9 @@ def conv_pointwise(const real[:, :, ::1] x, const real[:, :, :, ::1] wp,
     offs = np.arange(cig, dtype=np.intp) * PB
     cdef const Py_ssize_t[::1] off = offs
     dt = np.asarray(out).dtype
-    bufs = np.empty((max(threads, 1), DB_CB * PB), dtype=dt)
+    bufs = thread_rows(threads, DB_CB * PB, dt)
     cdef real[:, ::1] buf = bufs
-    pks = np.empty((max(threads, 1), strips * cig * PB), dtype=dt)
+    pks = thread_rows(threads, strips * cig * PB, dt)
     cdef real[:, ::1] pk = pks
     cdef Py_ssize_t it, n, g, s0, s1, si, ci, q, q0, qend, p, run, e, cb, j, co, tid
     cdef real* sb
