@@ -26,7 +26,8 @@ extensions = [
         extra_compile_args=compile_args,
         extra_link_args=["-fopenmp"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        depends=sorted(glob.glob("fastconv/kernels/cython/*.h")),  # C micro-kernels
+        depends=sorted(glob.glob("fastconv/kernels/cython/*.h")  # C micro-kernels
+                       + glob.glob("fastconv/kernels/cython/*.pxd")),  # shared cimports
     )
     for path in sorted(glob.glob("fastconv/kernels/cython/*.pyx"))
 ]

@@ -40,6 +40,7 @@ from libc.string cimport memset
 
 from .blas cimport gemm
 from .fused cimport real
+from .winograd_transforms cimport _bt, _rowbt, wg_G2, wg_G4, wg_ld
 
 
 cdef extern from *:
@@ -128,49 +129,12 @@ cdef extern from *:
     void wgg_rowa_d(int m, const double* r, double* o, Py_ssize_t os, Py_ssize_t n) nogil
 
 
-cdef extern from "winograd_transforms.h":
-    const double wg_G2[12]
-    const double wg_G4[18]
-    Py_ssize_t wg_ld(Py_ssize_t n) nogil
-    void wg_rowbt_f(int m, const float* r, float* o, Py_ssize_t os, Py_ssize_t n) nogil
-    void wg_rowbt_d(int m, const double* r, double* o, Py_ssize_t os, Py_ssize_t n) nogil
-    void wg_bt4_f(const float* s, Py_ssize_t ss, float* d, Py_ssize_t ds, Py_ssize_t n) nogil
-    void wg_bt2_f(const float* s, Py_ssize_t ss, float* d, Py_ssize_t ds, Py_ssize_t n) nogil
-    void wg_bt4_d(const double* s, Py_ssize_t ss, double* d, Py_ssize_t ds,
-                  Py_ssize_t n) nogil
-    void wg_bt2_d(const double* s, Py_ssize_t ss, double* d, Py_ssize_t ds,
-                  Py_ssize_t n) nogil
-
-
-cdef inline void _bt(int m, const real* s, Py_ssize_t ss, real* d, Py_ssize_t ds,
-                     Py_ssize_t n) noexcept nogil:
-    """The forward's input transform B^T over vectors of n tiles."""
-    if real is float:
-        if m == 4:
-            wg_bt4_f(s, ss, d, ds, n)
-        else:
-            wg_bt2_f(s, ss, d, ds, n)
-    else:
-        if m == 4:
-            wg_bt4_d(s, ss, d, ds, n)
-        else:
-            wg_bt2_d(s, ss, d, ds, n)
-
-
 cdef inline void _a(int m, const real* s, Py_ssize_t ss, real* d, Py_ssize_t ds,
                     Py_ssize_t n) noexcept nogil:
     if real is float:
         wgg_a_f(m, s, ss, d, ds, n)
     else:
         wgg_a_d(m, s, ss, d, ds, n)
-
-
-cdef inline void _rowbt(int m, const real* r, real* o, Py_ssize_t os,
-                        Py_ssize_t n) noexcept nogil:
-    if real is float:
-        wg_rowbt_f(m, r, o, os, n)
-    else:
-        wg_rowbt_d(m, r, o, os, n)
 
 
 cdef inline void _rowa(int m, const real* r, real* o, Py_ssize_t os,

@@ -33,83 +33,10 @@ from libc.stdlib cimport free, malloc
 
 from .blas cimport gemm
 from .fused cimport real
+from .winograd_transforms cimport _at, _bt, _rowat, _rowbt, wg_G2, wg_G4, wg_ld
 
-
-# ---------------------------------------------------------------------------
-# 1-D transforms over vectors of tiles: src[j * ss + t] -> dst[k * ds + t].
-# Written in C with ``restrict`` so GCC vectorises them (with 6 input and 6
-# output streams its alias checks would otherwise give up and run scalar).
-# ---------------------------------------------------------------------------
-cdef extern from "winograd_transforms.h":
-    const double wg_G2[12]
-    const double wg_G4[18]
-    Py_ssize_t wg_ld(Py_ssize_t n) nogil
-    void wg_rowat_f(int m, const float* s, Py_ssize_t ss, float* y, float bias,
-                    Py_ssize_t n) nogil
-    void wg_rowat_d(int m, const double* s, Py_ssize_t ss, double* y, double bias,
-                    Py_ssize_t n) nogil
-    void wg_rowbt_f(int m, const float* r, float* o, Py_ssize_t os, Py_ssize_t n) nogil
-    void wg_rowbt_d(int m, const double* r, double* o, Py_ssize_t os, Py_ssize_t n) nogil
-    void wg_bt4_f(const float* s, Py_ssize_t ss, float* d, Py_ssize_t ds, Py_ssize_t n) nogil
-    void wg_bt2_f(const float* s, Py_ssize_t ss, float* d, Py_ssize_t ds, Py_ssize_t n) nogil
-    void wg_at4_f(const float* s, Py_ssize_t ss, float* d, Py_ssize_t ds, Py_ssize_t n) nogil
-    void wg_at2_f(const float* s, Py_ssize_t ss, float* d, Py_ssize_t ds, Py_ssize_t n) nogil
-    void wg_bt4_d(const double* s, Py_ssize_t ss, double* d, Py_ssize_t ds,
-                  Py_ssize_t n) nogil
-    void wg_bt2_d(const double* s, Py_ssize_t ss, double* d, Py_ssize_t ds,
-                  Py_ssize_t n) nogil
-    void wg_at4_d(const double* s, Py_ssize_t ss, double* d, Py_ssize_t ds,
-                  Py_ssize_t n) nogil
-    void wg_at2_d(const double* s, Py_ssize_t ss, double* d, Py_ssize_t ds,
-                  Py_ssize_t n) nogil
-
-
-cdef inline void _bt(int m, const real* s, Py_ssize_t ss, real* d, Py_ssize_t ds,
-                     Py_ssize_t T) noexcept nogil:
-    """Input transform B^T (alpha = m + 2 inputs -> alpha outputs), T tiles."""
-    if real is float:
-        if m == 4:
-            wg_bt4_f(s, ss, d, ds, T)
-        else:
-            wg_bt2_f(s, ss, d, ds, T)
-    else:
-        if m == 4:
-            wg_bt4_d(s, ss, d, ds, T)
-        else:
-            wg_bt2_d(s, ss, d, ds, T)
-
-
-cdef inline void _rowbt(int m, const real* r, real* o, Py_ssize_t os,
-                        Py_ssize_t n) noexcept nogil:
-    """B^T along one input row for n consecutive tiles (see ``wg_rowbt``)."""
-    if real is float:
-        wg_rowbt_f(m, r, o, os, n)
-    else:
-        wg_rowbt_d(m, r, o, os, n)
-
-
-cdef inline void _rowat(int m, const real* s, Py_ssize_t ss, real* y, real bias,
-                        Py_ssize_t n) noexcept nogil:
-    """A^T along one output row for n consecutive full tiles (``wg_rowat``)."""
-    if real is float:
-        wg_rowat_f(m, s, ss, y, bias, n)
-    else:
-        wg_rowat_d(m, s, ss, y, bias, n)
-
-
-cdef inline void _at(int m, const real* s, Py_ssize_t ss, real* d, Py_ssize_t ds,
-                     Py_ssize_t T) noexcept nogil:
-    """Output transform A^T (alpha inputs -> m outputs), T tiles."""
-    if real is float:
-        if m == 4:
-            wg_at4_f(s, ss, d, ds, T)
-        else:
-            wg_at2_f(s, ss, d, ds, T)
-    else:
-        if m == 4:
-            wg_at4_d(s, ss, d, ds, T)
-        else:
-            wg_at2_d(s, ss, d, ds, T)
+# The 1-D transforms over vectors of tiles (src[j * ss + t] -> dst[k * ds + t]) are
+# C with ``restrict`` in winograd_transforms.h, declared in winograd_transforms.pxd.
 
 
 #: kernels per chunk of the weight transform (its buffers stay in L1/L2)
