@@ -95,29 +95,24 @@ DB_DEFINE(d, double, db_vd, 8)
  * vectorise well for these short runs (the stem's output copy: ~10% of its time). */
 #ifdef __AVX512F__
 #include <immintrin.h>
-static inline void db_copy_f(float *d, const float *s, ptrdiff_t n) {
-    for (; n >= 16; n -= 16, d += 16, s += 16)
-        _mm512_storeu_ps(d, _mm512_loadu_ps(s));
-    if (n > 0) {
-        __mmask16 m = (__mmask16)((1u << n) - 1u);
-        _mm512_mask_storeu_ps(d, m, _mm512_maskz_loadu_ps(m, s));
-    }
+#define DB_COPY(S, T, VL, MASK, SUF)                                                    \
+static inline void db_copy_##S(T *d, const T *s, ptrdiff_t n) {                         \
+    for (; n >= VL; n -= VL, d += VL, s += VL)                                          \
+        _mm512_storeu_##SUF(d, _mm512_loadu_##SUF(s));                                  \
+    if (n > 0) {                                                                        \
+        MASK m = (MASK)((1u << n) - 1u);                                                \
+        _mm512_mask_storeu_##SUF(d, m, _mm512_maskz_loadu_##SUF(m, s));                 \
+    }                                                                                   \
 }
-static inline void db_copy_d(double *d, const double *s, ptrdiff_t n) {
-    for (; n >= 8; n -= 8, d += 8, s += 8)
-        _mm512_storeu_pd(d, _mm512_loadu_pd(s));
-    if (n > 0) {
-        __mmask8 m = (__mmask8)((1u << n) - 1u);
-        _mm512_mask_storeu_pd(d, m, _mm512_maskz_loadu_pd(m, s));
-    }
-}
+DB_COPY(f, float, 16, __mmask16, ps)
+DB_COPY(d, double, 8, __mmask8, pd)
 #else
-static inline void db_copy_f(float *d, const float *s, ptrdiff_t n) {
-    if (n > 0) memcpy(d, s, (size_t)n * sizeof(float));
+#define DB_COPY(S, T)                                                                   \
+static inline void db_copy_##S(T *d, const T *s, ptrdiff_t n) {                         \
+    if (n > 0) memcpy(d, s, (size_t)n * sizeof(T));                                     \
 }
-static inline void db_copy_d(double *d, const double *s, ptrdiff_t n) {
-    if (n > 0) memcpy(d, s, (size_t)n * sizeof(double));
-}
+DB_COPY(f, float)
+DB_COPY(d, double)
 #endif
 
 #endif

@@ -256,35 +256,29 @@ static inline double fc_sum_double(const double *FC_RESTRICT x, ptrdiff_t n)
 /* ------------------------------------------------------------------------ */
 /* fills                                                                     */
 /* ------------------------------------------------------------------------ */
-static inline void fc_fill_float(float *d, float v, ptrdiff_t n)
-{
-    if (n <= 0)
-        return;
+/* fc_fill_<T>(d, v, n): d[0:n] = v with rep stos (whole lines written without
+ * being read); U is the same-size integer type, STOS the instruction. */
 #if defined(FC_X86_64) && (defined(__GNUC__) || defined(__clang__))
-    uint32_t u;
-    size_t c = (size_t)n;
-    memcpy(&u, &v, 4);
-    __asm__ volatile("rep stosl" : "+D"(d), "+c"(c) : "a"(u) : "memory");
-#else
-    for (ptrdiff_t i = 0; i < n; i++)
-        d[i] = v;
-#endif
+#define FC_FILL(T, U, STOS)                                                          \
+static inline void fc_fill_##T(T *d, T v, ptrdiff_t n)                               \
+{                                                                                    \
+    U u;                                                                             \
+    size_t c = (size_t)n;                                                            \
+    if (n <= 0)                                                                      \
+        return;                                                                      \
+    memcpy(&u, &v, sizeof u);                                                        \
+    __asm__ volatile(STOS : "+D"(d), "+c"(c) : "a"(u) : "memory");                   \
 }
-
-static inline void fc_fill_double(double *d, double v, ptrdiff_t n)
-{
-    if (n <= 0)
-        return;
-#if defined(FC_X86_64) && (defined(__GNUC__) || defined(__clang__))
-    uint64_t u;
-    size_t c = (size_t)n;
-    memcpy(&u, &v, 8);
-    __asm__ volatile("rep stosq" : "+D"(d), "+c"(c) : "a"(u) : "memory");
 #else
-    for (ptrdiff_t i = 0; i < n; i++)
-        d[i] = v;
-#endif
+#define FC_FILL(T, U, STOS)                                                          \
+static inline void fc_fill_##T(T *d, T v, ptrdiff_t n)                               \
+{                                                                                    \
+    for (ptrdiff_t i = 0; i < n; i++)                                                \
+        d[i] = v;                                                                    \
 }
+#endif
+FC_FILL(float, uint32_t, "rep stosl")
+FC_FILL(double, uint64_t, "rep stosq")
 
 /* ------------------------------------------------------------------------ */
 /* max pooling backward rows                                                 */
