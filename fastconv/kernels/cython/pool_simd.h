@@ -162,6 +162,23 @@ static inline void fc_prefetch(const void *p, size_t n)
 /* ------------------------------------------------------------------------ */
 /* sums with independent accumulators                                        */
 /* ------------------------------------------------------------------------ */
+/* The four accumulators of fc_sum_* summed in a fixed order. */
+#if defined(FC_X86_64) && defined(__AVX512F__)
+static inline double fc_reduce512(__m512d a0, __m512d a1, __m512d a2, __m512d a3)
+{
+    double t[8];
+    _mm512_storeu_pd(t, _mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3)));
+    return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+}
+#elif defined(FC_X86_64) && defined(__AVX__)
+static inline double fc_reduce256(__m256d a0, __m256d a1, __m256d a2, __m256d a3)
+{
+    double t[4];
+    _mm256_storeu_pd(t, _mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)));
+    return (t[0] + t[1]) + (t[2] + t[3]);
+}
+#endif
+
 static inline double fc_sum_float(const float *FC_RESTRICT x, ptrdiff_t n)
 {
     ptrdiff_t i = 0;
@@ -177,12 +194,7 @@ static inline double fc_sum_float(const float *FC_RESTRICT x, ptrdiff_t n)
         a3 = _mm512_add_pd(a3, _mm512_cvtps_pd(
             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
     }
-    a0 = _mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3));
-    {
-        double t[8];
-        _mm512_storeu_pd(t, a0);
-        s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
-    }
+    s = fc_reduce512(a0, a1, a2, a3);
 #elif defined(FC_X86_64) && defined(__AVX__)
     __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
     for (; i + 16 <= n; i += 16) {
@@ -191,12 +203,7 @@ static inline double fc_sum_float(const float *FC_RESTRICT x, ptrdiff_t n)
         a2 = _mm256_add_pd(a2, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 8)));
         a3 = _mm256_add_pd(a3, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 12)));
     }
-    a0 = _mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3));
-    {
-        double t[4];
-        _mm256_storeu_pd(t, a0);
-        s = (t[0] + t[1]) + (t[2] + t[3]);
-    }
+    s = fc_reduce256(a0, a1, a2, a3);
 #else
     double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (; i + 8 <= n; i += 8)
@@ -221,12 +228,7 @@ static inline double fc_sum_double(const double *FC_RESTRICT x, ptrdiff_t n)
         a2 = _mm512_add_pd(a2, _mm512_loadu_pd(x + i + 16));
         a3 = _mm512_add_pd(a3, _mm512_loadu_pd(x + i + 24));
     }
-    a0 = _mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3));
-    {
-        double t[8];
-        _mm512_storeu_pd(t, a0);
-        s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
-    }
+    s = fc_reduce512(a0, a1, a2, a3);
 #elif defined(FC_X86_64) && defined(__AVX__)
     __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
     for (; i + 16 <= n; i += 16) {
@@ -235,12 +237,7 @@ static inline double fc_sum_double(const double *FC_RESTRICT x, ptrdiff_t n)
         a2 = _mm256_add_pd(a2, _mm256_loadu_pd(x + i + 8));
         a3 = _mm256_add_pd(a3, _mm256_loadu_pd(x + i + 12));
     }
-    a0 = _mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3));
-    {
-        double t[4];
-        _mm256_storeu_pd(t, a0);
-        s = (t[0] + t[1]) + (t[2] + t[3]);
-    }
+    s = fc_reduce256(a0, a1, a2, a3);
 #else
     double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (; i + 8 <= n; i += 8)
