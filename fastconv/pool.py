@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import kernels
+from ._alloc import empty_aligned
 from ._spec import (
     PoolSpec,
     adaptive_out_size,
@@ -302,16 +303,12 @@ def _p3(t, fill) -> tuple:
 
 
 def _empty(shape, dtype) -> np.ndarray:
-    """``np.empty`` whose data starts on a 64-byte boundary when large: the rows of
-    a streamed result then fill whole cache lines when their width allows (NumPy's
-    large arrays start 16 bytes into a line)."""
+    """``np.empty``, on a 64-byte boundary when large: the rows of a streamed result
+    then fill whole cache lines when their width allows."""
     dt = np.dtype(dtype)
-    n = math.prod(shape) * dt.itemsize
-    if n < STREAM_MIN_BYTES:
+    if math.prod(shape) * dt.itemsize < STREAM_MIN_BYTES:
         return np.empty(shape, dt)
-    raw = np.empty(n + 64, np.uint8)
-    off = -raw.ctypes.data % 64
-    return raw[off:off + n].view(dt).reshape(shape)
+    return empty_aligned(shape, dt)
 
 
 def _planes(a: np.ndarray, dtype, nplanes: int, size) -> np.ndarray:

@@ -118,26 +118,6 @@ def blas_threads(n: int):
                 lc.set_num_threads(o)
 
 
-def thread_rows(threads: int, n: int, dtype):
-    """Per-thread kernel scratch: a ``(threads, >= n)`` array whose rows start on
-    64-byte cache lines and never share one (row stride: whole lines plus a spare).
-
-    Kernels write their thread's row on every job; rows sharing a line across
-    threads make the cores pass it back and forth (false sharing: the depthwise
-    kernel's per-thread tap offsets, 24 bytes each in one line, had made 512ch
-    14x14 N=8 run 634 us on one thread and 469 us on two; 307 us once apart).
-    """
-    import numpy as np
-
-    dt = np.dtype(dtype)
-    lane = max(1, 64 // dt.itemsize)
-    t = max(int(threads), 1)
-    stride = -(-int(n) // lane) * lane + lane
-    raw = np.empty(t * stride + lane, dt)
-    off = (-raw.ctypes.data % 64) // dt.itemsize
-    return raw[off:off + t * stride].reshape(t, stride)
-
-
 def numba_threads(n: int) -> None:
     """Apply ``n`` to Numba for the calling Python thread (Numba's setting is
     thread-local).  Imports Numba; only called right before a Numba kernel."""

@@ -11,6 +11,7 @@ import pytest
 from conftest import BACKENDS
 
 import fastconv as fc
+from fastconv._alloc import thread_rows
 
 
 def _python(code, env=None):
@@ -84,7 +85,7 @@ def test_thread_rows_never_share_a_cache_line(threads, n, dtype):
     """Per-thread scratch rows start on 64-byte lines, hold n items, and no line
     holds items of two rows (false sharing made small depthwise planes as slow on
     two threads as on one)."""
-    rows = fc.threads.thread_rows(threads, n, dtype)
+    rows = thread_rows(threads, n, dtype)
     item = np.dtype(dtype).itemsize
     assert rows.shape[0] == threads and rows.shape[1] >= n and rows.dtype == dtype
     assert rows.flags.c_contiguous

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .. import _config, kernels
+from .._alloc import thread_rows
 from .._spec import pad3, to_3d
-from ..threads import blas_threads, cpu_count, thread_rows
+from ..threads import blas_threads, cpu_count
 
 #: Target panel size per thread (bytes): the panel + GEMM result stay in L2.
 PANEL_BYTES = 1 << 20

@@ -41,7 +41,8 @@ import threading
 import numpy as np
 
 from .. import _config, kernels
-from ..threads import blas_threads, cpu_count, thread_rows
+from .._alloc import thread_rows
+from ..threads import blas_threads, cpu_count
 
 __all__ = ["supports", "options", "estimate", "forward", "pack_weight", "tile", "for_prepared",
            "MAX_REL_ERROR", "Packed"]

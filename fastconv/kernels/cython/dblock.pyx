@@ -42,7 +42,7 @@ cdef extern from "dblock.h" nogil:
     void db_copy_d(double* d, const double* s, Py_ssize_t n)
 
 
-from ...threads import thread_rows
+from ..._alloc import thread_rows
 from ..blockgeom import (
     CB as _CB,
     PV as _PV,
