@@ -350,6 +350,17 @@ def _out_target(out, spec_out_shape, result_dtype, compute_dtype, kshape, *input
     return None
 
 
+def _forward_buffers(spec: PoolSpec, x, out):
+    """(input planes, result buffer, direct) of a forward call: ``x`` as C-contiguous
+    compute-dtype planes, and the kernel-shaped array the kernel writes -- ``out``
+    itself when it can (``direct``, see :func:`_out_target`), else a new one."""
+    kshape = (spec.planes,) + _p3(spec.out_size, 1)
+    direct = _out_target(out, spec.out_shape, spec.result_dtype, spec.dtype, kshape, x)
+    xs = _planes(x, spec.dtype, spec.planes, spec.in_size)
+    res = direct if direct is not None else np.empty(kshape, spec.dtype)
+    return xs, res, direct
+
+
 def _deliver(res, out, direct, shape, rdt):
     """The public result: ``out`` (filled), or ``res`` reshaped and cast."""
     if out is None:
@@ -424,12 +435,9 @@ def _max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_i
     plan = _plan_max_pool(nd, x.shape, x.dtype, kernel_size, stride, padding, dilation,
                           ceil_mode, return_indices, backend, get_num_threads())
     spec = plan.spec
-    kshape = (spec.planes,) + _p3(spec.out_size, 1)
-    direct = _out_target(out, spec.out_shape, spec.result_dtype, spec.dtype, kshape, x)
-    xs = _planes(x, spec.dtype, spec.planes, spec.in_size)
-    res = direct if direct is not None else np.empty(kshape, spec.dtype)
+    xs, res, direct = _forward_buffers(spec, x, out)
     if plan.kernels[0] == "max_pool_indices":
-        idx = np.empty(kshape, np.int64)
+        idx = np.empty(res.shape, np.int64)
         _kernel(plan.backend, "max_pool_indices")(xs, res, idx, *plan.args, plan.threads)
         _record(plan)
         return _deliver(res, out, direct, spec.out_shape, spec.result_dtype), idx.reshape(
@@ -657,10 +665,7 @@ def _sum_family(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode, op
     plan = _plan_sum_pool(op, nd, x.shape, x.dtype, None, kernel_size, stride, padding,
                           dilation, ceil_mode, opts, backend, get_num_threads())
     spec = plan.spec
-    kshape = (spec.planes,) + _p3(spec.out_size, 1)
-    direct = _out_target(out, spec.out_shape, spec.result_dtype, spec.dtype, kshape, x)
-    xs = _planes(x, spec.dtype, spec.planes, spec.in_size)
-    res = direct if direct is not None else np.empty(kshape, spec.dtype)
+    xs, res, direct = _forward_buffers(spec, x, out)
     if plan.kernels == ("max_pool",):  # lp_pool with p = inf: max |x|
         _kernel(plan.backend, "max_pool")(np.abs(xs), res, *plan.args, plan.threads)
     else:
@@ -824,10 +829,7 @@ def _adaptive_avg_pool(nd, x, output_size, backend, out=None):
     plan = _plan_adaptive_avg(nd, x.shape, x.dtype, None, output_size, backend,
                               get_num_threads())
     spec = plan.spec
-    kshape = (spec.planes,) + _p3(spec.out_size, 1)
-    direct = _out_target(out, spec.out_shape, spec.result_dtype, spec.dtype, kshape, x)
-    xs = _planes(x, spec.dtype, spec.planes, spec.in_size)
-    res = direct if direct is not None else np.empty(kshape, spec.dtype)
+    xs, res, direct = _forward_buffers(spec, x, out)
     if plan.kernels == ("global_avg",):
         _kernel(plan.backend, "global_avg")(xs.reshape(spec.planes, -1),
                                             res.reshape(spec.planes), plan.threads)
@@ -889,11 +891,8 @@ def _adaptive_max_pool(nd, x, output_size, return_indices, backend, out=None):
     plan = _plan_adaptive_max(nd, x.shape, x.dtype, None, output_size, False, backend,
                               get_num_threads())
     spec = plan.spec
-    kshape = (spec.planes,) + _p3(spec.out_size, 1)
-    direct = _out_target(out, spec.out_shape, spec.result_dtype, spec.dtype, kshape, x)
-    xs = _planes(x, spec.dtype, spec.planes, spec.in_size)
-    res = direct if direct is not None else np.empty(kshape, spec.dtype)
-    idx = np.empty(kshape, np.int64)
+    xs, res, direct = _forward_buffers(spec, x, out)
+    idx = np.empty(res.shape, np.int64)
     _kernel(plan.backend, "adaptive_max")(xs, res, idx, *plan.args, plan.threads)
     _record(plan)
     y = _deliver(res, out, direct, spec.out_shape, spec.result_dtype)
