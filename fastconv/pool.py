@@ -958,8 +958,7 @@ def _plan_max_unpool(nd, x_shape, x_dtype, g_dtype, kernel_size, stride, padding
                           P * (M * (cdt.itemsize + 8) + plane * cdt.itemsize),
                           P * plane * cdt.itemsize, False, what, None, geo)
     _backend(backend)  # validated; the gather is NumPy's
-    dts = [np.dtype(g_dtype)] + ([np.dtype(x_dtype)] if np.dtype(x_dtype).kind == "f" else [])
-    gdt, grdt = pool_dtypes(np.result_type(*[d.newbyteorder("=") for d in dts]), "float")
+    gdt, grdt = _grad_dtypes(g_dtype, x_dtype)
     return _make_plan(f"max_unpool{nd}d_backward", ("take_along_axis",), "numpy", (1, 1),
                       P * M * (8 + 2 * gdt.itemsize), P * M * gdt.itemsize, False,
                       what + " backward (a gather)", None, geo + (gdt, grdt))
@@ -1040,8 +1039,7 @@ def _plan_channel_max(x_shape, x_dtype, g_dtype, k, axis, backend, threads):
         return _make_plan("channel_max_pool", ("channel_max",), be, (nt, threads),
                           (nin + nin // k) * cdt.itemsize, nin // k * cdt.itemsize, False,
                           what, None, args)
-    dts = [np.dtype(g_dtype)] + ([np.dtype(x_dtype)] if np.dtype(x_dtype).kind == "f" else [])
-    gdt, grdt = pool_dtypes(np.result_type(*[d.newbyteorder("=") for d in dts]), "float")
+    gdt, grdt = _grad_dtypes(g_dtype, x_dtype)
     return _make_plan("channel_max_pool_backward", ("channel_max_backward",), be, (nt, threads),
                       nin * (cdt.itemsize + gdt.itemsize) + nin // k * gdt.itemsize,
                       nin * gdt.itemsize, False, what + " backward", None,
