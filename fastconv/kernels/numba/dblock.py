@@ -265,44 +265,62 @@ def conv_blocked_batch(x, wp, bp, out, kshape, stride, dilation, pad, groups, gr
 
 
 
-@njit(cache=True, fastmath=FASTMATH, parallel=True)
-def _run_pointwise(x, wp, bp, out, strips, PB):
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _pointwise_job(x, wp, bp, out, it, njob, strips, PB, pk, acc):
+    """One job (group, ``strips`` strips of PB positions over all images) into the
+    caller's buffers ``pk (strips, C/G, PB)`` and ``acc (CB, PB)``."""
     N, C, P = x.shape
     G, ncb, T = wp.shape[0], wp.shape[1], wp.shape[2]
     cig = C // G
     cog = out.shape[1] // G
     Q = N * P
     nstrip = (Q + PB - 1) // PB
-    njob = (nstrip + strips - 1) // strips
-    for it in prange(G * njob):
-        g = it // njob
-        s0 = (it % njob) * strips
-        s1 = min(s0 + strips, nstrip)
-        pk = np.zeros((s1 - s0, cig, PB), out.dtype)
-        for ci in range(cig):
-            for si in range(s0, s1):
+    g = it // njob
+    s0 = (it % njob) * strips
+    s1 = min(s0 + strips, nstrip)
+    for ci in range(cig):
+        for si in range(s0, s1):
+            n_e = min(PB, Q - si * PB)
+            for e in range(n_e):
+                q = si * PB + e
+                pk[si - s0, ci, e] = x[q // P, g * cig + ci, q % P]
+            for e in range(n_e, PB):
+                pk[si - s0, ci, e] = 0
+    for cb in range(ncb):
+        for si in range(s0, s1):
+            for j in range(CB):
+                bj = bp[g, cb, j]
+                for e in range(PB):
+                    acc[j, e] = bj
+            for t in range(T):
+                for j in range(CB):
+                    wv = wp[g, cb, t, j]
+                    for e in range(PB):
+                        acc[j, e] += wv * pk[si - s0, t, e]
+            for j in range(CB):
+                if cb * CB + j >= cog:
+                    break
+                co = g * cog + cb * CB + j
                 for e in range(min(PB, Q - si * PB)):
                     q = si * PB + e
-                    pk[si - s0, ci, e] = x[q // P, g * cig + ci, q % P]
+                    out[q // P, co, q % P] = acc[j, e]
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def _run_pointwise(x, wp, bp, out, strips, PB, nthreads):
+    """Jobs in one contiguous range per chunk (16 per thread); each chunk allocates
+    its packed strips and tile once, not per job."""
+    N, C, P = x.shape
+    G = wp.shape[0]
+    nstrip = (N * P + PB - 1) // PB
+    njob = (nstrip + strips - 1) // strips
+    J = G * njob
+    nc = min(J, 16 * nthreads)
+    for c in prange(nc):
+        pk = np.empty((strips, C // G, PB), out.dtype)
         acc = np.empty((CB, PB), out.dtype)
-        for cb in range(ncb):
-            for si in range(s0, s1):
-                for j in range(CB):
-                    bj = bp[g, cb, j]
-                    for e in range(PB):
-                        acc[j, e] = bj
-                for t in range(T):
-                    for j in range(CB):
-                        wv = wp[g, cb, t, j]
-                        for e in range(PB):
-                            acc[j, e] += wv * pk[si - s0, t, e]
-                for j in range(CB):
-                    if cb * CB + j >= cog:
-                        break
-                    co = g * cog + cb * CB + j
-                    for e in range(min(PB, Q - si * PB)):
-                        q = si * PB + e
-                        out[q // P, co, q % P] = acc[j, e]
+        for it in range(c * J // nc, (c + 1) * J // nc):
+            _pointwise_job(x, wp, bp, out, it, njob, strips, PB, pk, acc)
 
 
 def conv_pointwise(x, wp, bp, out, groups, strips, threads):
@@ -313,5 +331,6 @@ def conv_pointwise(x, wp, bp, out, groups, strips, threads):
             or out.shape[2] != x.shape[2] or out.shape[0] != x.shape[0]):
         raise ValueError("conv_pointwise: packed weight does not match the kernel")
     numba_threads(max(1, threads))
-    _run_pointwise(x, wp, bp, out, max(1, int(strips)), block_positions(x.itemsize))
+    _run_pointwise(x, wp, bp, out, max(1, int(strips)), block_positions(x.itemsize),
+                   max(1, int(threads)))
     return out
