@@ -24,6 +24,11 @@ from ..blockgeom import (
     tap_offsets,
 )
 
+#: Parallel loops run their work items in this many contiguous chunks (enough to
+#: balance any thread count; the result never depends on it): per-chunk scratch
+#: is allocated once per chunk instead of once per item.
+_CHUNKS = 64
+
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
 def _stage_row(x, n, stage, base, row, Dg, Hg, Wg, s, p):
@@ -120,11 +125,14 @@ def _run(x, wp, bp, out, off, s, p, Dg, Hg, Wg, S, img, PB, bc, stage):
         for n in prange(nb):
             for e in range(rows * Wg, img):
                 stage[n * img + e] = 0
-        for it in prange(nb * OD * nblk):
+        J = nb * OD * nblk
+        nc = min(J, _CHUNKS)
+        for c in prange(nc):  # one tile buffer per chunk of tiles, not per tile
             acc = np.empty((CB, PB), out.dtype)
-            n = it // (OD * nblk)
-            _tile(stage, wp, bp, off, out, n, it, img, nblk, PB, PS, cig, S, Hg, Wg, OW, P,
-                  cog, n0 + n, acc)
+            for it in range(c * J // nc, (c + 1) * J // nc):
+                n = it // (OD * nblk)
+                _tile(stage, wp, bp, off, out, n, it, img, nblk, PB, PS, cig, S, Hg, Wg, OW,
+                      P, cog, n0 + n, acc)
 
 
 def conv_blocked(x, wp, bp, out, kshape, stride, dilation, pad, groups, batch_chunk, stage,
@@ -233,16 +241,19 @@ def _run_batch(x, wp, bp, out, off, s, p, Dg, Hg, Wg, S, img, VL, gc, stage):
             nimg = min(VL, N - (g0 + gi) * VL)
             _stage_plane_batch(x, (g0 + gi) * VL, nimg, stage, gi * img, VL, it - gi * C * S,
                                Dg, Hg, Wg, s, p)
-        for it in prange(gb * nitem):
+        J = gb * nitem
+        nc = min(J, _CHUNKS)
+        for c in prange(nc):  # buffers once per chunk of items, not per item
             acc = np.empty((CB, 3 * VL), out.dtype)
             pos = np.empty(3, np.int64)
             base = np.empty(3, np.int64)
-            gi = it // nitem
-            nimg = min(VL, N - (g0 + gi) * VL)
-            t0 = (it - gi * nitem) * TPI
-            t1 = min(t0 + TPI, ntile)
-            _tiles_batch(stage, wp, bp, off, out, gi, nimg, (g0 + gi) * VL, t0, t1, img, VL, PS,
-                         cig, S, Hg, Wg, cog, acc, pos, base)
+            for it in range(c * J // nc, (c + 1) * J // nc):
+                gi = it // nitem
+                nimg = min(VL, N - (g0 + gi) * VL)
+                t0 = (it - gi * nitem) * TPI
+                t1 = min(t0 + TPI, ntile)
+                _tiles_batch(stage, wp, bp, off, out, gi, nimg, (g0 + gi) * VL, t0, t1, img,
+                             VL, PS, cig, S, Hg, Wg, cog, acc, pos, base)
 
 
 def conv_blocked_batch(x, wp, bp, out, kshape, stride, dilation, pad, groups, group_chunk,
@@ -307,15 +318,15 @@ def _pointwise_job(x, wp, bp, out, it, njob, strips, PB, pk, acc):
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
-def _run_pointwise(x, wp, bp, out, strips, PB, nthreads):
-    """Jobs in one contiguous range per chunk (16 per thread); each chunk allocates
-    its packed strips and tile once, not per job."""
+def _run_pointwise(x, wp, bp, out, strips, PB):
+    """Jobs in one contiguous range per chunk; each chunk allocates its packed strips
+    and tile once, not per job."""
     N, C, P = x.shape
     G = wp.shape[0]
     nstrip = (N * P + PB - 1) // PB
     njob = (nstrip + strips - 1) // strips
     J = G * njob
-    nc = min(J, 16 * nthreads)
+    nc = min(J, _CHUNKS)
     for c in prange(nc):
         pk = np.empty((strips, C // G, PB), out.dtype)
         acc = np.empty((CB, PB), out.dtype)
@@ -331,6 +342,5 @@ def conv_pointwise(x, wp, bp, out, groups, strips, threads):
             or out.shape[2] != x.shape[2] or out.shape[0] != x.shape[0]):
         raise ValueError("conv_pointwise: packed weight does not match the kernel")
     numba_threads(max(1, threads))
-    _run_pointwise(x, wp, bp, out, max(1, int(strips)), block_positions(x.itemsize),
-                   max(1, int(threads)))
+    _run_pointwise(x, wp, bp, out, max(1, int(strips)), block_positions(x.itemsize))
     return out
