@@ -195,6 +195,12 @@ class ConvSpec:
         return self.out_channels // self.groups
 
     @property
+    def pointwise(self) -> bool:
+        """1x1 kernel, stride 1, no padding: a GEMM per image on x as it is."""
+        return (all(k == 1 for k in self.kernel) and self.unit_stride()
+                and all(p == (0, 0) for p in self.pad))
+
+    @property
     def depthwise(self) -> bool:
         return self.groups == self.in_channels and self.groups > 1
 

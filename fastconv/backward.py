@@ -202,8 +202,7 @@ def _blocking(row_len: int, col_rows: int, nrows: int, item: int, split: int,
 
 
 def _is_pointwise(rs: ConvSpec) -> bool:
-    return (rs.groups == 1 and all(k == 1 for k in rs.kernel) and rs.unit_stride()
-            and all(p == (0, 0) for p in rs.pad))
+    return rs.groups == 1 and rs.pointwise
 
 
 def _col2im_option(spec: ConvSpec, rs: ConvSpec, threads: int):

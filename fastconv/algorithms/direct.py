@@ -159,12 +159,6 @@ def _blocked_layouts(spec) -> dict:
     return res
 
 
-def is_pointwise(spec) -> bool:
-    """1x1 kernel, stride 1, no padding: a GEMM per image on x in place."""
-    return (all(k == 1 for k in spec.kernel) and spec.unit_stride()
-            and all(p == (0, 0) for p in spec.pad))
-
-
 def pointwise_strips(spec, threads: int) -> int:
     """Strips of PB positions per job of the pointwise layout: the packed input
     (strips x C_in/groups x PB items) within 512 KiB of L2, and enough jobs
@@ -190,7 +184,7 @@ def _pointwise_layout(spec) -> dict:
     the weight reads of every job."""
     item = spec.dtype.itemsize
     pb = blockgeom.block_positions(item)
-    if not is_pointwise(spec) or spec.in_per_group * pb * item > (1 << 20):
+    if not spec.pointwise or spec.in_per_group * pb * item > (1 << 20):
         return {}
     n = spec.batch
     Q = n * math.prod(spec.out_size)

@@ -30,10 +30,7 @@ PACK_BYTES_PER_S = 6e9
 def _is_1x1(spec) -> bool:
     """1x1, stride 1, unpadded: the GEMM reads ``x`` in place (its row stride, the
     plane size, must fit BLAS's 32-bit ``ldb``)."""
-    return (
-        all(k == 1 for k in spec.kernel) and spec.unit_stride()
-        and all(p == (0, 0) for p in spec.pad) and math.prod(spec.in_size) < 2**31
-    )
+    return spec.pointwise and math.prod(spec.in_size) < 2**31
 
 
 def supports(spec) -> str | None:
