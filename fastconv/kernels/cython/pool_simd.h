@@ -511,16 +511,42 @@ static FC_VLOOP void fc_maxbw22_c_##T(const T *FC_RESTRICT r0, const T *FC_RESTR
 FC_MAXBW22_C(float)
 FC_MAXBW22_C(double)
 
+#if defined(FC_HAVE_AVX512)
+/* 16 disjoint 2x2 windows (rows p0:p1 and q0:q1 hold their 32 + 32 inputs, no NaN):
+   each window's gradient gv goes to its first maximum in row-major order, zero
+   elsewhere; o[0..1] are the two vectors of gradient row 0, o[2..3] of row 1. */
+static inline void fc_maxbw22_block(__m512 p0, __m512 p1, __m512 q0, __m512 q1, __m512 gv,
+                                    __m512 *o)
+{
+    const __m512i ie = fc_even_idx(), io = fc_odd_idx();
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30,
+                                         15, 31);
+    __m512 a = _mm512_permutex2var_ps(p0, ie, p1), b = _mm512_permutex2var_ps(p0, io, p1);
+    __m512 c = _mm512_permutex2var_ps(q0, ie, q1), d = _mm512_permutex2var_ps(q0, io, q1);
+    __mmask16 tb = _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ);
+    __m512 m = _mm512_mask_mov_ps(a, tb, b);
+    __mmask16 tc = _mm512_cmp_ps_mask(c, m, _CMP_GT_OQ);
+    m = _mm512_mask_mov_ps(m, tc, c);
+    __mmask16 td = _mm512_cmp_ps_mask(d, m, _CMP_GT_OQ);
+    __mmask16 kc = _kandn_mask16(td, tc);
+    __mmask16 kb = _kandn_mask16(_kor_mask16(tc, td), tb);
+    __mmask16 ka = _knot_mask16(_kor_mask16(tb, _kor_mask16(tc, td)));
+    __m512 va = _mm512_maskz_mov_ps(ka, gv), vb = _mm512_maskz_mov_ps(kb, gv);
+    __m512 vc = _mm512_maskz_mov_ps(kc, gv), vd = _mm512_maskz_mov_ps(td, gv);
+    o[0] = _mm512_permutex2var_ps(va, lo, vb);
+    o[1] = _mm512_permutex2var_ps(va, hi, vb);
+    o[2] = _mm512_permutex2var_ps(vc, lo, vd);
+    o[3] = _mm512_permutex2var_ps(vc, hi, vd);
+}
+#endif
+
 static void fc_maxbw22v_float(const float *FC_RESTRICT r0, const float *FC_RESTRICT r1,
                               const float *FC_RESTRICT g, float *FC_RESTRICT g0,
                               float *FC_RESTRICT g1, ptrdiff_t n)
 {
     ptrdiff_t j0 = 0;
 #if defined(FC_HAVE_AVX512)
-    const __m512i ie = fc_even_idx(), io = fc_odd_idx();
-    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30,
-                                         15, 31);
     for (; j0 + 16 <= n; j0 += 16) {
         const float *p = r0 + 2 * j0, *q = r1 + 2 * j0;
         __m512 p0 = _mm512_loadu_ps(p), p1 = _mm512_loadu_ps(p + 16);
@@ -529,23 +555,12 @@ static void fc_maxbw22v_float(const float *FC_RESTRICT r0, const float *FC_RESTR
             fc_maxbw22_c_float(p, q, g + j0, g0 + 2 * j0, g1 + 2 * j0, 16);
             continue;
         }
-        __m512 a = _mm512_permutex2var_ps(p0, ie, p1), b = _mm512_permutex2var_ps(p0, io, p1);
-        __m512 c = _mm512_permutex2var_ps(q0, ie, q1), d = _mm512_permutex2var_ps(q0, io, q1);
-        __mmask16 tb = _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ);
-        __m512 m = _mm512_mask_mov_ps(a, tb, b);
-        __mmask16 tc = _mm512_cmp_ps_mask(c, m, _CMP_GT_OQ);
-        m = _mm512_mask_mov_ps(m, tc, c);
-        __mmask16 td = _mm512_cmp_ps_mask(d, m, _CMP_GT_OQ);
-        __mmask16 kc = _kandn_mask16(td, tc);
-        __mmask16 kb = _kandn_mask16(_kor_mask16(tc, td), tb);
-        __mmask16 ka = _knot_mask16(_kor_mask16(tb, _kor_mask16(tc, td)));
-        __m512 gv = _mm512_loadu_ps(g + j0);
-        __m512 va = _mm512_maskz_mov_ps(ka, gv), vb = _mm512_maskz_mov_ps(kb, gv);
-        __m512 vc = _mm512_maskz_mov_ps(kc, gv), vd = _mm512_maskz_mov_ps(td, gv);
-        _mm512_storeu_ps(g0 + 2 * j0, _mm512_permutex2var_ps(va, lo, vb));
-        _mm512_storeu_ps(g0 + 2 * j0 + 16, _mm512_permutex2var_ps(va, hi, vb));
-        _mm512_storeu_ps(g1 + 2 * j0, _mm512_permutex2var_ps(vc, lo, vd));
-        _mm512_storeu_ps(g1 + 2 * j0 + 16, _mm512_permutex2var_ps(vc, hi, vd));
+        __m512 o[4];
+        fc_maxbw22_block(p0, p1, q0, q1, _mm512_loadu_ps(g + j0), o);
+        _mm512_storeu_ps(g0 + 2 * j0, o[0]);
+        _mm512_storeu_ps(g0 + 2 * j0 + 16, o[1]);
+        _mm512_storeu_ps(g1 + 2 * j0, o[2]);
+        _mm512_storeu_ps(g1 + 2 * j0 + 16, o[3]);
     }
     if (j0 < n) {  /* last block: masked loads and stores */
         const float *p = r0 + 2 * j0, *q = r1 + 2 * j0;
@@ -553,23 +568,12 @@ static void fc_maxbw22v_float(const float *FC_RESTRICT r0, const float *FC_RESTR
         __m512 p0 = _mm512_maskz_loadu_ps(m0, p), p1 = _mm512_maskz_loadu_ps(m1, p + 16);
         __m512 q0 = _mm512_maskz_loadu_ps(m0, q), q1 = _mm512_maskz_loadu_ps(m1, q + 16);
         if (!(_mm512_cmp_ps_mask(p0, p1, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(q0, q1, _CMP_UNORD_Q))) {
-            __m512 a = _mm512_permutex2var_ps(p0, ie, p1), b = _mm512_permutex2var_ps(p0, io, p1);
-            __m512 c = _mm512_permutex2var_ps(q0, ie, q1), d = _mm512_permutex2var_ps(q0, io, q1);
-            __mmask16 tb = _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ);
-            __m512 m = _mm512_mask_mov_ps(a, tb, b);
-            __mmask16 tc = _mm512_cmp_ps_mask(c, m, _CMP_GT_OQ);
-            m = _mm512_mask_mov_ps(m, tc, c);
-            __mmask16 td = _mm512_cmp_ps_mask(d, m, _CMP_GT_OQ);
-            __mmask16 kc = _kandn_mask16(td, tc);
-            __mmask16 kb = _kandn_mask16(_kor_mask16(tc, td), tb);
-            __mmask16 ka = _knot_mask16(_kor_mask16(tb, _kor_mask16(tc, td)));
-            __m512 gv = _mm512_maskz_loadu_ps(fc_lanes(n - j0), g + j0);
-            __m512 va = _mm512_maskz_mov_ps(ka, gv), vb = _mm512_maskz_mov_ps(kb, gv);
-            __m512 vc = _mm512_maskz_mov_ps(kc, gv), vd = _mm512_maskz_mov_ps(td, gv);
-            _mm512_mask_storeu_ps(g0 + 2 * j0, m0, _mm512_permutex2var_ps(va, lo, vb));
-            _mm512_mask_storeu_ps(g0 + 2 * j0 + 16, m1, _mm512_permutex2var_ps(va, hi, vb));
-            _mm512_mask_storeu_ps(g1 + 2 * j0, m0, _mm512_permutex2var_ps(vc, lo, vd));
-            _mm512_mask_storeu_ps(g1 + 2 * j0 + 16, m1, _mm512_permutex2var_ps(vc, hi, vd));
+            __m512 o[4];
+            fc_maxbw22_block(p0, p1, q0, q1, _mm512_maskz_loadu_ps(fc_lanes(n - j0), g + j0), o);
+            _mm512_mask_storeu_ps(g0 + 2 * j0, m0, o[0]);
+            _mm512_mask_storeu_ps(g0 + 2 * j0 + 16, m1, o[1]);
+            _mm512_mask_storeu_ps(g1 + 2 * j0, m0, o[2]);
+            _mm512_mask_storeu_ps(g1 + 2 * j0 + 16, m1, o[3]);
             return;
         }
     }
