@@ -377,6 +377,40 @@ def test_dtype_table(backend, dtype):
     assert fc.adaptive_avg_pool2d(x, 1, backend=backend).dtype == expect
 
 
+WIDE_WINDOWS = [
+    (2, dict(kernel_size=2)),
+    (2, dict(kernel_size=3, stride=2, padding=1)),
+    (2, dict(kernel_size=3, stride=1, padding=1)),
+    (2, dict(kernel_size=(2, 3), stride=(1, 3), dilation=(2, 1), ceil_mode=True)),
+    (1, dict(kernel_size=4, stride=2, padding=2)),
+    (3, dict(kernel_size=2, stride=(1, 2, 2))),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8, np.int16, np.int32,
+                                   np.uint64])
+@pytest.mark.parametrize("nd,kw", WIDE_WINDOWS)
+def test_max_pool_indices_on_wide_rows(backend, dtype, nd, kw):
+    """Rows long enough for the vectorised interior passes (and their epilogues),
+    with ties everywhere and, for floats, NaNs: values, first-maximum / last-NaN
+    indices and both backward paths equal the reference."""
+    shape = (2, 3) + {1: (77,), 2: (9, 71), 3: (3, 5, 69)}[nd]
+    x = rng.integers(0, 4, shape).astype(dtype)
+    if x.dtype.kind == "f":
+        flat = x.reshape(-1)
+        flat[rng.choice(flat.size, flat.size // 40, replace=False)] = np.nan
+    y, idx = F("max_pool", nd)(x, return_indices=True, backend=backend, **kw)
+    yr, ir = ref.max_pool(x, return_indices=True, **kw)
+    np.testing.assert_array_equal(y.astype(np.float64), yr)
+    np.testing.assert_array_equal(idx, ir)
+    if x.dtype.kind == "f":
+        g = _x(y.shape)
+        gr = ref.max_pool_backward(g, x, **kw)
+        assert_close(F("max_pool", nd, True)(g, x, indices=idx, backend=backend, **kw), gr)
+        assert_close(F("max_pool", nd, True)(g, x, backend=backend, **kw), gr)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_nan_propagates(backend):
     x = _x((1, 2, 6, 6))

@@ -56,6 +56,35 @@ cdef extern from "pool_simd.h":
     void fc_maxbw33w_float(const float** rows, const float* g, float** acc, Py_ssize_t n,
                            Py_ssize_t pw, Py_ssize_t W, const unsigned short* masks,
                            unsigned short* bad) noexcept nogil
+    void fc_maxidx22_float(const float* r0, const float* r1, float* out, int64_t* idx,
+                           Py_ssize_t n, int64_t pos0, int64_t W) noexcept nogil
+    void fc_maxidx22_double(const double* r0, const double* r1, double* out, int64_t* idx,
+                            Py_ssize_t n, int64_t pos0, int64_t W) noexcept nogil
+    void fc_maxidx33_float(const float* r0, const float* r1, const float* r2, float* out,
+                           int64_t* idx, Py_ssize_t n, int64_t pos0, int64_t W) noexcept nogil
+    void fc_maxidx33_double(const double* r0, const double* r1, const double* r2,
+                            double* out, int64_t* idx, Py_ssize_t n, int64_t pos0,
+                            int64_t W) noexcept nogil
+    void fc_idxtap_float(const float* s, float* m, int64_t* b, Py_ssize_t n, int64_t pos,
+                  Py_ssize_t sw, int first) noexcept nogil
+    void fc_idxtap_double(const double* s, double* m, int64_t* b, Py_ssize_t n, int64_t pos,
+                  Py_ssize_t sw, int first) noexcept nogil
+    void fc_idxtap_schar(const signed char* s, signed char* m, int64_t* b, Py_ssize_t n, int64_t pos,
+                  Py_ssize_t sw, int first) noexcept nogil
+    void fc_idxtap_uchar(const unsigned char* s, unsigned char* m, int64_t* b, Py_ssize_t n, int64_t pos,
+                  Py_ssize_t sw, int first) noexcept nogil
+    void fc_idxtap_short(const short* s, short* m, int64_t* b, Py_ssize_t n, int64_t pos,
+                  Py_ssize_t sw, int first) noexcept nogil
+    void fc_idxtap_ushort(const unsigned short* s, unsigned short* m, int64_t* b, Py_ssize_t n, int64_t pos,
+                  Py_ssize_t sw, int first) noexcept nogil
+    void fc_idxtap_int(const int* s, int* m, int64_t* b, Py_ssize_t n, int64_t pos,
+                  Py_ssize_t sw, int first) noexcept nogil
+    void fc_idxtap_uint(const unsigned int* s, unsigned int* m, int64_t* b, Py_ssize_t n, int64_t pos,
+                  Py_ssize_t sw, int first) noexcept nogil
+    void fc_idxtap_longlong(const long long* s, long long* m, int64_t* b, Py_ssize_t n, int64_t pos,
+                  Py_ssize_t sw, int first) noexcept nogil
+    void fc_idxtap_ulonglong(const unsigned long long* s, unsigned long long* m, int64_t* b, Py_ssize_t n, int64_t pos,
+                  Py_ssize_t sw, int first) noexcept nogil
     void fc_maxbw22v_float(const float* r0, const float* r1, const float* g, float* g0,
                            float* g1, Py_ssize_t n) noexcept nogil
     void fc_maxbw22v_double(const double* r0, const double* r1, const double* g,
@@ -444,6 +473,60 @@ def max_pool(const anyt[:, :, :, ::1] x, anyt[:, :, :, ::1] out, kernel, stride,
 # ---------------------------------------------------------------------------
 # max pooling with indices (row-major first maximum)
 # ---------------------------------------------------------------------------
+cdef inline void _idxtap(const anyt* s, anyt* m, int64_t* b, Py_ssize_t n, int64_t pos,
+                         Py_ssize_t sw, bint first) noexcept nogil:
+    """One tap of ``n`` windows into the running max ``m`` / index ``b`` (see the header);
+    integer types by size and signedness (compile-time constants per specialisation)."""
+    cdef bint signed_ = <anyt>-1 < 0
+    if anyt is float:
+        fc_idxtap_float(s, m, b, n, pos, sw, first)
+    elif anyt is double:
+        fc_idxtap_double(s, m, b, n, pos, sw, first)
+    elif sizeof(anyt) == 1:
+        if signed_:
+            fc_idxtap_schar(<const signed char*>s, <signed char*>m, b, n, pos, sw, first)
+        else:
+            fc_idxtap_uchar(<const unsigned char*>s, <unsigned char*>m, b, n, pos, sw, first)
+    elif sizeof(anyt) == 2:
+        if signed_:
+            fc_idxtap_short(<const short*>s, <short*>m, b, n, pos, sw, first)
+        else:
+            fc_idxtap_ushort(<const unsigned short*>s, <unsigned short*>m, b, n, pos, sw, first)
+    elif sizeof(anyt) == 4:
+        if signed_:
+            fc_idxtap_int(<const int*>s, <int*>m, b, n, pos, sw, first)
+        else:
+            fc_idxtap_uint(<const unsigned int*>s, <unsigned int*>m, b, n, pos, sw, first)
+    elif signed_:
+        fc_idxtap_longlong(<const long long*>s, <long long*>m, b, n, pos, sw, first)
+    else:
+        fc_idxtap_ulonglong(<const unsigned long long*>s, <unsigned long long*>m, b, n, pos, sw,
+                            first)
+
+
+cdef inline bint _c_maxidx(const anyt* xp, anyt* out, int64_t* idx, Py_ssize_t pos,
+                           Py_ssize_t n, const Geo* g) noexcept nogil:
+    """Interior windows of a 2x2 or 3x3, stride-2 row (all rows of the window
+    inside the input, the first at flat index ``pos``) through the vectorised C
+    selects for float/double; False when there is none for this case."""
+    cdef Py_ssize_t W = g.W
+    if g.sw != 2 or g.dw != 1 or g.dh != 1 or g.kh != g.kw or not (g.kw == 2 or g.kw == 3):
+        return False
+    if anyt is float:
+        if g.kw == 2:
+            fc_maxidx22_float(xp + pos, xp + pos + W, out, idx, n, pos, W)
+        else:
+            fc_maxidx33_float(xp + pos, xp + pos + W, xp + pos + 2 * W, out, idx, n, pos, W)
+        return True
+    elif anyt is double:
+        if g.kw == 2:
+            fc_maxidx22_double(xp + pos, xp + pos + W, out, idx, n, pos, W)
+        else:
+            fc_maxidx33_double(xp + pos, xp + pos + W, xp + pos + 2 * W, out, idx, n, pos, W)
+        return True
+    return False
+
+
 cdef void _maxidx_row(const anyt* x, anyt* out, int64_t* idx, Py_ssize_t job,
                       const Geo* g) noexcept nogil:
     cdef Py_ssize_t H = g.H, W = g.W
@@ -451,14 +534,35 @@ cdef void _maxidx_row(const anyt* x, anyt* out, int64_t* idx, Py_ssize_t job,
     cdef Py_ssize_t r = job // g.OH
     cdef Py_ssize_t od = r % g.OD
     cdef Py_ssize_t p = r // g.OD
-    cdef Py_ssize_t std, d0, d1, sth, h0, h1, stw, w0, w1, jd, jh, jw, ow, id_, ih, iw, pos
-    cdef Py_ssize_t best
+    cdef Py_ssize_t std, d0, d1, sth, h0, h1, stw, w0, w1, jd, jh, jw, ow, id_, ih, pos, q
+    cdef Py_ssize_t best, lo = 0, hi = 0
     cdef const anyt* xp = x + p * g.D * H * W
     cdef Py_ssize_t o0 = ((p * g.OD + od) * g.OH + oh) * g.OW
     cdef anyt m, v
+    cdef bint t
     _taps(od, g.sd, g.dd, g.pd, g.kd, g.D, &std, &d0, &d1)
     _taps(oh, g.sh, g.dh, g.ph, g.kh, H, &sth, &h0, &h1)
+    if d1 - d0 == 1 and h0 == 0 and h1 == g.kh and g.b > g.a:
+        # whole-height windows of one depth slice: the interior in one vectorised pass
+        pos = ((std + d0 * g.dd) * H + sth) * W + g.a * g.sw - g.pw
+        if _c_maxidx(xp, out + o0 + g.a, idx + o0 + g.a, pos, g.b - g.a, g):
+            lo, hi = g.a, g.b
+    if hi == lo and g.b > g.a:
+        # interior windows share their taps' rows: one vectorised pass per tap,
+        # in row-major window order, the output row as the running max
+        t = True
+        for jd in range(d0, d1):
+            id_ = std + jd * g.dd
+            for jh in range(h0, h1):
+                pos = ((id_ * H + sth + jh * g.dh) * W + g.a * g.sw - g.pw)
+                for jw in range(g.kw):
+                    q = pos + jw * g.dw
+                    _idxtap(xp + q, out + o0 + g.a, idx + o0 + g.a, g.b - g.a, q, g.sw, t)
+                    t = False
+        lo, hi = g.a, g.b
     for ow in range(g.OW):
+        if lo <= ow < hi:
+            continue
         if g.a <= ow < g.b:
             stw = ow * g.sw - g.pw
             w0 = 0
@@ -473,10 +577,12 @@ cdef void _maxidx_row(const anyt* x, anyt* out, int64_t* idx, Py_ssize_t job,
                 ih = sth + jh * g.dh
                 pos = (id_ * H + ih) * W + stw
                 for jw in range(w0, w1):
-                    v = xp[pos + jw * g.dw]
-                    if _gt(v, m):
-                        m = v
-                        best = pos + jw * g.dw
+                    # selects, not a branch: random data mispredicts every other tap
+                    q = pos + jw * g.dw
+                    v = xp[q]
+                    t = _gt(v, m)
+                    m = v if t else m
+                    best = q if t else best
         out[o0 + ow] = m
         idx[o0 + ow] = best
 

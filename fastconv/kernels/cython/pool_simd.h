@@ -318,6 +318,97 @@ static FC_VLOOP void fc_argmax33_c_##T(const T *FC_RESTRICT r0, const T *FC_REST
 FC_ARGMAX33_PORTABLE(float)
 FC_ARGMAX33_PORTABLE(double)
 
+/* Max pooling with indices over n consecutive 2x2 (3x3) windows of stride 2
+   whose first starts at column 0 of rows r0, r1 (, r2), W apart in the plane:
+   out[j] is the window's maximum (the first in row-major order, the last NaN)
+   and idx[j] its flat in-plane index, pos0 being that of r0[0].  Branch-free
+   selects the compiler vectorises (a branch per tap mispredicts on half the
+   windows of random data). */
+#define FC_MAXIDX_STEP(v_, off_) \
+    v = (v_); t = FC_BETTER(v, m); m = t ? v : m; b = t ? (off_) : b;
+#define FC_MAXIDX(T)                                                                 \
+static FC_VLOOP void fc_maxidx22_##T(const T *FC_RESTRICT r0, const T *FC_RESTRICT r1,       \
+                              T *FC_RESTRICT out, int64_t *FC_RESTRICT idx,          \
+                              ptrdiff_t n, int64_t pos0, int64_t W)                  \
+{                                                                                    \
+    for (ptrdiff_t j = 0; j < n; j++) {                                              \
+        T m = r0[2 * j], v; int64_t b = 0; int t;                                    \
+        FC_MAXIDX_STEP(r0[2*j+1], 1) FC_MAXIDX_STEP(r1[2*j], W)                      \
+        FC_MAXIDX_STEP(r1[2*j+1], W + 1)                                             \
+        out[j] = m; idx[j] = pos0 + 2 * j + b;                                       \
+    }                                                                                \
+}                                                                                    \
+static FC_VLOOP void fc_maxidx33_##T(const T *FC_RESTRICT r0, const T *FC_RESTRICT r1,       \
+                              const T *FC_RESTRICT r2, T *FC_RESTRICT out,           \
+                              int64_t *FC_RESTRICT idx, ptrdiff_t n, int64_t pos0,   \
+                              int64_t W)                                             \
+{                                                                                    \
+    for (ptrdiff_t j = 0; j < n; j++) {                                              \
+        T m = r0[2 * j], v; int64_t b = 0; int t;                                    \
+        FC_MAXIDX_STEP(r0[2*j+1], 1) FC_MAXIDX_STEP(r0[2*j+2], 2)                    \
+        FC_MAXIDX_STEP(r1[2*j], W) FC_MAXIDX_STEP(r1[2*j+1], W + 1)                  \
+        FC_MAXIDX_STEP(r1[2*j+2], W + 2) FC_MAXIDX_STEP(r2[2*j], 2 * W)              \
+        FC_MAXIDX_STEP(r2[2*j+1], 2 * W + 1) FC_MAXIDX_STEP(r2[2*j+2], 2 * W + 2)    \
+        out[j] = m; idx[j] = pos0 + 2 * j + b;                                       \
+    }                                                                                \
+}
+FC_MAXIDX(float)
+FC_MAXIDX(double)
+
+/* One tap of n windows with indices, any window: the windows' tap values are
+   s[0], s[sw], s[2 sw], ... at flat in-plane indices pos, pos + sw, ...; they
+   become the running maximum m[j] (index b[j]) when first, or when they beat
+   it (the taps arrive in row-major window order, so ties keep the first and
+   the last NaN wins).  Loops over windows, not taps: no dependency chain
+   through m, and the compiler vectorises the unit- and 2-stride loops
+   (integer types: full-width vectors, as GCC finds no 256-bit vector type for
+   an 8-bit value beside a 64-bit index). */
+#if defined(__GNUC__) || defined(__clang__)
+#define FC_NOINLINE __attribute__((noinline))
+#else
+#define FC_NOINLINE
+#endif
+/* x = t ? v : x, as bit masks: GCC turns the select into a branch around the
+   store in scalar loops, which mispredicts on random data */
+#define FC_SETIF(x, t, v) \
+    do { int64_t mk_ = -(int64_t)(t); (x) = ((x) & ~mk_) | ((int64_t)(v) & mk_); } while (0)
+#define FC_IDXTAP(T, N, ATTR, GT)                                                    \
+static ATTR void fc_idxtap_##N(const T *FC_RESTRICT s, T *FC_RESTRICT m,             \
+                               int64_t *FC_RESTRICT b, ptrdiff_t n, int64_t pos,     \
+                               ptrdiff_t sw, int first)                              \
+{                                                                                    \
+    if (first) {                                                                     \
+        for (ptrdiff_t j = 0; j < n; j++) { m[j] = s[j * sw]; b[j] = pos + j * sw; } \
+    } else if (sw == 1) {                                                            \
+        for (ptrdiff_t j = 0; j < n; j++) {                                          \
+            T v = s[j], o = m[j]; int t = GT(v, o);                                  \
+            m[j] = t ? v : o; FC_SETIF(b[j], t, pos + j);                            \
+        }                                                                            \
+    } else if (sw == 2) {                                                            \
+        for (ptrdiff_t j = 0; j < n; j++) {                                          \
+            T v = s[2 * j], o = m[j]; int t = GT(v, o);                              \
+            m[j] = t ? v : o; FC_SETIF(b[j], t, pos + 2 * j);                        \
+        }                                                                            \
+    } else {                                                                         \
+        for (ptrdiff_t j = 0; j < n; j++) {                                          \
+            T v = s[j * sw], o = m[j]; int t = GT(v, o);                             \
+            m[j] = t ? v : o; FC_SETIF(b[j], t, pos + j * sw);                       \
+        }                                                                            \
+    }                                                                                \
+}
+/* no NaN in integers: the plain compare (GCC vectorises no 8-bit FC_BETTER) */
+#define FC_GT_INT(v, m) ((v) > (m))
+FC_IDXTAP(float, float, FC_VLOOP, FC_BETTER)
+FC_IDXTAP(double, double, FC_VLOOP, FC_BETTER)
+FC_IDXTAP(signed char, schar, FC_NOINLINE, FC_GT_INT)
+FC_IDXTAP(unsigned char, uchar, FC_NOINLINE, FC_GT_INT)
+FC_IDXTAP(short, short, FC_NOINLINE, FC_GT_INT)
+FC_IDXTAP(unsigned short, ushort, FC_NOINLINE, FC_GT_INT)
+FC_IDXTAP(int, int, FC_NOINLINE, FC_GT_INT)
+FC_IDXTAP(unsigned int, uint, FC_NOINLINE, FC_GT_INT)
+FC_IDXTAP(long long, longlong, FC_NOINLINE, FC_GT_INT)
+FC_IDXTAP(unsigned long long, ulonglong, FC_NOINLINE, FC_GT_INT)
+
 /* 1 when x[0 .. n) holds a NaN. */
 #define FC_HASNAN(T)                                                                 \
 static inline int fc_hasnan_##T(const T *FC_RESTRICT x, ptrdiff_t n)                 \

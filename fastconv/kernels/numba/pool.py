@@ -38,6 +38,14 @@ def _gt(v, m):
 
 
 @njit(inline="always", **_OPTS)
+def _setif(x, t, v):
+    """``v if t else x`` for integers, as bit masks (LLVM keeps a select on a
+    float compare as a branch, which mispredicts on random data)."""
+    k = -np.int64(t)
+    return (x & ~k) | (v & k)
+
+
+@njit(inline="always", **_OPTS)
 def _taps(o, s, d, pb, k, L):
     """(start, lo, hi): window start and the range of its taps inside [0, L)."""
     st = o * s - pb
@@ -183,6 +191,42 @@ def max_pool(x, out, kernel, stride, dilation, padb, nthreads):
 # max pooling with indices (row-major first maximum, as PyTorch)
 # ---------------------------------------------------------------------------
 @njit(inline="always", **_OPTS)
+def _idxtap(row, m, b, n, c0, base, sw, first):
+    """One tap of ``n`` windows (values ``row[c0 + j * sw]``, flat indices ``base +
+    c0 + j * sw``) into the running max ``m`` and its index ``b``, or their first
+    values.  Loops over windows, not taps, with selects; constant strides for 1
+    and 2 and a view from ``c0`` (indices LLVM knows are not negative: no
+    wraparound branch).  Otherwise LLVM keeps branches: 7x slower."""
+    r = row[c0:]
+    pos = base + c0
+    if first:
+        for j in range(n):
+            m[j] = r[j * sw]
+            b[j] = pos + j * sw
+    elif sw == 2:
+        for j in range(n):
+            v = r[2 * j]
+            o = m[j]
+            t = _gt(v, o)
+            m[j] = v if t else o
+            b[j] = pos + 2 * j if t else b[j]
+    elif sw == 1:
+        for j in range(n):
+            v = r[j]
+            o = m[j]
+            t = _gt(v, o)
+            m[j] = v if t else o
+            b[j] = pos + j if t else b[j]
+    else:
+        for j in range(n):
+            v = r[j * sw]
+            o = m[j]
+            t = _gt(v, o)
+            m[j] = v if t else o
+            b[j] = pos + j * sw if t else b[j]
+
+
+@njit(inline="always", **_OPTS)
 def _maxidx_rows(x, out, idx, j0, j1, K, S, Dl, Pb, T):
     P, D, H, W = x.shape
     OD, OH, OW = out.shape[1], out.shape[2], out.shape[3]
@@ -191,6 +235,11 @@ def _maxidx_rows(x, out, idx, j0, j1, K, S, Dl, Pb, T):
     dd, dh, dw = Dl
     pd, ph, pw = Pb
     td, th, tw = T
+    a, b = _interior(OW, W, kw, sw, dw, pw)
+    n = b - a
+    xf = x.reshape(-1)
+    of = out.reshape(-1)
+    jf = idx.reshape(-1)
     for job in range(j0, j1):
         oh = job % OH
         r = job // OH
@@ -199,25 +248,41 @@ def _maxidx_rows(x, out, idx, j0, j1, K, S, Dl, Pb, T):
         std, d0, d1 = td[0, od], td[1, od], td[2, od]
         sth, h0, h1 = th[0, oh], th[1, oh], th[2, oh]
         xp = x[p]
-        for ow in range(OW):
-            stw, w0, w1 = tw[0, ow], tw[1, ow], tw[2, ow]
-            i0 = std + d0 * dd
-            i1 = sth + h0 * dh
-            i2 = stw + w0 * dw
-            m = xp[i0, i1, i2]
-            best = (i0 * H + i1) * W + i2
-            for jd in range(d0, d1):
-                id_ = std + jd * dd
-                for jh in range(h0, h1):
-                    ih = sth + jh * dh
-                    for jw in range(w0, w1):
-                        iw = stw + jw * dw
-                        v = xp[id_, ih, iw]
-                        if _gt(v, m):
-                            m = v
-                            best = (id_ * H + ih) * W + iw
-            out[p, od, oh, ow] = m
-            idx[p, od, oh, ow] = best
+        # interior windows: one pass over the row per tap, in row-major window
+        # order, with selects (a branch per tap mispredicts on random data)
+        orow = of[job * OW + a:job * OW + b]
+        irow = jf[job * OW + a:job * OW + b]
+        first = True
+        for jd in range(d0, d1):
+            for jh in range(h0, h1):
+                base = ((std + jd * dd) * H + sth + jh * dh) * W
+                row = xf[p * D * H * W + base:p * D * H * W + base + W]
+                for jw in range(kw):
+                    c0 = a * sw - pw + jw * dw
+                    _idxtap(row, orow, irow, n, c0, base, sw, first)
+                    first = False
+        for e in range(2):
+            lo = 0 if e == 0 else b
+            hi = a if e == 0 else OW
+            for ow in range(lo, hi):
+                stw, w0, w1 = tw[0, ow], tw[1, ow], tw[2, ow]
+                i0 = std + d0 * dd
+                i1 = sth + h0 * dh
+                i2 = stw + w0 * dw
+                m = xp[i0, i1, i2]
+                best = (i0 * H + i1) * W + i2
+                for jd in range(d0, d1):
+                    id_ = std + jd * dd
+                    for jh in range(h0, h1):
+                        ih = sth + jh * dh
+                        for jw in range(w0, w1):
+                            iw = stw + jw * dw
+                            v = xp[id_, ih, iw]
+                            t = _gt(v, m)
+                            m = v if t else m
+                            best = _setif(best, t, (id_ * H + ih) * W + iw)
+                out[p, od, oh, ow] = m
+                idx[p, od, oh, ow] = best
 
 
 @njit(**_OPTS)
@@ -251,7 +316,10 @@ def max_pool_indices(x, out, idx, kernel, stride, dilation, padb, nthreads):
 # max pooling backward, recomputing the argmax (one plane per work unit)
 # ---------------------------------------------------------------------------
 @njit(inline="always", **_OPTS)
-def _maxbw_plane(g, x, gx, p, K, S, Dl, Pb, T):
+def _maxbw_plane(g, x, gx, p, K, S, Dl, Pb, T, mb, bb):
+    """Zero plane ``p`` of ``gx``, then add each window's gradient at its argmax,
+    windows in order.  Interior windows of a row find their argmax together, one
+    vectorised pass per tap (``_idxtap`` into the row buffers ``mb``/``bb``)."""
     P, D, H, W = x.shape
     OD, OH, OW = g.shape[1], g.shape[2], g.shape[3]
     kd_, kh_, kw = K
@@ -259,48 +327,66 @@ def _maxbw_plane(g, x, gx, p, K, S, Dl, Pb, T):
     dd, dh, dw = Dl
     pd, ph, pw = Pb
     td, th, tw = T
-    xp = x[p]
-    gp = gx[p]
-    for a in range(D):
-        for b in range(H):
-            for c in range(W):
-                gp[a, b, c] = 0
+    a, b = _interior(OW, W, kw, sw, dw, pw)
+    n = b - a
+    xf = x[p].reshape(-1)
+    gf = gx[p].reshape(-1)
+    for i in range(gf.shape[0]):
+        gf[i] = 0
     for od in range(OD):
         std, d0, d1 = td[0, od], td[1, od], td[2, od]
         for oh in range(OH):
             sth, h0, h1 = th[0, oh], th[1, oh], th[2, oh]
             grow = g[p, od, oh]
-            for ow in range(OW):
-                stw, w0, w1 = tw[0, ow], tw[1, ow], tw[2, ow]
-                bd = std + d0 * dd
-                bh = sth + h0 * dh
-                bw = stw + w0 * dw
-                m = xp[bd, bh, bw]
-                for jd in range(d0, d1):
-                    id_ = std + jd * dd
-                    for jh in range(h0, h1):
-                        ih = sth + jh * dh
-                        for jw in range(w0, w1):
-                            iw = stw + jw * dw
-                            v = xp[id_, ih, iw]
-                            t = _gt(v, m)
-                            m = v if t else m
-                            bd = id_ if t else bd
-                            bh = ih if t else bh
-                            bw = iw if t else bw
-                gp[bd, bh, bw] += grow[ow]
+            first = True
+            for jd in range(d0, d1):
+                for jh in range(h0, h1):
+                    base = ((std + jd * dd) * H + sth + jh * dh) * W
+                    row = xf[base:base + W]
+                    for jw in range(kw):
+                        _idxtap(row, mb, bb, n, a * sw - pw + jw * dw, base, sw, first)
+                        first = False
+            gi = grow[a:b]
+            for j in range(n):
+                gf[bb[j]] += gi[j]
+            for e in range(2):
+                lo = 0 if e == 0 else b
+                hi = a if e == 0 else OW
+                for ow in range(lo, hi):
+                    stw, w0, w1 = tw[0, ow], tw[1, ow], tw[2, ow]
+                    best = ((std + d0 * dd) * H + sth + h0 * dh) * W + stw + w0 * dw
+                    m = xf[best]
+                    for jd in range(d0, d1):
+                        for jh in range(h0, h1):
+                            rb = ((std + jd * dd) * H + sth + jh * dh) * W + stw
+                            for jw in range(w0, w1):
+                                q = rb + jw * dw
+                                v = xf[q]
+                                t = _gt(v, m)
+                                m = v if t else m
+                                best = _setif(best, t, q)
+                    gf[best] += grow[ow]
 
 
 @njit(**_OPTS)
 def _max_pool_backward_serial(g, x, gx, K, S, Dl, Pb, T):
+    n = g.shape[3]
+    mb = np.empty(n, x.dtype)
+    bb = np.empty(n, np.int64)
     for p in range(x.shape[0]):
-        _maxbw_plane(g, x, gx, p, K, S, Dl, Pb, T)
+        _maxbw_plane(g, x, gx, p, K, S, Dl, Pb, T, mb, bb)
 
 
 @njit(parallel=True, **_OPTS)
-def _max_pool_backward_parallel(g, x, gx, K, S, Dl, Pb, T):
-    for p in prange(x.shape[0]):
-        _maxbw_plane(g, x, gx, p, K, S, Dl, Pb, T)
+def _max_pool_backward_parallel(g, x, gx, K, S, Dl, Pb, T, nthreads):
+    # contiguous ranges of planes, each chunk with its own row buffers
+    P = x.shape[0]
+    nc = _nchunks(P, nthreads)
+    for c in prange(nc):
+        mb = np.empty(g.shape[3], x.dtype)
+        bb = np.empty(g.shape[3], np.int64)
+        for p in range(c * P // nc, (c + 1) * P // nc):
+            _maxbw_plane(g, x, gx, p, K, S, Dl, Pb, T, mb, bb)
 
 
 def max_pool_backward(g, x, gx, kernel, stride, dilation, padb, nthreads, stream=False):
@@ -313,7 +399,7 @@ def max_pool_backward(g, x, gx, kernel, stride, dilation, padb, nthreads, stream
     geo = _geom(kernel, stride, dilation, padb, x.shape, g.shape)
     if nthreads > 1:
         numba_threads(nthreads)
-        _max_pool_backward_parallel(g, x, gx, *geo)
+        _max_pool_backward_parallel(g, x, gx, *geo, int(nthreads))
     else:
         _max_pool_backward_serial(g, x, gx, *geo)
     return gx
@@ -376,14 +462,38 @@ def scatter(src, idx, dst, accumulate, nthreads):
 # weighted sum pooling: average, sum, Lp, Gaussian
 # ---------------------------------------------------------------------------
 @njit(inline="always", **_OPTS)
-def _powabs(v, p):
-    if p == 0.0:
-        return v
-    if p == 1.0:
-        return abs(v)
+def _pow_acc(buf, row, c, p, first):
+    """``buf (+)= c * |row|^p`` (``p == 0``: ``row`` itself), the exponent tested once
+    per row, not per element (a per-element test keeps LLVM from vectorising;
+    ``c * v`` with ``c == 1`` is ``v`` exactly)."""
+    W = row.shape[0]
     if p == 2.0:
-        return v * v
-    return abs(v) ** p
+        if first:
+            for w in range(W):
+                buf[w] = c * (row[w] * row[w])
+        else:
+            for w in range(W):
+                buf[w] += c * (row[w] * row[w])
+    elif p == 1.0:
+        if first:
+            for w in range(W):
+                buf[w] = c * abs(row[w])
+        else:
+            for w in range(W):
+                buf[w] += c * abs(row[w])
+    elif p == 0.0:
+        if first:
+            for w in range(W):
+                buf[w] = c * row[w]
+        else:
+            for w in range(W):
+                buf[w] += c * row[w]
+    elif first:
+        for w in range(W):
+            buf[w] = c * abs(row[w]) ** p
+    else:
+        for w in range(W):
+            buf[w] += c * abs(row[w]) ** p
 
 
 @njit(inline="always", **_OPTS)
@@ -421,20 +531,9 @@ def _sum_rows(x, out, j0, j1, K, S, Dl, Pb, T, wd, wh, ww, sd_, sh_, sw_, p):
                     else:
                         for w in range(W):
                             buf[w] += row[w]
-                elif first:
-                    if c == 1:
-                        for w in range(W):
-                            buf[w] = _powabs(row[w], p)
-                    else:
-                        for w in range(W):
-                            buf[w] = c * _powabs(row[w], p)
-                    first = False
-                elif c == 1:
-                    for w in range(W):
-                        buf[w] += _powabs(row[w], p)
                 else:
-                    for w in range(W):
-                        buf[w] += c * _powabs(row[w], p)
+                    _pow_acc(buf, row, c, p, first)
+                    first = False
         orow = out[pl, od, oh]
         sc = sd_[od] * sh_[oh]
         lo_e, hi_e = OW, OW  # edges: [0, lo_e) and [hi_e, OW) use the generic loop
@@ -521,6 +620,9 @@ def _sumbw_rows(g, gx, j0, j1, K, S, Dl, Pb, T, wd, wh, ww, sd_, sh_, sw_):
     pd, ph, pw = Pb
     td, th, tw = T
     cw = np.empty(OW, gx.dtype)
+    a, b = _interior(OW, W, kw, sw, dw, pw)
+    n = b - a
+    unit2 = kw == 2 and dw == 1 and sw == 2 and ww[0] == 1 and ww[1] == 1
     for job in range(j0, j1):
         ih = job % H
         r = job // H
@@ -548,11 +650,28 @@ def _sumbw_rows(g, gx, j0, j1, K, S, Dl, Pb, T, wd, wh, ww, sd_, sh_, sw_):
                 gr = g[pl, od, oh]
                 for ow in range(OW):
                     cw[ow] = c * (gr[ow] * sw_[ow])
-                for ow in range(OW):
-                    stw, w0, w1 = tw[0, ow], tw[1, ow], tw[2, ow]
-                    v = cw[ow]
-                    for jw in range(w0, w1):
-                        grow_x[stw + jw * dw] += ww[jw] * v
+                # interior windows (as the Cython kernel: then the edges), through
+                # views from the first tap: indices LLVM knows are not negative
+                if n > 0:
+                    xr = grow_x[a * sw - pw:]
+                    ci = cw[a:b]
+                    if unit2:
+                        for j in range(n):
+                            xr[2 * j] += ci[j]
+                            xr[2 * j + 1] += ci[j]
+                    else:
+                        for j in range(n):
+                            v = ci[j]
+                            for jw in range(kw):
+                                xr[j * sw + jw * dw] += ww[jw] * v
+                for e in range(2):
+                    lo = 0 if e == 0 else b
+                    hi = a if e == 0 else OW
+                    for ow in range(lo, hi):
+                        stw, w0, w1 = tw[0, ow], tw[1, ow], tw[2, ow]
+                        v = cw[ow]
+                        for jw in range(w0, w1):
+                            grow_x[stw + jw * dw] += ww[jw] * v
 
 
 @njit(**_OPTS)
