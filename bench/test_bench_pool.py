@@ -117,7 +117,10 @@ def _plan_info(benchmark):
             streaming=plan.streaming, estimated_s=plan.estimated_seconds, reason=plan.reason)
 
 
-@pytest.mark.parametrize("impl", IMPLS)
+MAX_GEOMETRY = {"max2x2": (2, 2, 0), "max3x3s2p1": (3, 2, 1)}
+
+
+@pytest.mark.parametrize("impl", IMPLS + ["fastconv-indices"])
 @pytest.mark.parametrize("case", list(FORWARD))
 def test_pool_forward(benchmark, bench, threads, case, impl):
     x = _x()
@@ -125,7 +128,19 @@ def test_pool_forward(benchmark, bench, threads, case, impl):
     y = fc_fn(x)
     info = dict(case=f"{case} {SHAPE} float32", impl=impl, threads=threads,
                 bytes=_nbytes(x.shape, y.shape), shape=str(SHAPE))
-    if impl == "fastconv":
+    if impl == "fastconv-indices":  # max pooling returning the int64 argmax indices too
+        if case not in MAX_GEOMETRY:
+            pytest.skip("only max pooling returns indices")
+        k, s, p = MAX_GEOMETRY[case]
+        info["bytes"] += 2 * int(np.prod(y.shape)) * 4  # the int64 indices written
+        res, idx = bench(benchmark, lambda: fc.max_pool2d(x, k, s, p, return_indices=True),
+                         backend="cython", **info)
+        _plan_info(benchmark)
+        np.testing.assert_array_equal(res, y)
+        if torch is not None:
+            ti = F.max_pool2d(torch.from_numpy(x), k, s, p, return_indices=True)[1]
+            np.testing.assert_array_equal(idx, ti.numpy())
+    elif impl == "fastconv":
         res = bench(benchmark, lambda: fc_fn(x), backend="cython", **info)
         _plan_info(benchmark)
         if torch is not None:
@@ -154,7 +169,7 @@ def test_pool_backward(benchmark, bench, threads, case, impl):
     if impl == "fastconv-indices":  # max pooling given the forward's indices
         if not case.startswith("max"):
             pytest.skip("only max pooling takes indices")
-        k, s, p = {"max2x2": (2, 2, 0), "max3x3s2p1": (3, 2, 1)}[case]
+        k, s, p = MAX_GEOMETRY[case]
         _, idx = fc.max_pool2d(x, k, s, p, return_indices=True)
         res = bench(benchmark, lambda: fc.max_pool2d_backward(g, x, k, s, p, indices=idx),
                     backend="cython", **info)
