@@ -412,6 +412,30 @@ def test_max_pool_indices_on_wide_rows(backend, dtype, nd, kw):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8, np.int64])
+@pytest.mark.parametrize("nd,out", [(2, 1), (2, (3, 7)), (2, (11, 80)), (1, 5), (3, (2, 1, 4))])
+def test_adaptive_max_on_wide_rows(backend, dtype, nd, out):
+    """Column maxima then a per-window argmax (ties to the row-major first, NaNs
+    to the last): values and indices equal the reference's window scan, with ties
+    everywhere and, for floats, NaNs; the index backward agrees."""
+    shape = (2, 3) + {1: (77,), 2: (9, 71), 3: (3, 5, 69)}[nd]
+    x = rng.integers(0, 3, shape).astype(dtype)
+    if x.dtype.kind == "f":
+        flat = x.reshape(-1)
+        flat[rng.choice(flat.size, flat.size // 30, replace=False)] = np.nan
+    y, idx = F("adaptive_max_pool", nd)(x, out, return_indices=True, backend=backend)
+    yr, ir = ref.adaptive_max_pool(x, out, return_indices=True)
+    np.testing.assert_array_equal(y.astype(np.float64), yr)
+    np.testing.assert_array_equal(idx, ir)
+    if x.dtype.kind == "f":
+        g = _x(y.shape)
+        gr = ref.adaptive_max_pool_backward(g, x, out)
+        assert_close(F("adaptive_max_pool", nd, True)(g, x, out, backend=backend), gr)
+        assert_close(F("adaptive_max_pool", nd, True)(g, x, out, indices=idx,
+                                                      backend=backend), gr)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_nan_propagates(backend):
     x = _x((1, 2, 6, 6))
     x[0, 0, 1, 1] = np.nan

@@ -1473,29 +1473,61 @@ def global_avg_backward(const real[::1] grad, real[:, ::1] gx, int nthreads):
 
 
 cdef void _admax_row(const anyt* x, anyt* out, int64_t* idx, Py_ssize_t job, const Geo* g,
-                     const Win* wn) noexcept nogil:
+                     const Win* wn, anyt* mb, int64_t* rb) noexcept nogil:
+    """One output row: the window rows' column maxima (value ``mb``, flat index ``rb``)
+    in one vectorised pass per input row (``_idxtap``, rows in order: the first
+    maximum / last NaN of each column), then each window's argmax over its
+    columns, ties going to the smaller flat index (row-major first) and NaNs to
+    the larger (the last NaN): the row-major window scan's result."""
     cdef Py_ssize_t H = g.H, W = g.W
     cdef Py_ssize_t oh = job % g.OH
     cdef Py_ssize_t r = job // g.OH
     cdef Py_ssize_t od = r % g.OD
     cdef Py_ssize_t pl = r // g.OD
-    cdef Py_ssize_t id_, ih, iw, ow, best, pos
+    cdef Py_ssize_t id_, ih, iw, ow, pos, best, q
     cdef const anyt* xp = x + pl * g.D * H * W
     cdef Py_ssize_t o0 = ((pl * g.OD + od) * g.OH + oh) * g.OW
     cdef anyt m, v
+    cdef bint first = True, t, vn, mn
+    for id_ in range(wn.dlo[od], wn.dhi[od]):
+        for ih in range(wn.hlo[oh], wn.hhi[oh]):
+            pos = (id_ * H + ih) * W
+            _idxtap(xp + pos, mb, rb, W, pos, 1, first)
+            first = False
     for ow in range(g.OW):
-        best = (wn.dlo[od] * H + wn.hlo[oh]) * W + wn.wlo[ow]
-        m = xp[best]
-        for id_ in range(wn.dlo[od], wn.dhi[od]):
-            for ih in range(wn.hlo[oh], wn.hhi[oh]):
-                pos = (id_ * H + ih) * W
-                for iw in range(wn.wlo[ow], wn.whi[ow]):
-                    v = xp[pos + iw]
-                    if _gt(v, m):
-                        m = v
-                        best = pos + iw
+        iw = wn.wlo[ow]
+        m = mb[iw]
+        best = rb[iw]
+        for iw in range(wn.wlo[ow] + 1, wn.whi[ow]):
+            v = mb[iw]
+            q = rb[iw]
+            vn = v != v
+            mn = m != m
+            t = (vn and (not mn or q > best)) or (
+                not vn and not mn and (v > m or (v == m and q < best)))
+            m = v if t else m
+            best = q if t else best
         out[o0 + ow] = m
         idx[o0 + ow] = best
+
+
+cdef int _admax_part(const anyt* xp, anyt* op, int64_t* ip, Py_ssize_t j0, Py_ssize_t j1,
+                     const Geo* g, const Win* wn) noexcept nogil:
+    """Output rows ``[j0, j1)`` with one pair of row buffers; 1 when out of memory."""
+    cdef Py_ssize_t job
+    cdef int err = 0
+    if j1 <= j0:
+        return 0
+    cdef anyt* mb = <anyt*>malloc(g.W * sizeof(anyt) + 64)
+    cdef int64_t* rb = <int64_t*>malloc(g.W * sizeof(int64_t) + 64)
+    if mb == NULL or rb == NULL:
+        err = 1
+    else:
+        for job in range(j0, j1):
+            _admax_row(xp, op, ip, job, g, wn, mb, rb)
+    free(mb)
+    free(rb)
+    return err
 
 
 def adaptive_max(const anyt[:, :, :, ::1] x, anyt[:, :, :, ::1] out,
@@ -1505,7 +1537,8 @@ def adaptive_max(const anyt[:, :, :, ::1] x, anyt[:, :, :, ::1] out,
     """Adaptive max pooling with flat in-plane indices into ``idx``."""
     cdef Geo g = _geo(x.shape, out.shape, (1, 1, 1), (1, 1, 1), (1, 1, 1), (0, 0, 0))
     cdef Win wn = _win(dlo, dhi, hlo, hhi, wlo, whi)
-    cdef Py_ssize_t njobs = out.shape[0] * g.OD * g.OH, job
+    cdef Py_ssize_t njobs = out.shape[0] * g.OD * g.OH, t
+    cdef int err = 0
     if out.size == 0:
         return out
     cdef const anyt* xp = &x[0, 0, 0, 0]
@@ -1513,11 +1546,13 @@ def adaptive_max(const anyt[:, :, :, ::1] x, anyt[:, :, :, ::1] out,
     cdef int64_t* ip = &idx[0, 0, 0, 0]
     with nogil:
         if nthreads > 1:
-            for job in prange(njobs, schedule="static", num_threads=nthreads):
-                _admax_row(xp, op, ip, job, &g, &wn)
+            for t in prange(nthreads, schedule="static", num_threads=nthreads):
+                err += _admax_part(xp, op, ip, njobs * t // nthreads,
+                                   njobs * (t + 1) // nthreads, &g, &wn)
         else:
-            for job in range(njobs):
-                _admax_row(xp, op, ip, job, &g, &wn)
+            err = _admax_part(xp, op, ip, 0, njobs, &g, &wn)
+    if err:
+        raise MemoryError("adaptive_max: out of memory for the row buffers")
     return out
 
 

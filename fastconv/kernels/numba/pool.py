@@ -904,24 +904,38 @@ def global_avg_backward(g, gx, nthreads):
 
 @njit(inline="always", **_OPTS)
 def _admax_rows(x, out, idx, j0, j1, dlo, dhi, hlo, hhi, wlo, whi):
+    """Output rows ``[j0, j1)``: the window rows' column maxima (value, flat index)
+    one vectorised pass per input row (``_idxtap``), then each window's argmax
+    over its columns, ties to the smaller flat index (row-major first) and NaNs
+    to the larger (the last NaN), as the Cython kernel."""
     P, D, H, W = x.shape
     OD, OH, OW = out.shape[1], out.shape[2], out.shape[3]
+    mb = np.empty(W, x.dtype)
+    rb = np.empty(W, np.int64)
     for job in range(j0, j1):
         oh = job % OH
         r = job // OH
         od = r % OD
         pl = r // OD
-        xp = x[pl]
+        xf = x[pl].reshape(-1)
+        first = True
+        for id_ in range(dlo[od], dhi[od]):
+            for ih in range(hlo[oh], hhi[oh]):
+                pos = (id_ * H + ih) * W
+                _idxtap(xf[pos:pos + W], mb, rb, W, 0, pos, 1, first)
+                first = False
         for ow in range(OW):
-            m = xp[dlo[od], hlo[oh], wlo[ow]]
-            best = (dlo[od] * H + hlo[oh]) * W + wlo[ow]
-            for id_ in range(dlo[od], dhi[od]):
-                for ih in range(hlo[oh], hhi[oh]):
-                    for iw in range(wlo[ow], whi[ow]):
-                        v = xp[id_, ih, iw]
-                        if _gt(v, m):
-                            m = v
-                            best = (id_ * H + ih) * W + iw
+            m = mb[wlo[ow]]
+            best = rb[wlo[ow]]
+            for iw in range(wlo[ow] + 1, whi[ow]):
+                v = mb[iw]
+                q = rb[iw]
+                vn = v != v
+                mn = m != m
+                t = (vn and (not mn or q > best)) or (
+                    not vn and not mn and (v > m or (v == m and q < best)))
+                m = v if t else m
+                best = q if t else best
             out[pl, od, oh, ow] = m
             idx[pl, od, oh, ow] = best
 
