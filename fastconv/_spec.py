@@ -263,21 +263,44 @@ class ConvSpec:
         )
 
 
+def freeze(value):
+    """``value`` with every list turned into a tuple (recursively): the hashable
+    form of a geometry argument.  The normalisers read lists and tuples alike."""
+    if isinstance(value, list):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, tuple):
+        return tuple(freeze(v) for v in value) if any(isinstance(v, (list, tuple))
+                                                      for v in value) else value
+    return value
+
+
+def call_memoised(cached, fn, args, kwargs=None):
+    """``cached(*args, **kwargs)``; arguments with lists (``padding=[(2, 2)]``, as
+    ``fastconv.convolve`` passes) are memoised under their tuple form; other
+    unhashable ones (arrays) skip the memo.  An error is raised by ``fn`` on the
+    caller's own values (its message quotes them as given); errors are never cached."""
+    kwargs = kwargs or {}
+    try:
+        return cached(*args, **kwargs)
+    except TypeError as e:
+        if "unhashable" not in str(e):
+            raise
+    try:
+        return cached(*[freeze(a) for a in args], **{k: freeze(v) for k, v in kwargs.items()})
+    except (TypeError, ValueError):
+        return fn(*args, **kwargs)  # unhashable still (arrays), or an error quoting the lists
+
+
 def _memoised(fn):
     """Memoise a spec normaliser: its arguments are shapes and small Python values,
     a layer is called many times with the same ones, and the validation is pure
-    Python (tens of microseconds).  Unhashable arguments (lists) skip the memo;
-    errors are never cached."""
+    Python (tens of microseconds).  Lists are memoised as tuples, other unhashable
+    arguments skip the memo; errors are never cached."""
     cached = functools.lru_cache(maxsize=4096)(fn)
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        try:
-            return cached(*args, **kwargs)
-        except TypeError as e:
-            if "unhashable" not in str(e):
-                raise
-            return fn(*args, **kwargs)
+        return call_memoised(cached, fn, args, kwargs)
 
     return wrapper
 

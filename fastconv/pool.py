@@ -33,6 +33,7 @@ from ._spec import (
     adaptive_out_size,
     adaptive_windows,
     as_array,
+    call_memoised,
     check_choice,
     check_out,
     int_tuple,
@@ -133,19 +134,15 @@ _planners: list = []
 def _memoised(fn):
     """Memoise a planner: its arguments are shapes, dtypes and small Python values
     and a layer calls it with the same ones every step (the plan, its geometry and
-    its weight/scale arrays are built once).  Unhashable arguments (lists) skip the
-    memo; errors are never cached.  :func:`_clear_plans` empties every memo."""
+    its weight/scale arrays are built once).  Lists are memoised as tuples, other
+    unhashable arguments skip the memo; errors are never cached.
+    :func:`_clear_plans` empties every memo."""
     cached = functools.lru_cache(maxsize=4096)(fn)
     _planners.append(cached)
 
     @functools.wraps(fn)
     def wrapper(*args):
-        try:
-            return cached(*args)
-        except TypeError as e:
-            if "unhashable" not in str(e):
-                raise
-            return fn(*args)
+        return call_memoised(cached, fn, args)
 
     return wrapper
 

@@ -22,6 +22,7 @@ The flow of a call::
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import threading
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _fft
-from ._spec import as_array, check_choice
+from ._spec import _memoised, as_array, check_choice
 from .threads import get_num_threads
 
 __all__ = [
@@ -167,11 +168,18 @@ def _fft_shape(spec):
 
 
 def _plan(spec, method, separable, finite) -> SignalPlan:
+    """The plan of ``spec`` at the current thread setting (memoised: a filter
+    applied in a loop plans once; small calls would spend more on the cost
+    model than on the convolution)."""
+    return _plan_memo(spec, method, separable, finite, get_num_threads())
+
+
+@functools.lru_cache(maxsize=1024)
+def _plan_memo(spec, method, separable, finite, threads) -> SignalPlan:
     K = len(spec.conv_axes)
     la, lb = spec.la, spec.lb
     nbatch = math.prod(spec.out_lead)
     cplx = np.dtype(spec.dtype).kind == "c"
-    threads = get_num_threads()
     est = {}
     # direct
     macs = _macs_direct(la, lb, spec.starts, spec.sizes, nbatch) if K else nbatch
@@ -333,6 +341,7 @@ def _norm_axes(axes, ndim):
     return out
 
 
+@_memoised
 def _spec_from_shapes(s1, s2, mode, axes, dtype, a_complex=None, b_complex=None):
     nd = len(s1)
     if len(s2) != nd:
@@ -639,6 +648,15 @@ def choose_method(in1, in2, mode: str = "full", axes=None, measure: bool = False
 # ---------------------------------------------------------------------------
 # direct: the compiled layer kernels
 # ---------------------------------------------------------------------------
+#: A 1-D direct convolution of two plain vectors with at most this many
+#: multiply-adds (and this many samples each) runs through ``numpy.convolve``:
+#: its C loop starts in ~2 us where the layer kernels' path costs ~30 us, and for
+#: such sizes it finishes first (measured: 1000 x 64 in 17 us, 10000 x 5 in 20 us;
+#: 10000 x 31 took 380 us there against 94 us through the layer kernels).
+_NP_CONVOLVE_MACS = 1 << 16
+_NP_CONVOLVE_LEN = 4096
+
+
 def _direct(a, b, starts, sizes, cdt):
     """Window of the full convolution, conv axes last, leads broadcasting.
 
@@ -648,6 +666,10 @@ def _direct(a, b, starts, sizes, cdt):
     cdt = np.dtype(cdt)
     if cdt.kind != "c":
         rdt = cdt
+        if (a.ndim == 1 and b.ndim == 1 and a.size * b.size <= _NP_CONVOLVE_MACS
+                and max(a.size, b.size) <= _NP_CONVOLVE_LEN):
+            full = np.convolve(a.astype(rdt, copy=False), b.astype(rdt, copy=False))
+            return full[starts[0]:starts[0] + sizes[0]]
         return _direct_real(a.astype(rdt, copy=False), b.astype(rdt, copy=False),
                             starts, sizes)
     rdt = np.dtype(np.float32 if cdt == np.complex64 else np.float64)

@@ -73,6 +73,37 @@ def test_equals_scipy(case, method, corr):
     np.testing.assert_allclose(e.astype(r.dtype), r, rtol=1e-4, atol=1e-4 * max(1, np.abs(r).max()))
 
 
+@pytest.mark.parametrize("s1,s2", [(1000, 5), (5, 1000), (17, 17), (1, 9), (300, 64)])
+@pytest.mark.parametrize("dt", [np.float64, np.float32, np.int32, np.complex64])
+def test_small_1d_direct_both_paths(s1, s2, dt):
+    """Small 1-D direct convolutions run through ``numpy.convolve`` (less start-up
+    than the layer kernels): both paths equal SciPy in every mode, for convolve and
+    correlate, NaN included."""
+    import scipy.signal as ss
+
+    a, b = _rand(s1, dt), _rand(s2, dt)
+    if np.dtype(dt).kind == "f":
+        a[s1 // 2] = np.nan
+    for corr in (False, True):
+        ours = fc.correlate if corr else fc.convolve
+        theirs = ss.correlate if corr else ss.convolve
+        for mode in ("full", "same", "valid"):
+            try:
+                e = theirs(a, b, mode, method="direct")
+            except ValueError:
+                continue  # "valid" with neither input at least as large as the other
+            old = S._NP_CONVOLVE_MACS
+            try:
+                fast = ours(a, b, mode, "direct")
+                S._NP_CONVOLVE_MACS = -1  # the layer kernels' path
+                layer = ours(a, b, mode, "direct")
+            finally:
+                S._NP_CONVOLVE_MACS = old
+            for y in (fast, layer):
+                np.testing.assert_array_equal(np.isnan(y), np.isnan(e))
+                _close(np.nan_to_num(y), np.nan_to_num(e))
+
+
 def test_larger_cases_all_methods():
     import scipy.signal as ss
 

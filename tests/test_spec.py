@@ -77,3 +77,18 @@ def test_errors_name_the_argument(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         conv_spec(2, args["x_shape"], args["w_shape"], args["bias_shape"], args["stride"],
                   args["padding"], args["dilation"], args["groups"], args["padding_mode"])
+
+
+def test_list_arguments_are_memoised_like_tuples():
+    """Lists (``padding=[(1, 1), (2, 0)]``, as ``fastconv.convolve`` passes) hit the
+    normalisers' memo under their tuple form: same spec object, same errors."""
+    from fastconv._spec import conv_spec, freeze
+
+    assert freeze([(1, 1), [2, 0]]) == ((1, 1), (2, 0))
+    args = (2, (1, 3, 9, 9), (4, 3, 3, 3), None, 1)
+    tail = (1, 1, "zeros", np.dtype(np.float32), np.dtype(np.float32), None)
+    a = conv_spec(*args, [(1, 1), (2, 0)], *tail)
+    assert a is conv_spec(*args, ((1, 1), (2, 0)), *tail)
+    assert a is conv_spec(*args, [(1, 1), (2, 0)], *tail)
+    with pytest.raises(ValueError, match="padding"):
+        conv_spec(*args, [(1, -1), (0, 0)], *tail)
