@@ -78,6 +78,10 @@ _TILE_BLOCKED = 40e-9
 #: twice the flop count's time).
 _L2_BLOCKED = 12e9
 _L1_BYTES = 24 * 1024
+#: Batch layout: the L1 data cache (48 KiB here); a tile's taps are contiguous
+#: 192-byte runs, streamed while they fit (LeNet conv2: 150 taps, 29 KB, at the
+#: flop rate).
+_L1_BYTES_BATCH = 48 * 1024
 #: Blocked kernel, batch layout: seconds per output element of the scalar
 #: scatter from the image-interleaved tile to ``out`` (LeNet conv2: ~20% of the
 #: tiles' time).
@@ -153,8 +157,14 @@ def _blocked_layouts(spec) -> dict:
         tiles = -(-q // blockgeom.PV)
         flops = 2.0 * ngrp * vl * tiles * blockgeom.PV * co_computed * taps
         ntile = ngrp * tiles * spec.groups * ncb
+        # a tile reads PV vectors (of VL images) per tap; past L1 every block of 8
+        # output channels re-reads them from L2 (256->512 3x3/2 on 14^2, N=8: 2304
+        # taps, 442 KB per tile: 6.8-7.0 ms in a quiet hour, 19-22 ms in a busy one,
+        # where the flops alone said 6.5; im2col: 4.7 ms)
+        foot = taps * blockgeom.PV * 64
+        l2 = ntile * foot / _L2_BLOCKED if foot > _L1_BYTES_BATCH else 0.0
         work = (flops / rate + item * (ngrp * gimg + inputs) / _BW_BLOCKED
-                + outputs * _SCATTER_BLOCKED + ntile * _TILE_BLOCKED)
+                + outputs * _SCATTER_BLOCKED + ntile * _TILE_BLOCKED + l2)
         res["batch"] = (work, ngrp * -(-tiles // 4), gimg, ngrp)
     return res
 
