@@ -65,26 +65,26 @@ cdef extern from "pool_simd.h":
     void fc_maxidx33_double(const double* r0, const double* r1, const double* r2,
                             double* out, int64_t* idx, Py_ssize_t n, int64_t pos0,
                             int64_t W) noexcept nogil
-    void fc_idxtap_float(const float* s, float* m, int64_t* b, Py_ssize_t n, int64_t pos,
-                  Py_ssize_t sw, int first) noexcept nogil
-    void fc_idxtap_double(const double* s, double* m, int64_t* b, Py_ssize_t n, int64_t pos,
-                  Py_ssize_t sw, int first) noexcept nogil
-    void fc_idxtap_schar(const signed char* s, signed char* m, int64_t* b, Py_ssize_t n, int64_t pos,
-                  Py_ssize_t sw, int first) noexcept nogil
-    void fc_idxtap_uchar(const unsigned char* s, unsigned char* m, int64_t* b, Py_ssize_t n, int64_t pos,
-                  Py_ssize_t sw, int first) noexcept nogil
-    void fc_idxtap_short(const short* s, short* m, int64_t* b, Py_ssize_t n, int64_t pos,
-                  Py_ssize_t sw, int first) noexcept nogil
-    void fc_idxtap_ushort(const unsigned short* s, unsigned short* m, int64_t* b, Py_ssize_t n, int64_t pos,
-                  Py_ssize_t sw, int first) noexcept nogil
-    void fc_idxtap_int(const int* s, int* m, int64_t* b, Py_ssize_t n, int64_t pos,
-                  Py_ssize_t sw, int first) noexcept nogil
-    void fc_idxtap_uint(const unsigned int* s, unsigned int* m, int64_t* b, Py_ssize_t n, int64_t pos,
-                  Py_ssize_t sw, int first) noexcept nogil
-    void fc_idxtap_longlong(const long long* s, long long* m, int64_t* b, Py_ssize_t n, int64_t pos,
-                  Py_ssize_t sw, int first) noexcept nogil
-    void fc_idxtap_ulonglong(const unsigned long long* s, unsigned long long* m, int64_t* b, Py_ssize_t n, int64_t pos,
-                  Py_ssize_t sw, int first) noexcept nogil
+    void fc_idxtap_float(const float* s, float* m, int64_t* b, Py_ssize_t n,
+        int64_t pos, Py_ssize_t sw, int first) noexcept nogil
+    void fc_idxtap_double(const double* s, double* m, int64_t* b, Py_ssize_t n,
+        int64_t pos, Py_ssize_t sw, int first) noexcept nogil
+    void fc_idxtap_schar(const signed char* s, signed char* m, int64_t* b, Py_ssize_t n,
+        int64_t pos, Py_ssize_t sw, int first) noexcept nogil
+    void fc_idxtap_uchar(const unsigned char* s, unsigned char* m, int64_t* b, Py_ssize_t n,
+        int64_t pos, Py_ssize_t sw, int first) noexcept nogil
+    void fc_idxtap_short(const short* s, short* m, int64_t* b, Py_ssize_t n,
+        int64_t pos, Py_ssize_t sw, int first) noexcept nogil
+    void fc_idxtap_ushort(const unsigned short* s, unsigned short* m, int64_t* b, Py_ssize_t n,
+        int64_t pos, Py_ssize_t sw, int first) noexcept nogil
+    void fc_idxtap_int(const int* s, int* m, int64_t* b, Py_ssize_t n,
+        int64_t pos, Py_ssize_t sw, int first) noexcept nogil
+    void fc_idxtap_uint(const unsigned int* s, unsigned int* m, int64_t* b, Py_ssize_t n,
+        int64_t pos, Py_ssize_t sw, int first) noexcept nogil
+    void fc_idxtap_longlong(const long long* s, long long* m, int64_t* b, Py_ssize_t n,
+        int64_t pos, Py_ssize_t sw, int first) noexcept nogil
+    void fc_idxtap_ulonglong(const unsigned long long* s, unsigned long long* m, int64_t* b,
+        Py_ssize_t n, int64_t pos, Py_ssize_t sw, int first) noexcept nogil
     void fc_maxbw22v_float(const float* r0, const float* r1, const float* g, float* g0,
                            float* g1, Py_ssize_t n) noexcept nogil
     void fc_maxbw22v_double(const double* r0, const double* r1, const double* g,
