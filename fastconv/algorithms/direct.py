@@ -77,11 +77,14 @@ _TILE_BLOCKED = 40e-9
 #: thread (fitted on 256ch 14x14 and 512ch 7x7 at N=1: 1.7 and 3.9 ms measured,
 #: twice the flop count's time).
 _L2_BLOCKED = 12e9
-_L1_BYTES = 24 * 1024
-#: Batch layout: the L1 data cache (48 KiB here); a tile's taps are contiguous
-#: 192-byte runs, streamed while they fit (LeNet conv2: 150 taps, 29 KB, at the
-#: flop rate).
-_L1_BYTES_BATCH = 48 * 1024
+#: The L1 data cache (48 KiB here): footprints up to it run at the flop rate.  (At
+#: 24 KiB, footprints of 33-38 KB were charged the L2 term and estimated at twice
+#: their measured time, 2 threads: 64ch 3x3 on 56^2 7.6 ms against 14.7 estimated,
+#: 64->128 3x3/2 4.1 against 7.7 -- which lost that layer to im2col's 5.5 ms --,
+#: 5x5 32->64 on 28^2 2.3 against 4.4, 3-D 16->32 3.0 against 7.4.  Batch layout: a
+#: tile's taps are contiguous 192-byte runs; LeNet conv2, 150 taps, 29 KB, runs at
+#: the flop rate.)
+_L1_BYTES = 48 * 1024
 #: Blocked kernel, batch layout: seconds per output element of the scalar
 #: scatter from the image-interleaved tile to ``out`` (LeNet conv2: ~20% of the
 #: tiles' time).
@@ -162,7 +165,7 @@ def _blocked_layouts(spec) -> dict:
         # taps, 442 KB per tile: 6.8-7.0 ms in a quiet hour, 19-22 ms in a busy one,
         # where the flops alone said 6.5; im2col: 4.7 ms)
         foot = taps * blockgeom.PV * 64
-        l2 = ntile * foot / _L2_BLOCKED if foot > _L1_BYTES_BATCH else 0.0
+        l2 = ntile * foot / _L2_BLOCKED if foot > _L1_BYTES else 0.0
         work = (flops / rate + item * (ngrp * gimg + inputs) / _BW_BLOCKED
                 + outputs * _SCATTER_BLOCKED + ntile * _TILE_BLOCKED + l2)
         res["batch"] = (work, ngrp * -(-tiles // 4), gimg, ngrp)
