@@ -38,14 +38,6 @@ def _gt(v, m):
 
 
 @njit(inline="always", **_OPTS)
-def _setif(x, t, v):
-    """``v if t else x`` for integers, as bit masks (LLVM keeps a select on a
-    float compare as a branch, which mispredicts on random data)."""
-    k = -np.int64(t)
-    return (x & ~k) | (v & k)
-
-
-@njit(inline="always", **_OPTS)
 def _taps(o, s, d, pb, k, L):
     """(start, lo, hi): window start and the range of its taps inside [0, L)."""
     st = o * s - pb
@@ -280,7 +272,7 @@ def _maxidx_rows(x, out, idx, j0, j1, K, S, Dl, Pb, T):
                             v = xp[id_, ih, iw]
                             t = _gt(v, m)
                             m = v if t else m
-                            best = _setif(best, t, (id_ * H + ih) * W + iw)
+                            best = (id_ * H + ih) * W + iw if t else best
                 out[p, od, oh, ow] = m
                 idx[p, od, oh, ow] = best
 
@@ -364,7 +356,7 @@ def _maxbw_plane(g, x, gx, p, K, S, Dl, Pb, T, mb, bb):
                                 v = xf[q]
                                 t = _gt(v, m)
                                 m = v if t else m
-                                best = _setif(best, t, q)
+                                best = q if t else best
                     gf[best] += grow[ow]
 
 
