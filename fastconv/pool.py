@@ -36,6 +36,7 @@ from ._spec import (
     call_memoised,
     check_choice,
     check_out,
+    freeze,
     int_tuple,
     parse_padding,
     pool_batched,
@@ -279,7 +280,7 @@ def plan_pool(op: str, x_shape, *args, dtype="float32", grad_dtype=None,
         return _plan_max_pool(nd, x_shape, dt, *geo, a["return_indices"], backend, threads)
     if base in _SUM_OPS:
         opts = {"avg_pool": lambda: (a["count_include_pad"], a["divisor_override"]),
-                "sum_pool": lambda: (), "gaussian_pool": lambda: (_opts_key(a["sigma"]),),
+                "sum_pool": lambda: (), "gaussian_pool": lambda: (freeze(a["sigma"]),),
                 "lp_pool": lambda: (a["norm_type"],)}[base]()
         return _plan_sum_pool(base, nd, x_shape, dt, gdt, *geo, opts, backend, threads)
     if base == "adaptive_avg_pool":
@@ -719,11 +720,6 @@ def _sum_family_backward(op, nd, grad_output, x, kernel_size, stride, padding, d
     return _grad_result(gx, spec, grdt)
 
 
-def _opts_key(v):
-    """Hashable form of an operator option (a list of sigmas becomes a tuple)."""
-    return tuple(v) if isinstance(v, list) else v
-
-
 def _avg_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, count_include_pad,
               divisor_override, backend, out=None):
     return _sum_family("avg_pool", nd, x, kernel_size, stride, padding, dilation, ceil_mode,
@@ -751,13 +747,13 @@ def _sum_pool_backward(nd, grad_output, x, kernel_size, stride, padding, dilatio
 def _gaussian_pool(nd, x, kernel_size, sigma, stride, padding, dilation, ceil_mode, backend,
                    out=None):
     return _sum_family("gaussian_pool", nd, x, kernel_size, stride, padding, dilation,
-                       ceil_mode, (_opts_key(sigma),), backend, out)
+                       ceil_mode, (freeze(sigma),), backend, out)
 
 
 def _gaussian_pool_backward(nd, grad_output, x, kernel_size, sigma, stride, padding,
                             dilation, ceil_mode, backend):
     return _sum_family_backward("gaussian_pool", nd, grad_output, x, kernel_size, stride,
-                                padding, dilation, ceil_mode, (_opts_key(sigma),), backend)
+                                padding, dilation, ceil_mode, (freeze(sigma),), backend)
 
 
 def _lp_pool(nd, x, norm_type, kernel_size, stride, padding, dilation, ceil_mode, backend,
@@ -799,7 +795,7 @@ def _global(spec: PoolSpec) -> bool:
 
 @_memoised
 def _plan_adaptive_avg(nd, x_shape, x_dtype, g_dtype, output_size, backend, threads):
-    spec, bounds = _adaptive_spec(nd, x_shape, x_dtype, _opts_key(output_size), "float",
+    spec, bounds = _adaptive_spec(nd, x_shape, x_dtype, freeze(output_size), "float",
                                   "adaptive_avg_pool")
     be = _backend(backend)
     nin, nout = _sizes(spec)
@@ -859,7 +855,7 @@ def _adaptive_avg_pool_backward(nd, grad_output, x, output_size, backend):
 @_memoised
 def _plan_adaptive_max(nd, x_shape, x_dtype, g_dtype, output_size, with_indices, backend,
                        threads):
-    spec, bounds = _adaptive_spec(nd, x_shape, x_dtype, _opts_key(output_size), "keep",
+    spec, bounds = _adaptive_spec(nd, x_shape, x_dtype, freeze(output_size), "keep",
                                   "adaptive_max_pool")
     be = _backend(backend)
     nin, nout = _sizes(spec)
@@ -938,7 +934,7 @@ def _plan_max_unpool(nd, x_shape, x_dtype, g_dtype, kernel_size, stride, padding
                          f"max_unpool{nd}d, got {padding!r}")
     pad = parse_padding(padding, nd, xs_shape[2:], kernel, stride, (1,) * nd)
     out_size = unpool_out_size(nd, xs_shape[2:], kernel, stride, pad,
-                               _opts_key(output_size))
+                               freeze(output_size))
     plane = math.prod(out_size)
     cdt, rdt = pool_dtypes(x_dtype, "keep")
     N, C = xs_shape[:2]
