@@ -264,6 +264,42 @@ def test_packed_weight_skips_transform_same_bits(backend):
     check(a, ref.conv(x, w, b, padding=1, groups=2), plan.options["tile"])
 
 
+#: G of F(2,3) and F(4,3) (Lavin & Gray), exact in float64
+G_MATRIX = {
+    2: np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]),
+    4: np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                 [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]),
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("tile", TILES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weight_transform_is_g_w_gt(backend, tile, dtype):
+    """``U[g, f, co, ci] = (G w G^T)[f]`` against float64, with 3 x 43 = 129
+    (co, ci) pairs per group, no multiple of 16: float32's 16-pair SIMD steps and
+    the scalar tail (pair 128) both run, in two groups; a NaN weight spoils only
+    its own pair's frequencies."""
+    Co, Cig, groups = 6, 43, 2
+    w = rng.standard_normal((Co, Cig, 3, 3)).astype(dtype)
+    w[2, 42, 2, 0] = np.nan  # group 0, pair 2 * 43 + 42 = 128: the scalar tail
+    w[4, 2, 1, 1] = np.nan   # group 1, pair 1 * 43 + 2 = 45: a SIMD step
+    with winograd.tile(tile):
+        plan = fc.plan_conv((1, Cig * groups, 9, 9), w.shape, padding=1, groups=groups,
+                            dtype=dtype, algorithm="winograd", backend=backend)
+        U = winograd.pack_weight(plan.spec, plan, w).U
+    G, a = G_MATRIX[tile], tile + 2
+    exp = np.einsum("fy,ocyx,gx->ocfg", G, w.astype(np.float64), G)
+    exp = exp.reshape(groups, Co // groups, Cig, a * a).transpose(0, 3, 1, 2)
+    assert U.shape == exp.shape and U.dtype == dtype
+    nan = np.isnan(exp)
+    assert nan.sum() == 2 * a * a  # each NaN reaches every frequency of its pair
+    np.testing.assert_array_equal(np.isnan(U), nan)
+    tol = 4e-7 if dtype == np.float32 else 1e-15
+    err = np.abs(U[~nan] - exp[~nan]) / np.maximum(1.0, np.abs(exp[~nan]))
+    assert err.max() <= tol, err.max()
+
+
 def test_api_promises_through_winograd():
     w = rng.standard_normal((5, 3, 3, 3)).astype(np.float32)
     x = rng.standard_normal((3, 8, 8)).astype(np.float32)  # unbatched

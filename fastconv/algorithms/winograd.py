@@ -67,8 +67,11 @@ _T_IN = {(2, 4): 32e-9, (2, 2): 12e-9, (1, 4): 5.3e-9, (1, 2): 4e-9}
 _T_OUT = {(2, 4): 10e-9, (2, 2): 3.5e-9, (1, 4): 5e-9, (1, 2): 2.7e-9}
 #: per-frequency GEMM rate (flop/s, one thread) for long tile blocks
 _GEMM_RATE = 145e9
-#: weight transform per (C_out x C_in/g pair, frequency)
-_T_W = 0.8e-9
+#: weight transform per (C_out x C_in/g pair, frequency), by dtype: float32 runs
+#: 16 pairs per AVX-512 step, bound by the 36 (F4) or 16 (F2) output streams
+#: (256ch F(4x4) 0.52 ms and 512ch F(2x2) 0.95 ms at 2 threads, against 1.1 and
+#: 1.7-2.0 ms for the double loop, which float64 still runs)
+_T_W = {4: 0.4e-9, 8: 1.3e-9}
 #: per-call overhead (buffers, and ~80 us for threadpoolctl's BLAS limit)
 _T_CALL = 100e-6
 #: output write bandwidth of one core (bytes/s)
@@ -314,7 +317,7 @@ def _stage_times(spec, m: int, threads: int, packed: bool = False) -> dict:
     # large outputs: bound by the memory write bandwidth of one core
     t_out = max(t_out, spec.batch * spec.out_channels * math.prod(spec.out_size)
                 * spec.dtype.itemsize / _WRITE_BW)
-    t_w = (0.0 if packed else spec.out_channels * cig * F * _T_W * wide
+    t_w = (0.0 if packed else spec.out_channels * cig * F * _T_W.get(spec.dtype.itemsize, _T_W[8])
            / min(threads, spec.out_channels))
     return {"input": t_in * share, "gemm": t_gemm * share_gemm, "output": t_out * share,
             "weight": t_w, "call": _T_CALL}

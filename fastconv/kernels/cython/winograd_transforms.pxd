@@ -9,6 +9,8 @@ cdef extern from "winograd_transforms.h":
     const double wg_G2[12]
     const double wg_G4[18]
     Py_ssize_t wg_ld(Py_ssize_t n) nogil
+    Py_ssize_t wg_weight16_f(const float* s, float* d, Py_ssize_t ds, int m,
+                             Py_ssize_t n) nogil
     void wg_rowat_f(int m, const float* s, Py_ssize_t ss, float* y, float bias,
                     Py_ssize_t n) nogil
     void wg_rowat_d(int m, const double* s, Py_ssize_t ss, double* y, double bias,
