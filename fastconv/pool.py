@@ -348,13 +348,14 @@ def _out_target(out, spec_out_shape, result_dtype, compute_dtype, kshape, *input
     return None
 
 
-def _forward_buffers(spec: PoolSpec, x, out):
+def _forward_buffers(spec: PoolSpec, x, out, in_dtype=None):
     """(input planes, result buffer, direct) of a forward call: ``x`` as C-contiguous
-    compute-dtype planes, and the kernel-shaped array the kernel writes -- ``out``
-    itself when it can (``direct``, see :func:`_out_target`), else a new one."""
+    planes of ``in_dtype`` (default: the compute dtype), and the compute-dtype,
+    kernel-shaped array the kernel writes -- ``out`` itself when it can
+    (``direct``, see :func:`_out_target`), else a new one."""
     kshape = (spec.planes,) + _p3(spec.out_size, 1)
     direct = _out_target(out, spec.out_shape, spec.result_dtype, spec.dtype, kshape, x)
-    xs = _planes(x, spec.dtype, spec.planes, spec.in_size)
+    xs = _planes(x, spec.dtype if in_dtype is None else in_dtype, spec.planes, spec.in_size)
     res = direct if direct is not None else np.empty(kshape, spec.dtype)
     return xs, res, direct
 
@@ -628,6 +629,13 @@ def _plan_sum_pool(op, nd, x_shape, x_dtype, g_dtype, kernel_size, stride, paddi
     nt = _nthreads(_work(spec), threads)
     weights, scales, p = _sum_weights(op, spec, opts)
     name = _SUM_OPS[op] + (f" (p={p:g})" if op == "lp_pool" else "")
+    if g_dtype is None and _exact_in_float32(op, spec, x_dtype):
+        # small integers read as they are: no float64 copy of the input (8x its size)
+        return _make_plan(f"{op}{nd}d", ("sum_pool_int",), be, (nt, threads),
+                          nin * np.dtype(x_dtype).itemsize + nout * 8, nout * 8, False,
+                          _describe(spec, name + f" of {np.dtype(x_dtype).name}, read as "
+                                    "such and summed exactly"), spec,
+                          _geom(spec) + _sum_args(spec, np.float64, weights, scales)[3:])
     if g_dtype is None:
         isz = spec.dtype.itemsize
         if op == "lp_pool" and math.isinf(p):
@@ -657,12 +665,33 @@ def _plan_sum_pool(op, nd, x_shape, x_dtype, g_dtype, kernel_size, stride, paddi
                       (gdt, grdt, p) + _geom(spec) + _sum_args(spec, gdt, weights, scales))
 
 
+#: largest |value| of the integer dtypes whose window sums float32 holds exactly
+_SMALL_INT_MAX = {"b1": 1, "u1": 255, "i1": 128, "u2": 65535, "i2": 32768}
+
+
+def _exact_in_float32(op, spec, x_dtype) -> bool:
+    """Average / sum pooling of small integers (bool, 8- and 16-bit) whose window
+    sums stay within float32's exact integers (|sum| <= 2^24): ``sum_pool_int``
+    reads them as they are and sums in float32, exactly, instead of the float64
+    kernel on a float64 copy of the input (8x a uint8 input's bytes)."""
+    dt = np.dtype(x_dtype)
+    top = _SMALL_INT_MAX.get(f"{dt.kind}{dt.itemsize}")
+    return (op in ("avg_pool", "sum_pool") and top is not None
+            and spec.dtype == np.float64 and math.prod(spec.kernel) * top <= 2 ** 24)
+
+
 def _sum_family(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode, opts, backend,
                 out):
     x = as_array(x, "x")
     plan = _plan_sum_pool(op, nd, x.shape, x.dtype, None, kernel_size, stride, padding,
                           dilation, ceil_mode, opts, backend, get_num_threads())
     spec = plan.spec
+    if plan.kernels == ("sum_pool_int",):  # small integers, see _exact_in_float32
+        xi = x.view(np.uint8) if x.dtype == np.bool_ else x
+        xs, res, direct = _forward_buffers(spec, xi, out, xi.dtype)
+        _kernel(plan.backend, "sum_pool_int")(xs, res, *plan.args, plan.threads)
+        _record(plan)
+        return _deliver(res, out, direct, spec.out_shape, spec.result_dtype)
     xs, res, direct = _forward_buffers(spec, x, out)
     if plan.kernels == ("max_pool",):  # lp_pool with p = inf: max |x|
         _kernel(plan.backend, "max_pool")(np.abs(xs), res, *plan.args, plan.threads)

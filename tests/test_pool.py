@@ -94,6 +94,50 @@ def test_avg_sum_pool_match_reference(backend, case, cip, div):
                  ref.sum_pool_backward(g, x, **kw))
 
 
+#: the small-integer dtypes summed in float32 (``sum_pool_int``) and their extremes
+SMALL_INTS = {np.bool_: (0, 1), np.uint8: (0, 255), np.int8: (-128, 127),
+              np.uint16: (0, 65535), np.int16: (-32768, 32767)}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@given(case=pool_cases(), dtype=st.sampled_from(list(SMALL_INTS)), cip=st.booleans(),
+       div=st.sampled_from([None, 3]), extreme=st.booleans())
+def test_small_int_avg_sum_pool_read_as_integers(backend, case, dtype, cip, div, extreme):
+    """8/16-bit integers (and bool) go to ``sum_pool_int``, which reads them as they
+    are and sums in float32: the float64 result has the same bits as pooling
+    their float64 copy, and matches the reference -- also at the dtype's extremes,
+    where every window sum must stay exact; odd byte order and strides too."""
+    nd, shape, kw = case
+    lo, hi = SMALL_INTS[dtype]
+    x = (rng.choice([lo, hi], shape) if extreme
+         else rng.integers(lo, hi + 1, shape)).astype(dtype)
+    if dtype != np.bool_ and rng.random() < 0.5:  # big-endian, then non-contiguous
+        x = x.astype(x.dtype.newbyteorder(">"))
+    if shape[-1] > 1 and rng.random() < 0.5:
+        x = np.concatenate([x, x], axis=-1)[..., ::2]
+    for op, extra in (("avg_pool", dict(count_include_pad=cip, divisor_override=div)),
+                      ("sum_pool", {})):
+        plan = fc.plan_pool(f"{op}{nd}d", shape, dtype=x.dtype, backend=backend, **kw, **extra)
+        assert plan.kernels == ("sum_pool_int",), plan
+        y = F(op, nd)(x, backend=backend, **kw, **extra)
+        assert y.dtype == np.float64
+        np.testing.assert_array_equal(
+            y, F(op, nd)(x.astype(np.float64), backend=backend, **kw, **extra))
+        assert_close(y, getattr(ref, op)(x.astype(np.float64), **kw, **extra))
+
+
+def test_small_int_sums_beyond_float32_use_the_float64_kernel():
+    """int16 windows of more than 512 taps could sum past 2^24 (float32's exact
+    integers): those plans keep the float64 kernel, and the result stays exact."""
+    x = np.full((1, 1, 30, 30), -32768, np.int16)
+    small = fc.plan_pool("sum_pool2d", x.shape, 22, dtype=np.int16)  # 484 taps
+    big = fc.plan_pool("sum_pool2d", x.shape, 23, dtype=np.int16)    # 529 taps
+    assert small.kernels == ("sum_pool_int",) and big.kernels == ("sum_pool",)
+    assert "read as such" in small.reason
+    assert fc.sum_pool2d(x, 23)[0, 0, 0, 0] == -32768 * 529  # 17,334,272 > 2^24
+    assert fc.sum_pool2d(x, 22)[0, 0, 0, 0] == -32768 * 484
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @given(case=pool_cases(), p=st.sampled_from([1, 2, 3, 0.5, 1.7, np.inf]))
 def test_lp_pool_matches_reference(backend, case, p):

@@ -1170,6 +1170,111 @@ def sum_pool(const real[:, :, :, ::1] x, real[:, :, :, ::1] out, kernel, stride,
     return out
 
 
+# ---------------------------------------------------------------------------
+# average / sum pooling of small integers: read as they are, summed in float32
+# ---------------------------------------------------------------------------
+ctypedef fused smallint:
+    unsigned char
+    signed char
+    unsigned short
+    short
+
+
+cdef void _isum_row(const smallint* x, double* orow, float* buf, Py_ssize_t job,
+                    const Geo* g, const double* scd, const double* sch,
+                    const double* scw) noexcept nogil:
+    """One output row of unit-weight window sums times ``(s_d s_h) s_w`` (the float64
+    kernel's order, so the same bits): the window's input rows are summed into
+    ``buf`` as float32, exact while every |sum| <= 2^24 (the caller's promise)."""
+    cdef Py_ssize_t W = g.W, OW = g.OW, sw = g.sw, dw = g.dw, kw = g.kw, pw = g.pw
+    cdef Py_ssize_t oh = job % g.OH
+    cdef Py_ssize_t r = job // g.OH
+    cdef Py_ssize_t od = r % g.OD
+    cdef Py_ssize_t pl = r // g.OD
+    cdef Py_ssize_t std, d0, d1, sth, h0, h1, stw, w0, w1, jd, jh, jw, w, ow, i, e, lo, hi
+    cdef Py_ssize_t nrow = 0
+    cdef const smallint* xp = x + pl * g.D * g.H * W
+    cdef const smallint* row
+    cdef float acc
+    cdef double sc
+    _taps(od, g.sd, g.dd, g.pd, g.kd, g.D, &std, &d0, &d1)
+    _taps(oh, g.sh, g.dh, g.ph, g.kh, g.H, &sth, &h0, &h1)
+    for jd in range(d0, d1):
+        for jh in range(h0, h1):
+            row = xp + ((std + jd * g.dd) * g.H + sth + jh * g.dh) * W
+            if nrow == 0:
+                for w in range(W):
+                    buf[w] = <float>row[w]
+            else:
+                for w in range(W):
+                    buf[w] += <float>row[w]
+            nrow = nrow + 1
+    if nrow == 0:
+        for w in range(W):
+            buf[w] = 0
+    sc = scd[od] * sch[oh]
+    if kw == 2 and dw == 1 and sw == 2:
+        for ow in range(g.a, g.b):
+            i = 2 * ow - pw
+            orow[ow] = <double>(buf[i] + buf[i + 1]) * (sc * scw[ow])
+    elif kw == 3 and dw == 1 and sw == 2:
+        for ow in range(g.a, g.b):
+            i = 2 * ow - pw
+            orow[ow] = <double>(buf[i] + buf[i + 1] + buf[i + 2]) * (sc * scw[ow])
+    else:
+        for ow in range(g.a, g.b):
+            i = ow * sw - pw
+            acc = buf[i]
+            for jw in range(1, kw):
+                acc = acc + buf[i + jw * dw]
+            orow[ow] = <double>acc * (sc * scw[ow])
+    for e in range(2):
+        lo = 0 if e == 0 else g.b
+        hi = g.a if e == 0 else OW
+        for ow in range(lo, hi):
+            _taps(ow, sw, dw, pw, kw, W, &stw, &w0, &w1)
+            acc = 0
+            for jw in range(w0, w1):
+                acc = acc + buf[stw + jw * dw]
+            orow[ow] = <double>acc * (sc * scw[ow])
+
+
+cdef void _isum_part(const smallint* xp, double* op, Py_ssize_t j0, Py_ssize_t j1,
+                     const Geo* g, const double* sd, const double* sh,
+                     const double* sw) noexcept nogil:
+    cdef Py_ssize_t job
+    if j1 <= j0:
+        return
+    cdef char* raw = <char*>malloc((g.W + 16) * sizeof(float) + 128)
+    cdef float* buf = <float*>_aligned(raw + 64)
+    for job in range(j0, j1):
+        _isum_row(xp, op + job * g.OW, buf, job, g, sd, sh, sw)
+    free(raw)
+
+
+def sum_pool_int(const smallint[:, :, :, ::1] x, double[:, :, :, ::1] out, kernel, stride,
+                 dilation, padb, const double[::1] sd, const double[::1] sh,
+                 const double[::1] sw, int nthreads):
+    """Unit-weight window sums of 8/16-bit integers times the per-axis output scales
+    ``sd, sh, sw``, in float64, without a float copy of ``x``: each output row's
+    input rows are summed in float32 (exact: the caller checks that no window sum
+    exceeds 2^24 in magnitude).  Threads as in ``max_pool``."""
+    cdef Geo g = _geo(x.shape, out.shape, kernel, stride, dilation, padb)
+    cdef Py_ssize_t njobs = out.shape[0] * g.OD * g.OH, t
+    if njobs == 0 or g.OW == 0:
+        return out
+    cdef const smallint* xp = &x[0, 0, 0, 0]
+    cdef double* op = &out[0, 0, 0, 0]
+    with nogil:
+        if nthreads > 1:
+            for t in prange(nthreads, schedule="static", num_threads=nthreads):
+                _isum_part(xp, op, njobs * t // nthreads, njobs * (t + 1) // nthreads, &g,
+                           &sd[0], &sh[0], &sw[0])
+        else:
+            _isum_part(xp, op, 0, njobs, &g, &sd[0], &sh[0], &sw[0])
+    return out
+
+
 cdef void _sumbw_row(const real* gr, real* gx, real* cw, Py_ssize_t job, const Geo* g,
                      const real* wd, const real* wh, const real* ww, const real* scd,
                      const real* sch, const real* scw) noexcept nogil:

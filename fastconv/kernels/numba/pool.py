@@ -602,6 +602,14 @@ def sum_pool(x, out, kernel, stride, dilation, padb, wd, wh, ww, sd, sh, sw, p, 
     return out
 
 
+def sum_pool_int(x, out, kernel, stride, dilation, padb, sd, sh, sw, nthreads):
+    """Unit-weight window sums of 8/16-bit integers ``x`` times the per-axis output
+    scales, into float64 ``out``: ``sum_pool`` reading the integers as they are
+    (its row buffer has ``out``'s dtype, so the sums are exact)."""
+    ones = tuple(np.ones(k) for k in kernel)
+    return sum_pool(x, out, kernel, stride, dilation, padb, *ones, sd, sh, sw, 0.0, nthreads)
+
+
 @njit(inline="always", **_OPTS)
 def _sumbw_rows(g, gx, j0, j1, K, S, Dl, Pb, T, wd, wh, ww, sd_, sh_, sw_):
     P, D, H, W = gx.shape
