@@ -1009,6 +1009,15 @@ def test_global_average_accuracy_and_nan():
     w[0, 2, 0, 0], w[0, 2, 4, 4] = np.inf, -np.inf
     y = fc.adaptive_avg_pool2d(w, 1)[0, :, 0, 0]
     assert np.isnan(y[0]) and y[1] == np.inf and np.isnan(y[2])
+    for be in BACKENDS:  # float32: pairs added in float32 first (AVX-512), see pool_simd.h
+        y = fc.adaptive_avg_pool2d(w.astype(np.float32), 1, backend=be)[0, :, 0, 0]
+        assert np.isnan(y[0]) and y[1] == np.inf and np.isnan(y[2]), be
+        # pairs of 3e38 overflow float32, the mean does not: the plane is redone in
+        # float64; one -inf among them gives -inf
+        big = np.full((1, 2, 16, 17), 3e38, np.float32)
+        big[0, 1, 9, 9] = -np.inf
+        y = fc.adaptive_avg_pool2d(big, 1, backend=be)[0, :, 0, 0]
+        assert y[0] == np.float32(3e38) and y[1] == -np.inf, (be, y)
     # backward: a broadcast fill
     g = _x((2, 3, 1, 1))
     gx = fc.adaptive_avg_pool2d_backward(g, x, 1)
