@@ -182,6 +182,21 @@ static inline double fc_reduce256(__m256d a0, __m256d a1, __m256d a2, __m256d a3
 
 static inline double fc_sum_float_wide(const float *FC_RESTRICT x, ptrdiff_t n);
 
+#if defined(FC_X86_64) && defined(__AVX512F__)
+/* The 32 floats of u, v converted to float64 and added to four accumulators. */
+static inline void fc_acc_wide(__m512d *a0, __m512d *a1, __m512d *a2, __m512d *a3,
+                               __m512 u, __m512 v)
+{
+    *a0 = _mm512_add_pd(*a0, _mm512_cvtps_pd(_mm512_castps512_ps256(u)));
+    *a1 = _mm512_add_pd(*a1, _mm512_cvtps_pd(
+        _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(u), 1))));
+    *a2 = _mm512_add_pd(*a2, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+    *a3 = _mm512_add_pd(*a3, _mm512_cvtps_pd(
+        _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+}
+#endif
+
+
 /* Sum of n floats: on AVX-512, element pairs (x[i] + x[i + 32]) are added in
  * float32 -- one rounding per pair, so the error stays below 2^-24 sum|x| plus the
  * float64 accumulation's, whatever n -- and the pair sums accumulated in
@@ -197,14 +212,9 @@ static inline double fc_sum_float(const float *FC_RESTRICT x, ptrdiff_t n)
     double s;
     __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
     for (; i + 64 <= n; i += 64) {
-        __m512 u = _mm512_add_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(x + i + 32));
-        __m512 v = _mm512_add_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i + 48));
-        a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(u)));
-        a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(
-            _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(u), 1))));
-        a2 = _mm512_add_pd(a2, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
-        a3 = _mm512_add_pd(a3, _mm512_cvtps_pd(
-            _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+        fc_acc_wide(&a0, &a1, &a2, &a3,
+                    _mm512_add_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(x + i + 32)),
+                    _mm512_add_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i + 48)));
     }
     s = fc_reduce512(a0, a1, a2, a3) + fc_sum_float_wide(x + i, n - i);
     if (s - s != 0.0)                   /* inf or NaN: redo without float32 pairs */
@@ -223,13 +233,7 @@ static inline double fc_sum_float_wide(const float *FC_RESTRICT x, ptrdiff_t n)
 #if defined(FC_X86_64) && defined(__AVX512F__)
     __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
     for (; i + 32 <= n; i += 32) {
-        __m512 u = _mm512_loadu_ps(x + i), v = _mm512_loadu_ps(x + i + 16);
-        a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(u)));
-        a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(
-            _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(u), 1))));
-        a2 = _mm512_add_pd(a2, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
-        a3 = _mm512_add_pd(a3, _mm512_cvtps_pd(
-            _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+        fc_acc_wide(&a0, &a1, &a2, &a3, _mm512_loadu_ps(x + i), _mm512_loadu_ps(x + i + 16));
     }
     s = fc_reduce512(a0, a1, a2, a3);
 #elif defined(FC_X86_64) && defined(__AVX__)
