@@ -317,8 +317,9 @@ def _stage_times(spec, m: int, threads: int, packed: bool = False) -> dict:
     # large outputs: bound by the memory write bandwidth of one core
     t_out = max(t_out, spec.batch * spec.out_channels * math.prod(spec.out_size)
                 * spec.dtype.itemsize / _WRITE_BW)
-    t_w = (0.0 if packed else spec.out_channels * cig * F * _T_W.get(spec.dtype.itemsize, _T_W[8])
-           / min(threads, spec.out_channels))
+    t_pair = _T_W.get(spec.dtype.itemsize, _T_W[8])
+    t_w = 0.0 if packed else spec.out_channels * cig * F * t_pair / min(threads,
+                                                                        spec.out_channels)
     return {"input": t_in * share, "gemm": t_gemm * share_gemm, "output": t_out * share,
             "weight": t_w, "call": _T_CALL}
 
