@@ -686,17 +686,14 @@ def _sum_family(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode, op
     plan = _plan_sum_pool(op, nd, x.shape, x.dtype, None, kernel_size, stride, padding,
                           dilation, ceil_mode, opts, backend, get_num_threads())
     spec = plan.spec
-    if plan.kernels == ("sum_pool_int",):  # small integers, see _exact_in_float32
-        xi = x.view(np.uint8) if x.dtype == np.bool_ else x
-        xs, res, direct = _forward_buffers(spec, xi, out, xi.dtype)
-        _kernel(plan.backend, "sum_pool_int")(xs, res, *plan.args, plan.threads)
-        _record(plan)
-        return _deliver(res, out, direct, spec.out_shape, spec.result_dtype)
-    xs, res, direct = _forward_buffers(spec, x, out)
-    if plan.kernels == ("max_pool",):  # lp_pool with p = inf: max |x|
-        _kernel(plan.backend, "max_pool")(np.abs(xs), res, *plan.args, plan.threads)
-    else:
-        _kernel(plan.backend, "sum_pool")(xs, res, *plan.args, plan.threads)
+    (kern,) = plan.kernels
+    if kern == "sum_pool_int":  # small integers read as they are, see _exact_in_float32
+        x = x.view(np.uint8) if x.dtype == np.bool_ else x
+    xs, res, direct = _forward_buffers(spec, x, out,
+                                       x.dtype if kern == "sum_pool_int" else None)
+    if kern == "max_pool":  # lp_pool with p = inf: max |x|
+        xs = np.abs(xs)
+    _kernel(plan.backend, kern)(xs, res, *plan.args, plan.threads)
     _record(plan)
     return _deliver(res, out, direct, spec.out_shape, spec.result_dtype)
 
