@@ -395,3 +395,62 @@ def test_prepared_weight_plans_without_the_weight_transform():
     x = rng.standard_normal((2, 512, 7, 7)).astype(np.float32)
     pw2 = fc.prepare_weight(w, x.shape, padding=1)
     check(fc.conv2d(x, pw2, padding=1), ref.conv(x, w, None, padding=1), pw2.plan.options["tile"])
+
+
+try:
+    from fastconv.kernels.cython import winograd as _cw
+except ImportError:  # Cython kernels not built: the Numba backend's tests still run
+    _cw = None
+
+
+@pytest.mark.skipif(_cw is None, reason="Cython kernels not built")
+@pytest.mark.parametrize("tile", TILES)
+@settings(max_examples=30)
+@given(case=cases())
+def test_simd_transforms_match_generic_loops(tile, case):
+    """float32: the 16-tiles-per-step input/output transforms (``wg_input_f``,
+    ``wg_output_f``: masked gathers and scatters over tiles of any rows and
+    images) and the generic tile-row loops give the reference result and agree
+    to float32 rounding; both paths run on every build with AVX-512."""
+    x, w, b = _arrays(case, np.float32)
+    nd = len(case["w_shape"]) - 2
+    expected = ref.conv(x, w, b, **_kw(case))
+    got = {}
+    for bits in (3, 1, 2, 0):
+        old = _cw.set_simd(bits)
+        try:
+            with winograd.tile(tile):
+                got[bits] = CONV[nd](x, w, b, algorithm="winograd", backend="cython", **_kw(case))
+        finally:
+            _cw.set_simd(old)
+        check(got[bits], expected, tile)
+    scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
+    for bits in (1, 2, 0):
+        assert np.abs(got[bits] - got[3]).max(initial=0.0) <= 1e-5 * scale
+
+
+@pytest.mark.skipif(_cw is None, reason="Cython kernels not built")
+@pytest.mark.parametrize(
+    "xs, ws",
+    [((3, 5, 40, 70), (4, 5, 3, 3)),       # rows of > 16 tiles: generic output path
+     ((9, 6, 7, 7), (5, 6, 3, 3)),         # tile blocks spanning several images
+     ((2, 3, 300), (4, 3, 3)),              # long 1-D rows: generic input path
+     ((5, 4, 9), (3, 4, 3))],               # short 1-D rows: SIMD both ways
+)
+@pytest.mark.parametrize("tile", TILES)
+def test_simd_transforms_on_larger_shapes(xs, ws, tile):
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal(ws).astype(np.float32)
+    b = rng.standard_normal(ws[0]).astype(np.float32)
+    nd = len(xs) - 2
+    expected = ref.conv(x, w, b, padding=1)
+    res = []
+    for bits in (3, 0):
+        old = _cw.set_simd(bits)
+        try:
+            with winograd.tile(tile):
+                res.append(CONV[nd](x, w, b, padding=1, algorithm="winograd", backend="cython"))
+        finally:
+            _cw.set_simd(old)
+        check(res[-1], expected, tile)
+    assert np.abs(res[0] - res[1]).max() <= 1e-5 * max(1.0, float(np.abs(expected).max()))

@@ -63,6 +63,11 @@ MAX_REL_ERROR = {2: 2e-6, 4: 3e-5}
 # ---------------------------------------------------------------------------
 #: input transform, per (tile, input channel), by (nd, m); grows ~(1 + Cin/800)
 _T_IN = {(2, 4): 32e-9, (2, 2): 12e-9, (1, 4): 5.3e-9, (1, 2): 4e-9}
+#: float32 2-D input transform (AVX-512, 16 tiles per step: ``wg_input_f``), flat
+#: in Cin (64-512 ch, 14x14-112x112, one thread); the phased mode writes its V
+#: to a shared buffer out of L2, ~2.5x slower (512ch 7x7 F(2x2): 9.8 ns)
+_T_IN_F32 = {4: 10e-9, 2: 3.7e-9}
+_PHASED_IN = 2.5
 #: output transform, per (tile, output channel)
 _T_OUT = {(2, 4): 10e-9, (2, 2): 3.5e-9, (1, 4): 5e-9, (1, 2): 2.7e-9}
 #: per-frequency GEMM rate (flop/s, one thread) for long tile blocks
@@ -311,7 +316,10 @@ def _stage_times(spec, m: int, threads: int, packed: bool = False) -> dict:
     if spec.dtype.itemsize == 8:  # float64: half the SIMD lanes (measured ~2x)
         rate /= 2
     wide = 1.6 if spec.dtype.itemsize == 8 else 1.0
-    t_in = NT * cig * G * ncob * _T_IN[(spec.nd, m)] * (1 + cig / 800) * wide
+    if spec.nd == 2 and spec.dtype.itemsize == 4:
+        t_in = NT * cig * G * ncob * _T_IN_F32[m] * (_PHASED_IN if phased else 1.0)
+    else:
+        t_in = NT * cig * G * ncob * _T_IN[(spec.nd, m)] * (1 + cig / 800) * wide
     t_gemm = 2.0 * F * NT * cig * cog * G / rate
     t_out = NT * cog * G * _T_OUT[(spec.nd, m)] * wide
     # large outputs: bound by the memory write bandwidth of one core

@@ -33,7 +33,8 @@ from libc.stdlib cimport free, malloc
 
 from .blas cimport gemm
 from .fused cimport real
-from .winograd_transforms cimport _at, _bt, _rowat, _rowbt, wg_G2, wg_G4, wg_ld, wg_weight16_f
+from .winograd_transforms cimport (_at, _bt, _rowat, _rowbt, wg_G2, wg_G4, wg_input_f, wg_ld,
+                                   wg_output_f, wg_weight16_f)
 
 # The 1-D transforms over vectors of tiles (src[j * ss + t] -> dst[k * ds + t]) are
 # C with ``restrict`` in winograd_transforms.h, declared in winograd_transforms.pxd.
@@ -41,6 +42,19 @@ from .winograd_transforms cimport _at, _bt, _rowat, _rowbt, wg_G2, wg_G4, wg_ld,
 
 #: kernels per chunk of the weight transform (its buffers stay in L1/L2)
 DEF WCHUNK = 256
+
+#: bit 1: float32 input transform by wg_input_f, bit 2: output by wg_output_f
+#: (AVX-512 builds; 0 runs the generic tile-row loops, which tests compare with)
+cdef int _simd = 3
+
+
+def set_simd(int bits):
+    """Select the float32 transform kernels (bits: 1 input, 2 output; 0 = the
+    generic loops); returns the previous setting.  For tests and timing."""
+    global _simd
+    old = _simd
+    _simd = bits
+    return old
 
 
 cdef int _weight_chunk(const real* w, real* U, Py_ssize_t job, Py_ssize_t Co,
@@ -240,7 +254,13 @@ cdef void _job(
             nseg += 1
         seg[5 * (nseg - 1) + 1] += 1
     # ---- 1. input transform into V[f, ci, t] ----
-    for ci in range(cig if stages & 1 else 0):
+    cdef int done = 0
+    if real is float:  # AVX-512: 16 tiles of any rows per step (wg_input_f)
+        # (2-D, or short 1-D rows: long 1-D rows vectorise well in the generic loops)
+        if stages & 1 and _simd & 1 and (nw == 2 or TW <= 16):
+            done = wg_input_f(m, <int>ah, x + (t0 // per_img) * C * HW + g * cig * HW, HW,
+                              C * HW, cig, H, W, ph, pw, t0, T, TW, per_img, V, Lv, FV)
+    for ci in range(cig if stages & 1 and not done else 0):
         xc = x + (g * cig + ci) * HW
         for s0 in range(nseg):           # along w, vectorised over each run of tiles
             tt = seg[5 * s0]
@@ -282,7 +302,15 @@ cdef void _job(
     # ---- 3. output transform (along h vectorised over the block's tiles,
     #         along w over each run of tiles straight into the output rows),
     #         bias ----
-    for co in range(nco if stages & 4 else 0):
+    done = 0
+    if real is float:  # AVX-512: 16 tiles of any rows per step (wg_output_f)
+        # (rows of <= 16 tiles: longer ones scatter slower than the generic loops)
+        if stages & 4 and _simd & 2 and TW <= 16:
+            done = wg_output_f(m, <int>ah, Mb, Lv, FM, nco,
+                               b + g * cog + co0 if has_bias else NULL,
+                               out + (t0 // per_img) * Co * OHW + (g * cog + co0) * OHW, OHW,
+                               Co * OHW, OH, OW, t0, T, TW, per_img)
+    for co in range(nco if stages & 4 and not done else 0):
         bias = b[g * cog + co0 + co] if has_bias else 0
         if nw == 2:
             for k in range(al):      # D[i, k, t] = sum_k1 A^T[i, k1] M[k1 * al + k]

@@ -206,6 +206,246 @@ static inline ptrdiff_t wg_weight16_f(const float* s, float* d, ptrdiff_t ds, in
 #endif
 }
 
+/* Input transform B^T d B of float32 tiles, 16 tiles per AVX-512 step: the
+   alpha x alpha patch values of 16 tiles are masked gathers (a lane's patch
+   positions outside the image read as zero: the implicit zero padding), both
+   1-D passes run in registers, and the results are (masked) 16-wide stores
+   V[f * fs + ci * vs + t].  The tile-vector loops of the generic path run each
+   run of tiles on one tile row: on small images (4 tiles per row at 14x14
+   F(4x4) or 7x7 F(2x2)) nearly all of them are remainders, and that path cost
+   ~27 ns per (tile, channel); here 16 tiles of any rows and images share a step.
+
+   Tiles t0 .. t0 + T - 1 are numbered over (image, tile row, tile column)
+   (per_img tiles per image, TW per row, m x mh outputs each, mh = m in 2-D and
+   1 in 1-D, ah = alpha or 1 rows); xg points at channel 0 of the group in
+   image n0 = t0 / per_img; channels are cs apart, images CHW apart.  Returns 1
+   when done, 0 (nothing written) without AVX-512 or when a gather offset could
+   overflow 32 bits: the caller's generic path runs then. */
+#if defined(__AVX512F__)
+static inline void wg_bt4v(const __m512* d, __m512* o) {
+    const __m512 c2 = _mm512_set1_ps(2.0f), c4 = _mm512_set1_ps(4.0f);
+    const __m512 c5 = _mm512_set1_ps(5.0f);
+    __m512 a = _mm512_sub_ps(d[4], d[2]);
+    o[0] = _mm512_fmadd_ps(c4, d[0], _mm512_fnmadd_ps(c5, d[2], d[4]));
+    o[1] = _mm512_fnmadd_ps(c4, _mm512_add_ps(d[1], d[2]), _mm512_add_ps(d[3], d[4]));
+    o[2] = _mm512_fmadd_ps(c4, _mm512_sub_ps(d[1], d[2]), _mm512_sub_ps(d[4], d[3]));
+    o[3] = _mm512_fmadd_ps(c2, _mm512_sub_ps(d[3], d[1]), a);
+    o[4] = _mm512_fmadd_ps(c2, _mm512_sub_ps(d[1], d[3]), a);
+    o[5] = _mm512_fmadd_ps(c4, d[1], _mm512_fnmadd_ps(c5, d[3], d[5]));
+}
+static inline void wg_bt2v(const __m512* d, __m512* o) {
+    o[0] = _mm512_sub_ps(d[0], d[2]);
+    o[1] = _mm512_add_ps(d[1], d[2]);
+    o[2] = _mm512_sub_ps(d[2], d[1]);
+    o[3] = _mm512_sub_ps(d[1], d[3]);
+}
+/* one step: 16 tiles (origins idx, row masks mr[i], column masks mc[j]) of one
+   channel; m and ah are constants in the callers below, so the loops unroll */
+static inline __attribute__((always_inline)) void wg_in16_f(
+        const int m, const int ah, const float* base, __m512i idx, const __mmask16* mr,
+        const __mmask16* mc, ptrdiff_t W, float* v, ptrdiff_t fs, __mmask16 sm,
+        float* tmp) {
+    const int al = m + 2;
+    const __m512 z = _mm512_setzero_ps();
+    __m512 d[6], o[6];
+    for (int i = 0; i < ah; i++) {
+        const __m512i ri = _mm512_add_epi32(idx, _mm512_set1_epi32((int)(i * W)));
+        for (int j = 0; j < al; j++)
+            d[j] = _mm512_mask_i32gather_ps(z, (__mmask16)(mr[i] & mc[j]),
+                                            _mm512_add_epi32(ri, _mm512_set1_epi32(j)),
+                                            base, 4);
+        if (m == 4) wg_bt4v(d, o); else wg_bt2v(d, o);
+        for (int k = 0; k < al; k++) {
+            if (ah == 1) _mm512_mask_storeu_ps(v + k * fs, sm, o[k]);
+            else _mm512_store_ps(tmp + (i * al + k) * 16, o[k]);
+        }
+    }
+    if (ah == 1) return;
+    for (int k = 0; k < al; k++) {       /* along h: f = i' * al + k */
+        for (int i = 0; i < al; i++) d[i] = _mm512_load_ps(tmp + (i * al + k) * 16);
+        if (m == 4) wg_bt4v(d, o); else wg_bt2v(d, o);
+        for (int i = 0; i < al; i++) _mm512_mask_storeu_ps(v + (i * al + k) * fs, sm, o[i]);
+    }
+}
+#define WG_INPUT_CHUNK 128
+static inline __attribute__((always_inline)) void wg_input_body(
+        const int m, const int ah, const float* xg, ptrdiff_t cs, ptrdiff_t CHW,
+        ptrdiff_t nci, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t t0,
+        ptrdiff_t T, ptrdiff_t TW, ptrdiff_t per_img, float* V, ptrdiff_t vs,
+        ptrdiff_t fs) {
+    const int al = m + 2, mh = ah == 1 ? 1 : m;
+    const ptrdiff_t n0 = t0 / per_img;
+    int idx[WG_INPUT_CHUNK] __attribute__((aligned(64)));
+    __mmask16 mr[WG_INPUT_CHUNK / 16 * 6], mc[WG_INPUT_CHUNK / 16 * 6];
+    float tmp[36 * 16] __attribute__((aligned(64)));
+    for (ptrdiff_t c0 = 0; c0 < T; c0 += WG_INPUT_CHUNK) {
+        const ptrdiff_t nt = T - c0 < WG_INPUT_CHUNK ? T - c0 : WG_INPUT_CHUNK;
+        const ptrdiff_t ng = (nt + 15) / 16;
+        for (ptrdiff_t gq = 0; gq < ng; gq++) {
+            for (int i = 0; i < 6; i++) mr[6 * gq + i] = mc[6 * gq + i] = 0;
+            for (int l = 0; l < 16; l++) {
+                const ptrdiff_t q = 16 * gq + l;
+                if (q >= nt) { idx[q] = 0; continue; }
+                const ptrdiff_t t = t0 + c0 + q, n = t / per_img, r = t % per_img;
+                const ptrdiff_t ih0 = (r / TW) * mh - ph, iw0 = (r % TW) * m - pw;
+                idx[q] = (int)((n - n0) * CHW + ih0 * W + iw0);
+                for (int i = 0; i < ah; i++)
+                    if (ih0 + i >= 0 && ih0 + i < H) mr[6 * gq + i] |= (__mmask16)(1u << l);
+                for (int j = 0; j < al; j++)
+                    if (iw0 + j >= 0 && iw0 + j < W) mc[6 * gq + j] |= (__mmask16)(1u << l);
+            }
+        }
+        for (ptrdiff_t ci = 0; ci < nci; ci++) {
+            const float* base = xg + ci * cs;
+            float* v = V + ci * vs + c0;
+            for (ptrdiff_t gq = 0; gq < ng; gq++) {
+                const ptrdiff_t rem = nt - 16 * gq;
+                const __mmask16 sm = rem >= 16 ? (__mmask16)0xFFFF
+                                               : (__mmask16)((1u << rem) - 1);
+                wg_in16_f(m, ah, base, _mm512_load_si512(idx + 16 * gq), mr + 6 * gq,
+                          mc + 6 * gq, W, v + 16 * gq, fs, sm, tmp);
+            }
+        }
+    }
+}
+#endif
+static inline int wg_input_f(int m, int ah, const float* xg, ptrdiff_t cs, ptrdiff_t CHW,
+                             ptrdiff_t nci, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph,
+                             ptrdiff_t pw, ptrdiff_t t0, ptrdiff_t T, ptrdiff_t TW,
+                             ptrdiff_t per_img, float* V, ptrdiff_t vs, ptrdiff_t fs) {
+#if defined(__AVX512F__)
+    /* every gather offset (image span of the block, +/- a patch) fits 31 bits */
+    const ptrdiff_t nimg = (t0 + T - 1) / per_img - t0 / per_img + 1;
+    if (T <= 0 || nimg * CHW + 8 * (W + 8) >= (ptrdiff_t)1 << 31) return T <= 0;
+    if (m == 4 && ah > 1)
+        wg_input_body(4, 6, xg, cs, CHW, nci, H, W, ph, pw, t0, T, TW, per_img, V, vs, fs);
+    else if (m == 4)
+        wg_input_body(4, 1, xg, cs, CHW, nci, H, W, ph, pw, t0, T, TW, per_img, V, vs, fs);
+    else if (ah > 1)
+        wg_input_body(2, 4, xg, cs, CHW, nci, H, W, ph, pw, t0, T, TW, per_img, V, vs, fs);
+    else
+        wg_input_body(2, 1, xg, cs, CHW, nci, H, W, ph, pw, t0, T, TW, per_img, V, vs, fs);
+    return 1;
+#else
+    (void)m; (void)ah; (void)xg; (void)cs; (void)CHW; (void)nci; (void)H; (void)W;
+    (void)ph; (void)pw; (void)t0; (void)T; (void)TW; (void)per_img; (void)V; (void)vs;
+    (void)fs;
+    return 0;
+#endif
+}
+
+/* Output transform A^T M A + bias of float32 tiles, 16 tiles per AVX-512 step,
+   the counterpart of wg_input_f: both 1-D passes in registers (in the order and
+   roundings of the generic path), then masked scatters of each output position
+   of the 16 tiles (a tile clipped at the right or bottom border masks its
+   outside positions).  M[f * fs + co * ms + t] for co < nco; out points at
+   output channel 0 of the block in image n0 = t0 / per_img, channels OHW
+   apart, images COHW apart; bias (nco values) or NULL.  Returns 1 when done,
+   0 without AVX-512 or when an output offset could overflow 32 bits. */
+#if defined(__AVX512F__)
+static inline void wg_at4v(const __m512* s, __m512* y) {
+    const __m512 c2 = _mm512_set1_ps(2.0f), c4 = _mm512_set1_ps(4.0f);
+    const __m512 c8 = _mm512_set1_ps(8.0f);
+    __m512 a = _mm512_add_ps(s[1], s[2]), b = _mm512_sub_ps(s[1], s[2]);
+    __m512 c = _mm512_add_ps(s[3], s[4]), e = _mm512_sub_ps(s[3], s[4]);
+    y[0] = _mm512_add_ps(_mm512_add_ps(s[0], a), c);
+    y[1] = _mm512_fmadd_ps(c2, e, b);
+    y[2] = _mm512_fmadd_ps(c4, c, a);
+    y[3] = _mm512_add_ps(_mm512_fmadd_ps(c8, e, b), s[5]);
+}
+static inline void wg_at2v(const __m512* s, __m512* y) {
+    y[0] = _mm512_add_ps(_mm512_add_ps(s[0], s[1]), s[2]);
+    y[1] = _mm512_sub_ps(_mm512_sub_ps(s[1], s[2]), s[3]);
+}
+static inline __attribute__((always_inline)) void wg_out16_f(
+        const int m, const int ah, const float* Mv, ptrdiff_t fs, __mmask16 lm, __m512 bias,
+        float* base, __m512i idx, const __mmask16* mr, const __mmask16* mc, ptrdiff_t OW,
+        float* tmp) {
+    const int al = m + 2;
+    __m512 s[6], y[6];
+    if (ah > 1) {
+        for (int k = 0; k < al; k++) {   /* along h: tmp[i, k] = sum_k1 A^T[i, k1] M[k1, k] */
+            for (int k1 = 0; k1 < al; k1++)
+                s[k1] = _mm512_maskz_loadu_ps(lm, Mv + (k1 * al + k) * fs);
+            if (m == 4) wg_at4v(s, y); else wg_at2v(s, y);
+            for (int i = 0; i < m; i++) _mm512_store_ps(tmp + (i * al + k) * 16, y[i]);
+        }
+    }
+    for (int i = 0; i < (ah > 1 ? m : 1); i++) {     /* along w, + bias, scattered */
+        for (int k = 0; k < al; k++)
+            s[k] = ah > 1 ? _mm512_load_ps(tmp + (i * al + k) * 16)
+                          : _mm512_maskz_loadu_ps(lm, Mv + k * fs);
+        if (m == 4) wg_at4v(s, y); else wg_at2v(s, y);
+        const __m512i ri = _mm512_add_epi32(idx, _mm512_set1_epi32((int)(i * OW)));
+        for (int j = 0; j < m; j++)
+            _mm512_mask_i32scatter_ps(base, (__mmask16)(mr[i] & mc[j]),
+                                      _mm512_add_epi32(ri, _mm512_set1_epi32(j)),
+                                      _mm512_add_ps(y[j], bias), 4);
+    }
+}
+static inline __attribute__((always_inline)) void wg_output_body(
+        const int m, const int ah, const float* M, ptrdiff_t ms, ptrdiff_t fs,
+        ptrdiff_t nco, const float* bias, float* out, ptrdiff_t OHW, ptrdiff_t COHW,
+        ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t t0, ptrdiff_t T, ptrdiff_t TW,
+        ptrdiff_t per_img) {
+    const int mh = ah == 1 ? 1 : m;
+    const ptrdiff_t n0 = t0 / per_img;
+    int idx[WG_INPUT_CHUNK] __attribute__((aligned(64)));
+    __mmask16 mr[WG_INPUT_CHUNK / 16 * 4], mc[WG_INPUT_CHUNK / 16 * 4];
+    __mmask16 lm[WG_INPUT_CHUNK / 16];
+    float tmp[36 * 16] __attribute__((aligned(64)));
+    for (ptrdiff_t c0 = 0; c0 < T; c0 += WG_INPUT_CHUNK) {
+        const ptrdiff_t nt = T - c0 < WG_INPUT_CHUNK ? T - c0 : WG_INPUT_CHUNK;
+        const ptrdiff_t ng = (nt + 15) / 16;
+        for (ptrdiff_t gq = 0; gq < ng; gq++) {
+            for (int i = 0; i < 4; i++) mr[4 * gq + i] = mc[4 * gq + i] = 0;
+            lm[gq] = 0;
+            for (int l = 0; l < 16; l++) {
+                const ptrdiff_t q = 16 * gq + l;
+                if (q >= nt) { idx[q] = 0; continue; }
+                const ptrdiff_t t = t0 + c0 + q, n = t / per_img, r = t % per_img;
+                const ptrdiff_t oh0 = (r / TW) * mh, ow0 = (r % TW) * m;
+                idx[q] = (int)((n - n0) * COHW + oh0 * OW + ow0);
+                lm[gq] |= (__mmask16)(1u << l);
+                for (int i = 0; i < mh; i++)
+                    if (oh0 + i < OH) mr[4 * gq + i] |= (__mmask16)(1u << l);
+                for (int j = 0; j < m; j++)
+                    if (ow0 + j < OW) mc[4 * gq + j] |= (__mmask16)(1u << l);
+            }
+        }
+        for (ptrdiff_t co = 0; co < nco; co++) {
+            const __m512 b = _mm512_set1_ps(bias ? bias[co] : 0.0f);
+            for (ptrdiff_t gq = 0; gq < ng; gq++)
+                wg_out16_f(m, ah, M + co * ms + c0 + 16 * gq, fs, lm[gq], b, out + co * OHW,
+                           _mm512_load_si512(idx + 16 * gq), mr + 4 * gq, mc + 4 * gq, OW,
+                           tmp);
+        }
+    }
+}
+#endif
+static inline int wg_output_f(int m, int ah, const float* M, ptrdiff_t ms, ptrdiff_t fs,
+                              ptrdiff_t nco, const float* bias, float* out, ptrdiff_t OHW,
+                              ptrdiff_t COHW, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t t0,
+                              ptrdiff_t T, ptrdiff_t TW, ptrdiff_t per_img) {
+#if defined(__AVX512F__)
+    const ptrdiff_t nimg = (t0 + T - 1) / per_img - t0 / per_img + 1;
+    if (T <= 0 || nimg * COHW >= (ptrdiff_t)1 << 31) return T <= 0;
+    if (m == 4 && ah > 1)
+        wg_output_body(4, 6, M, ms, fs, nco, bias, out, OHW, COHW, OH, OW, t0, T, TW, per_img);
+    else if (m == 4)
+        wg_output_body(4, 1, M, ms, fs, nco, bias, out, OHW, COHW, OH, OW, t0, T, TW, per_img);
+    else if (ah > 1)
+        wg_output_body(2, 4, M, ms, fs, nco, bias, out, OHW, COHW, OH, OW, t0, T, TW, per_img);
+    else
+        wg_output_body(2, 1, M, ms, fs, nco, bias, out, OHW, COHW, OH, OW, t0, T, TW, per_img);
+    return 1;
+#else
+    (void)m; (void)ah; (void)M; (void)ms; (void)fs; (void)nco; (void)bias; (void)out;
+    (void)OHW; (void)COHW; (void)OH; (void)OW; (void)t0; (void)T; (void)TW; (void)per_img;
+    return 0;
+#endif
+}
+
 /* A leading dimension >= n: an odd multiple of 16 elements, so the rows of a
    buffer do not all map to the same cache sets (4K aliasing). */
 static inline ptrdiff_t wg_ld(ptrdiff_t n) {

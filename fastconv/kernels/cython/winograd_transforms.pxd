@@ -11,6 +11,14 @@ cdef extern from "winograd_transforms.h":
     Py_ssize_t wg_ld(Py_ssize_t n) nogil
     Py_ssize_t wg_weight16_f(const float* s, float* d, Py_ssize_t ds, int m,
                              Py_ssize_t n) nogil
+    int wg_input_f(int m, int ah, const float* xg, Py_ssize_t cs, Py_ssize_t CHW,
+                   Py_ssize_t nci, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw,
+                   Py_ssize_t t0, Py_ssize_t T, Py_ssize_t TW, Py_ssize_t per_img, float* V,
+                   Py_ssize_t vs, Py_ssize_t fs) nogil
+    int wg_output_f(int m, int ah, const float* M, Py_ssize_t ms, Py_ssize_t fs,
+                    Py_ssize_t nco, const float* bias, float* out, Py_ssize_t OHW,
+                    Py_ssize_t COHW, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t t0, Py_ssize_t T,
+                    Py_ssize_t TW, Py_ssize_t per_img) nogil
     void wg_rowat_f(int m, const float* s, Py_ssize_t ss, float* y, float bias,
                     Py_ssize_t n) nogil
     void wg_rowat_d(int m, const double* s, Py_ssize_t ss, double* y, double bias,
