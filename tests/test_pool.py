@@ -456,6 +456,25 @@ def test_max_pool_indices_on_wide_rows(backend, dtype, nd, kw):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nd,kw", WIDE_WINDOWS + [(2, dict(kernel_size=(3, 2), stride=(2, 1))),
+                                                  (1, dict(kernel_size=3, stride=2))])
+@pytest.mark.parametrize("nans", [0, 1, 40])
+def test_max_pool_values_on_wide_rows(backend, dtype, nd, kw, nans):
+    """Values only (no indices): the float32 passes use vmaxps on AVX-512, which
+    drops NaN, and rerun a row with the generic loop when it holds one.  Rows
+    with no NaN, one NaN, and many, and ties everywhere: equal to the reference."""
+    shape = (2, 3) + {1: (77,), 2: (9, 71), 3: (3, 5, 69)}[nd]
+    x = (rng.integers(-2, 3, shape) * 0.5).astype(dtype)
+    if nans:
+        flat = x.reshape(-1)
+        flat[rng.choice(flat.size, nans, replace=False)] = np.nan
+    y = F("max_pool", nd)(x, backend=backend, **kw)
+    yr = ref.max_pool(x, **kw)
+    np.testing.assert_array_equal(y.astype(np.float64), yr)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8, np.int64])
 @pytest.mark.parametrize("nd,out", [(2, 1), (2, (3, 7)), (2, (11, 80)), (1, 5), (3, (2, 1, 4))])
 def test_adaptive_max_on_wide_rows(backend, dtype, nd, out):

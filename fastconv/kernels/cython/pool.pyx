@@ -85,6 +85,10 @@ cdef extern from "pool_simd.h":
         int64_t pos, Py_ssize_t sw, int first) noexcept nogil
     void fc_idxtap_ulonglong(const unsigned long long* s, unsigned long long* m, int64_t* b,
         Py_ssize_t n, int64_t pos, Py_ssize_t sw, int first) noexcept nogil
+    int fc_vmax2_fast(const float* r, const float* q, float* b, Py_ssize_t n) noexcept nogil
+    int fc_vmax_fast(const float* r, float* b, Py_ssize_t n) noexcept nogil
+    int fc_hmax_fast(const float* s, float* o, Py_ssize_t n, Py_ssize_t kw,
+                     Py_ssize_t sw) noexcept nogil
     void fc_maxbw22v_float(const float* r0, const float* r1, const float* g, float* g0,
                            float* g1, Py_ssize_t n) noexcept nogil
     void fc_maxbw22v_double(const double* r0, const double* r1, const double* g,
@@ -191,8 +195,12 @@ cdef extern from *:
 
 cdef inline bint _c_hmax(const anyt* s0, anyt* o0, Py_ssize_t n, Py_ssize_t kw,
                          Py_ssize_t sw) noexcept nogil:
-    """The restrict-qualified C pass for float/double and 2-3 taps; False otherwise."""
+    """The restrict-qualified C pass for float/double and 2-3 taps; False otherwise
+    (float32: vmaxps on AVX-512, the generic loop when the row holds a NaN)."""
     if anyt is float:
+        if (kw == 2 or kw == 3) and (sw == 1 or sw == 2) and not fc_hmax_fast(s0, o0, n, kw,
+                                                                               sw):
+            return True
         if sw == 2:
             if kw == 2:
                 fc_hmax2s2_float(s0, o0, n)
@@ -226,11 +234,13 @@ cdef inline bint _c_hmax(const anyt* s0, anyt* o0, Py_ssize_t n, Py_ssize_t kw,
 
 
 cdef inline bint _c_vmax(const anyt* r, const anyt* q, anyt* b, Py_ssize_t n) noexcept nogil:
-    """b = max(r, q) (q NULL: b = max(r, b)) via the restrict C loops; False if no C loop."""
+    """b = max(r, q) (q NULL: b = max(r, b)) via the restrict C loops; False if no C loop
+    (float32: vmaxps on AVX-512, the generic loop when the rows hold a NaN)."""
     if anyt is float:
         if q == NULL:
-            fc_vmax_float(r, b, n)
-        else:
+            if fc_vmax_fast(r, b, n):
+                fc_vmax_float(r, b, n)
+        elif fc_vmax2_fast(r, q, b, n):
             fc_vmax2_float(r, q, b, n)
         return True
     elif anyt is double:

@@ -720,4 +720,98 @@ static void fc_maxbw22v_double(const double *FC_RESTRICT r0, const double *FC_RE
     fc_maxbw22_c_double(r0, r1, g, g0, g1, n);
 }
 
+/* 6. Max-pooling forward passes of float32 rows on AVX-512: one vmaxps per
+   vector in place of the generic loops' NaN-aware compare-and-select (three to
+   four instructions), with the operands ordered so that ties keep the running
+   maximum as the generic FC_GT select does.  vmaxps drops a NaN operand, so
+   each pass also reports whether its inputs held a NaN (one unordered compare
+   per vector): nonzero means the caller must rerun that pass with the generic
+   loop (which propagates NaN).  Without AVX-512 they do nothing and return 1.
+     fc_vmax2_fast: b = max(r, q);  fc_vmax_fast: b = max(b, r);
+     fc_hmax_fast:  o[j] = max of s[sw j .. sw j + kw - 1], kw in {2, 3},
+                    sw in {1, 2}; it reads no element past s[sw (n-1) + kw-1]. */
+#if defined(FC_HAVE_AVX512)
+static inline int fc_vmax2_fast(const float *FC_RESTRICT r, const float *FC_RESTRICT q,
+                                float *FC_RESTRICT b, ptrdiff_t n)
+{
+    __mmask16 bad = 0;
+    for (ptrdiff_t j = 0; j < n; j += 16) {
+        const __mmask16 m = fc_lanes(n - j);
+        const __m512 a = _mm512_maskz_loadu_ps(m, r + j), c = _mm512_maskz_loadu_ps(m, q + j);
+        bad |= _mm512_cmp_ps_mask(a, c, _CMP_UNORD_Q);
+        _mm512_mask_storeu_ps(b + j, m, _mm512_max_ps(c, a));
+    }
+    return bad != 0;
+}
+static inline int fc_vmax_fast(const float *FC_RESTRICT r, float *FC_RESTRICT b, ptrdiff_t n)
+{
+    __mmask16 bad = 0;
+    for (ptrdiff_t j = 0; j < n; j += 16) {
+        const __mmask16 m = fc_lanes(n - j);
+        const __m512 a = _mm512_maskz_loadu_ps(m, b + j), c = _mm512_maskz_loadu_ps(m, r + j);
+        bad |= _mm512_cmp_ps_mask(a, c, _CMP_UNORD_Q);
+        _mm512_mask_storeu_ps(b + j, m, _mm512_max_ps(c, a));
+    }
+    return bad != 0;
+}
+static inline int fc_hmax_fast(const float *FC_RESTRICT s, float *FC_RESTRICT o, ptrdiff_t n,
+                               ptrdiff_t kw, ptrdiff_t sw)
+{
+    __mmask16 bad = 0;
+    if (sw == 1) {
+        for (ptrdiff_t j = 0; j < n; j += 16) {
+            const __mmask16 m = fc_lanes(n - j);
+            const __m512 a = _mm512_maskz_loadu_ps(m, s + j);
+            const __m512 c = _mm512_maskz_loadu_ps(m, s + j + 1);
+            __m512 v = _mm512_max_ps(c, a);
+            bad |= _mm512_cmp_ps_mask(a, c, _CMP_UNORD_Q);
+            if (kw == 3) {
+                const __m512 e = _mm512_maskz_loadu_ps(m, s + j + 2);
+                bad |= _mm512_cmp_ps_mask(e, e, _CMP_UNORD_Q);
+                v = _mm512_max_ps(e, v);
+            }
+            _mm512_mask_storeu_ps(o + j, m, v);
+        }
+        return bad != 0;
+    }
+    const __m512i ie = fc_even_idx(), io = fc_odd_idx();
+    for (ptrdiff_t j = 0; j < n; j += 16) {
+        /* outputs j .. j + 15 read p[0 .. 2 k + kw - 2] for k < n - j */
+        const float *p = s + 2 * j;
+        const ptrdiff_t c = 2 * (n - j < 16 ? n - j : 16) + kw - 2;  /* elements read */
+        const __m512 a = _mm512_maskz_loadu_ps(fc_lanes(c), p);
+        const __m512 b = _mm512_maskz_loadu_ps(fc_lanes(c - 16), p + 16);
+        const __m512 e = _mm512_permutex2var_ps(a, ie, b), d = _mm512_permutex2var_ps(a, io, b);
+        __m512 v = _mm512_max_ps(d, e);
+        bad |= _mm512_cmp_ps_mask(e, d, _CMP_UNORD_Q);
+        if (kw == 3) {
+            const __m512 a2 = _mm512_maskz_loadu_ps(fc_lanes(c - 2), p + 2);
+            const __m512 b2 = _mm512_maskz_loadu_ps(fc_lanes(c - 18), p + 18);
+            const __m512 e2 = _mm512_permutex2var_ps(a2, ie, b2);
+            bad |= _mm512_cmp_ps_mask(e2, e2, _CMP_UNORD_Q);
+            v = _mm512_max_ps(e2, v);
+        }
+        _mm512_mask_storeu_ps(o + j, fc_lanes(n - j), v);
+    }
+    return bad != 0;
+}
+#else
+static inline int fc_vmax2_fast(const float *r, const float *q, float *b, ptrdiff_t n)
+{
+    (void)r; (void)q; (void)b; (void)n;
+    return 1;
+}
+static inline int fc_vmax_fast(const float *r, float *b, ptrdiff_t n)
+{
+    (void)r; (void)b; (void)n;
+    return 1;
+}
+static inline int fc_hmax_fast(const float *s, float *o, ptrdiff_t n, ptrdiff_t kw,
+                               ptrdiff_t sw)
+{
+    (void)s; (void)o; (void)n; (void)kw; (void)sw;
+    return 1;
+}
+#endif
+
 #endif /* FC_POOL_SIMD_H */
