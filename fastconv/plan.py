@@ -182,6 +182,21 @@ def make_plan(spec: ConvSpec, algorithm: str = "auto", backend: str = "auto", *,
         f"larger tolerance ({'; '.join(f'{k}: {v}' for k, v in refusals.items())})")
 
 
+def _estimate(mod, spec, threads, backend):
+    """``mod.estimate``, told the backend when the algorithm's modes depend on it
+    (Winograd's fused-weight mode is Cython's)."""
+    if getattr(mod, "BACKEND_MODES", False):
+        return mod.estimate(spec, threads, backend)
+    return mod.estimate(spec, threads)
+
+
+def _options(mod, spec, threads, backend):
+    """``mod.options``, told the backend like :func:`_estimate`."""
+    if getattr(mod, "BACKEND_MODES", False):
+        return mod.options(spec, threads, backend)
+    return mod.options(spec, threads)
+
+
 def _candidates(spec, algorithm, backend, threads, small, tol, tune):
     """Ranked ``[(Plan, algorithm module), ...]`` and the shape-level refusals."""
     if algorithm != "auto":
@@ -194,11 +209,12 @@ def _candidates(spec, algorithm, backend, threads, small, tol, tune):
         why = mod.supports(spec)
         if why is not None:
             raise ValueError(f"algorithm={algorithm!r} cannot serve this case: {why}")
-        secs, ws = mod.estimate(spec, threads)
+        secs, ws = _estimate(mod, spec, threads, backend)
         return [(Plan(
             algorithm=algorithm, backend=backend, threads=threads, workspace_bytes=int(ws),
             flops=spec.flops, reason=f"{algorithm} was requested explicitly.",
-            estimated_seconds=float(secs), spec=spec, options=mod.options(spec, threads),
+            estimated_seconds=float(secs), spec=spec,
+            options=_options(mod, spec, threads, backend),
         ), mod)], {}
     from . import _autotune as _at
 
@@ -217,7 +233,7 @@ def _candidates(spec, algorithm, backend, threads, small, tol, tune):
         if why is not None:
             refusals[name] = why
             continue
-        secs, ws = mod.estimate(spec, rank_threads)
+        secs, ws = _estimate(mod, spec, rank_threads, backend)
         rows.append([secs, name, ws, mod])
     measured = None
     if tune:
@@ -237,11 +253,11 @@ def _candidates(spec, algorithm, backend, threads, small, tol, tune):
                   if n != name and getattr(m, "accepts", None) is None]
         reason = _reason(spec, name, secs, others, measured is not None)
         if measured is None and rank_threads != threads:
-            secs, ws = mod.estimate(spec, threads)
+            secs, ws = _estimate(mod, spec, threads, backend)
         out.append((Plan(
             algorithm=name, backend=backend, threads=threads, workspace_bytes=int(ws),
             flops=spec.flops, reason=reason, estimated_seconds=float(secs), spec=spec,
-            options=mod.options(spec, threads),
+            options=_options(mod, spec, threads, backend),
         ), mod))
     return out, refusals
 

@@ -4,7 +4,7 @@ float64 reference, PyTorch, and the library's promises (threads, NaN, errors).""
 import numpy as np
 import pytest
 from conftest import BACKENDS, assert_close, needs_torch, torch
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastconv as fc
@@ -379,21 +379,23 @@ def test_phased_mode(backend, tile):
 
 def test_prepared_weight_plans_without_the_weight_transform():
     """prepare_weight plans as if the transform were free (it is done once): at
-    512ch 7x7 N=8 a call plans F(2x2) (a smaller U to write every time), a prepared
-    weight F(4x4); the forced tile still wins, and the prepared result is the
-    reference's within F(4x4)'s bound."""
+    512ch 7x7 N=8 the regular mode (the Numba backend's: the fused-weight mode is
+    Cython's) plans F(2x2) for a call (a smaller U to write every time), F(4x4)
+    for a prepared weight; the forced tile still wins, and the prepared result is
+    the reference's within F(4x4)'s bound."""
     xs, ws = (8, 512, 7, 7), (512, 512, 3, 3)
-    assert fc.plan_conv(xs, ws, padding=1).options["tile"] == 2
+    nb = dict(padding=1, backend="numba")
+    assert fc.plan_conv(xs, ws, **nb).options["tile"] == 2
     w = (rng.standard_normal(ws) / 68).astype(np.float32)
-    pw = fc.prepare_weight(w, xs, padding=1)
+    pw = fc.prepare_weight(w, xs, **nb)
     assert (pw.plan.algorithm, pw.plan.options["tile"]) == ("winograd", 4)
-    assert pw.packed.tile == 4
+    assert pw.packed.tile == 4 and not pw.plan.options["fused"]
     with winograd.tile(2):
-        assert fc.prepare_weight(w, xs, padding=1).plan.options["tile"] == 2
+        assert fc.prepare_weight(w, xs, **nb).plan.options["tile"] == 2
     # the planner's memo keeps the two states apart
-    assert fc.plan_conv(xs, ws, padding=1).options["tile"] == 2
+    assert fc.plan_conv(xs, ws, **nb).options["tile"] == 2
     x = rng.standard_normal((2, 512, 7, 7)).astype(np.float32)
-    pw2 = fc.prepare_weight(w, x.shape, padding=1)
+    pw2 = fc.prepare_weight(w, x.shape, **nb)
     check(fc.conv2d(x, pw2, padding=1), ref.conv(x, w, None, padding=1), pw2.plan.options["tile"])
 
 
@@ -454,3 +456,80 @@ def test_simd_transforms_on_larger_shapes(xs, ws, tile):
             _cw.set_simd(old)
         check(res[-1], expected, tile)
     assert np.abs(res[0] - res[1]).max() <= 1e-5 * max(1.0, float(np.abs(expected).max()))
+
+
+# ---------------------------------------------------------------------------
+# fused-weight F(4x4,3x3) mode (Cython, float32, AVX-512)
+# ---------------------------------------------------------------------------
+_FUSED = _cw is not None and _cw.fused_available()
+needs_fused = pytest.mark.skipif(not _FUSED, reason="no fused-weight mode in this build")
+
+
+@pytest.fixture
+def force_fused(monkeypatch):
+    """Plans pick the fused-weight mode wherever it applies (the planner's memo
+    is emptied before and after, so no plan crosses the boundary)."""
+    from fastconv import plan as plan_mod
+
+    plan_mod._cache.clear()
+    monkeypatch.setattr(winograd, "_fused_times", lambda spec, threads: {"all": 0.0})
+    monkeypatch.setattr(winograd, "_FUSED_MAX_TILES", 10**6)
+    yield
+    plan_mod._cache.clear()
+
+
+@needs_fused
+def test_fused_mode_is_planned_for_few_wide_tiles():
+    """512ch 7x7 N=8 (32 tiles): the fused-weight mode, whose cost the plan
+    states; a prepared weight keeps no transformed copy for it."""
+    p = fc.plan_conv((8, 512, 7, 7), (512, 512, 3, 3), padding=1)
+    assert p.algorithm == "winograd" and p.options["fused"] and p.options["tile"] == 4
+    assert fc.plan_conv((8, 512, 7, 7), (512, 512, 3, 3), padding=1,
+                        backend="numba").options["fused"] is False
+    w = (rng.standard_normal((512, 512, 3, 3)) / 68).astype(np.float32)
+    pw = fc.prepare_weight(w, (8, 512, 7, 7), padding=1)
+    assert pw.plan.options["fused"] and pw.packed is None
+
+
+@needs_fused
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # a constant patch
+@given(n=st.integers(1, 3), c=st.integers(32, 80), co=st.integers(32, 90),
+       h=st.integers(3, 15), w=st.integers(3, 15), pad=st.sampled_from([0, 1, 2, "same"]),
+       bias=st.booleans())
+def test_fused_mode_matches_reference(force_fused, n, c, co, h, w, pad, bias):
+    """Any channel counts (blocks of 64 output and input channels with
+    remainders), tile counts (partial 16-tile steps), paddings and borders."""
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = (rng.standard_normal((co, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
+    b = rng.standard_normal(co).astype(np.float32) if bias else None
+    got = fc.conv2d(x, wt, b, padding=pad, algorithm="winograd")
+    assert last_plan().options["fused"]
+    check(got, ref.conv(x, wt, b, padding=pad), 4)
+
+
+@needs_fused
+def test_fused_mode_threads_nan_and_prepared(force_fused):
+    """Bit-identical for 1 and 2 threads and for a prepared weight; a NaN in the
+    input reaches every output whose window reads it (a tile may spread it to the
+    rest of the tile, never drop it), a NaN weight its whole channel and no other."""
+    x = rng.standard_normal((3, 70, 9, 11)).astype(np.float32)
+    w = (rng.standard_normal((130, 70, 3, 3)) / 25).astype(np.float32)
+    b = rng.standard_normal(130).astype(np.float32)
+    res = []
+    for n in (1, 2):
+        with fc.num_threads(n):
+            res.append(fc.conv2d(x, w, b, padding=1, algorithm="winograd"))
+            assert last_plan().options["fused"] and last_plan().threads == n
+    np.testing.assert_array_equal(res[0], res[1])
+    pw = fc.prepare_weight(w, x.shape, padding=1, algorithm="winograd")
+    np.testing.assert_array_equal(fc.conv2d(x, pw, b, padding=1), res[0])
+    xn = x.copy()
+    xn[1, 5, 4, 6] = np.nan
+    wn = w.copy()
+    wn[7, 3, 1, 1] = np.nan
+    y = fc.conv2d(xn, w, b, padding=1, algorithm="winograd")
+    assert np.isnan(y[1, :, 3:6, 5:8]).all() and np.isfinite(y[[0, 2]]).all()
+    assert np.isfinite(y[1, :, :, :2]).all()  # far away: unaffected
+    y = fc.conv2d(x, wn, b, padding=1, algorithm="winograd")
+    assert np.isnan(y[:, 7]).all() and np.isfinite(np.delete(y, 7, axis=1)).all()

@@ -34,6 +34,7 @@ of them, :data:`MAX_REL_ERROR` states the measured accuracy of each.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import math
 import os
 import threading
@@ -48,6 +49,9 @@ __all__ = ["supports", "options", "estimate", "forward", "pack_weight", "tile", 
            "MAX_REL_ERROR", "Packed"]
 
 TILES = (2, 4)
+
+#: options/estimate take the plan's backend (the fused-weight mode is Cython's)
+BACKEND_MODES = True
 
 #: Documented float32 error bound, relative to max|exact result|, per tile:
 #: ~2.5x the largest error measured on the ResNet 3x3 layers (N=8; 64ch 56x56
@@ -84,6 +88,18 @@ _WRITE_BW = 3e9
 
 #: per-thread scratch budget of a block's V buffer (bytes): V + M stay in L2
 _V_BYTES = 1 << 20
+
+#: fused-weight F(4x4,3x3) mode (Cython, float32, AVX-512: ``wg_fused_job``):
+#: output channels per job, input channels per weight-transform block, and its
+#: one-thread costs measured on 512ch 7x7 N=8: weight transform per (C_out x
+#: C_in) pair (all 36 frequencies, into L2), product rate of the register-
+#: blocked kernel (flops counted over tiles rounded up to 16)
+_FUSED_COB = 64
+_FUSED_CIB = 64
+_FUSED_T_W = 4.9e-9
+_FUSED_RATE = 150e9
+#: at most this many tiles (a job's 36 x 64 x tiles products stay in L2)
+_FUSED_MAX_TILES = 512
 
 _local = threading.local()
 
@@ -332,6 +348,72 @@ def _stage_times(spec, m: int, threads: int, packed: bool = False) -> dict:
             "weight": t_w, "call": _T_CALL}
 
 
+_FUSED_KERNEL = []
+
+
+def _fused_kernel():
+    """The Cython module when this build has the fused-weight mode, else None."""
+    if not _FUSED_KERNEL:
+        mod = None
+        if kernels.available("cython") and kernels.get("cython", "winograd",
+                                                       "fused_available")():
+            mod = importlib.import_module("fastconv.kernels.cython.winograd")
+        _FUSED_KERNEL.append(mod)
+    return _FUSED_KERNEL[0]
+
+
+def _fused_applies(spec, backend) -> bool:
+    """The fused-weight mode can run ``spec`` (undilated): 2-D, one group, >= 32
+    channels in and out, float32, the Cython backend with AVX-512, few enough
+    tiles, 32-bit gather
+    and scatter offsets, and its shared V within the workspace limit."""
+    if backend not in (None, "auto", "cython") or _forced_tile() == 2:
+        return False
+    if (spec.nd != 2 or spec.groups != 1 or spec.dtype != np.float32
+            or min(spec.in_channels, spec.out_channels) < 32):
+        return False
+    F, NT = _geometry(spec, 4)
+    big = max(spec.batch * spec.in_channels * math.prod(spec.in_size),
+              spec.batch * spec.out_channels * math.prod(spec.out_size))
+    v_bytes = F * spec.in_channels * (-(-NT // 16) * 16 + 16) * 4
+    return (0 < NT <= _FUSED_MAX_TILES and big < 2**31 - 2**20
+            and v_bytes <= _config.WORKSPACE_LIMIT and _fused_kernel() is not None)
+
+
+def _fused_times(spec, threads: int) -> dict:
+    """Estimated seconds per stage of the fused-weight mode at ``threads``."""
+    _, NT = _geometry(spec, 4)
+    C, Co = spec.in_channels, spec.out_channels
+    t16 = -(-NT // 16) * 16
+    jobs = -(-Co // _FUSED_COB)
+    lanes = jobs * (-(-min(Co, _FUSED_COB) // 16) * 16)  # output channels incl. padding
+    share = (-(-jobs // threads) / jobs) / (0.95 if threads > 1 else 1.0)
+    chunks = -(-C // 64)
+    return {"input": NT * C * _T_IN_F32[4] * (-(-chunks // threads) / chunks),
+            "weight": Co * C * _FUSED_T_W * share,
+            "gemm": 2.0 * 36 * t16 * C * lanes / _FUSED_RATE * share,
+            "output": NT * Co * _T_OUT[(2, 4)] * share, "call": _T_CALL}
+
+
+def _mode(spec, threads: int, backend=None) -> tuple[int, bool]:
+    """(tile, fused) for the undilated ``spec``: the regular mode's best tile, or
+    the fused-weight mode when it applies and is estimated faster at the
+    machine's core count (a prepared
+    weight makes the regular mode's weight transform free; the fused mode
+    transforms into L2 on every call either way)."""
+    m = _pick_tile(spec, threads)
+    if m == 4 or _forced_tile() is None:
+        if _fused_applies(spec, backend):
+            # compared at the machine's core count, never the thread setting: the
+            # two modes round differently, and results must not depend on threads
+            n = cpu_count()
+            regular = min(sum(_stage_times(spec, t, n, _prepared()).values())
+                          for t in ((m,) if _forced_tile() else TILES))
+            if sum(_fused_times(spec, n).values()) < regular:
+                return 4, True
+    return m, False
+
+
 def _pick_tile(spec, threads: int) -> int:
     forced = _forced_tile()
     if forced is not None:
@@ -340,9 +422,11 @@ def _pick_tile(spec, threads: int) -> int:
     return min(TILES, key=lambda m: sum(_stage_times(spec, m, threads, packed).values()))
 
 
-def options(spec, threads: int) -> dict:
-    """The plan's parameters: ``tile`` (2 or 4), ``tb`` (tiles per block) and
-    ``cob`` (output channels per block); blocking never depends on ``threads``.
+def options(spec, threads: int, backend=None) -> dict:
+    """The plan's parameters: ``tile`` (2 or 4), ``tb`` (tiles per block),
+    ``cob`` (output channels per block), ``phased`` and ``fused`` (the modes);
+    blocking never depends on ``threads``.  ``backend``: the plan's (the fused
+    mode is Cython's).
 
     Examples
     --------
@@ -354,9 +438,10 @@ def options(spec, threads: int) -> dict:
     4
     """
     spec = _phase_spec(spec)
-    m = _pick_tile(spec, threads)
+    m, fused = _mode(spec, threads, backend)
     tb, cob = _blocking(spec, m)
-    return {"tile": m, "tb": tb, "cob": cob, "phased": _phased(spec, m)}
+    return {"tile": m, "tb": tb, "cob": cob, "phased": _phased(spec, m) and not fused,
+            "fused": fused}
 
 
 def _work_items(spec, m: int, tb: int, cob: int) -> int:
@@ -366,7 +451,7 @@ def _work_items(spec, m: int, tb: int, cob: int) -> int:
     return 2 * F * L + F * ld(spec.in_per_group * L) + F * ld(cob * L)
 
 
-def estimate(spec, threads: int) -> tuple[float, int]:
+def estimate(spec, threads: int, backend=None) -> tuple[float, int]:
     """(estimated seconds, scratch bytes) at ``threads`` threads, from the
     per-stage costs measured on this machine class (README, "Winograd").
 
@@ -380,12 +465,17 @@ def estimate(spec, threads: int) -> tuple[float, int]:
     """
     sub = _phase_spec(spec)
     if sub is not spec:
-        secs, ws = estimate(sub, threads)
+        secs, ws = estimate(sub, threads, backend)
         item = spec.dtype.itemsize
         ws += item * (sub.batch * sub.in_channels * math.prod(sub.in_size)
                       + sub.batch * sub.out_channels * math.prod(sub.out_size))
         return secs + _phase_seconds(spec, sub, threads), ws
-    m = _pick_tile(spec, threads)
+    m, fused = _mode(spec, threads, backend)
+    if fused:
+        C, NT = spec.in_channels, _geometry(spec, 4)[1]
+        vi, wi = _fused_kernel().fused_items(C, NT, _FUSED_COB, _FUSED_CIB)
+        return (float(sum(_fused_times(spec, threads).values())),
+                int(4 * (vi + threads * wi)))
     tb, cob = _blocking(spec, m)
     F = (m + 2) ** spec.nd
     item = spec.dtype.itemsize
@@ -460,6 +550,8 @@ def pack_weight(spec, plan, w) -> Packed:
     (1, 36)
     """
     w = np.ascontiguousarray(w, dtype=spec.dtype)
+    if plan.options.get("fused") and plan.backend == "cython":
+        return None  # the fused mode transforms into L2 on every call: nothing to keep
     return Packed(_transform_weight(spec, plan, w, keep=True), plan.options["tile"], w.shape,
                   spec.dtype)
 
@@ -487,6 +579,9 @@ def forward(spec, plan, x, w, b, out, packed=None, *, _stages: int = 7) -> None:
         return
     nd = spec.nd
     m, tb, cob = plan.options["tile"], plan.options["tb"], plan.options["cob"]
+    if plan.options.get("fused") and plan.backend == "cython":
+        _forward_fused(spec, plan, x, w, b, out)
+        return
     if (
         isinstance(packed, Packed) and packed.tile == m and packed.dtype == spec.dtype
         and packed.shape == tuple(spec.w_shape)
@@ -509,6 +604,19 @@ def forward(spec, plan, x, w, b, out, packed=None, *, _stages: int = 7) -> None:
     with blas_threads(1):
         kern(_as4(x, nd), U, b, spec.has_bias, _as4(out, nd), ph, pw, m, nd,
              spec.groups, tb, cob, work, iwork, n, _stages, shared)
+
+
+def _forward_fused(spec, plan, x, w, b, out) -> None:
+    """The fused-weight F(4x4,3x3) mode (``options["fused"]``, Cython)."""
+    kern = _fused_kernel()
+    n = plan.threads
+    _, NT = _geometry(spec, 4)
+    vi, wi = kern.fused_items(spec.in_channels, NT, _FUSED_COB, _FUSED_CIB)
+    vbuf = _scratch("vbuf", (vi,), np.float32)
+    work = thread_rows(n, wi, np.float32)
+    pad = spec.pad_before
+    kern.winograd_fused(x, np.ascontiguousarray(w, dtype=np.float32), b, spec.has_bias, out,
+                        pad[0], pad[1], _FUSED_COB, _FUSED_CIB, vbuf, work, n)
 
 
 def error_bound(spec) -> float:

@@ -33,8 +33,8 @@ from libc.stdlib cimport free, malloc
 
 from .blas cimport gemm
 from .fused cimport real
-from .winograd_transforms cimport (_at, _bt, _rowat, _rowbt, wg_G2, wg_G4, wg_input_f, wg_ld,
-                                   wg_output_f, wg_weight16_f)
+from .winograd_transforms cimport (_at, _bt, _rowat, _rowbt, wg_G2, wg_G4, wg_fused_job, wg_input_f,
+                                   wg_ld, wg_output_f, wg_weight16_f)
 
 # The 1-D transforms over vectors of tiles (src[j * ss + t] -> dst[k * ds + t]) are
 # C with ``restrict`` in winograd_transforms.h, declared in winograd_transforms.pxd.
@@ -259,7 +259,7 @@ cdef void _job(
         # (2-D, or short 1-D rows: long 1-D rows vectorise well in the generic loops)
         if stages & 1 and _simd & 1 and (nw == 2 or TW <= 16):
             done = wg_input_f(m, <int>ah, x + (t0 // per_img) * C * HW + g * cig * HW, HW,
-                              C * HW, cig, H, W, ph, pw, t0, T, TW, per_img, V, Lv, FV)
+                              C * HW, cig, H, W, ph, pw, t0, T, TW, per_img, V, Lv, FV, 0)
     for ci in range(cig if stages & 1 and not done else 0):
         xc = x + (g * cig + ci) * HW
         for s0 in range(nseg):           # along w, vectorised over each run of tiles
@@ -447,3 +447,84 @@ def winograd_forward(
                 _job(xp, Up, bp, has_bias, op, job, N, C, H, W, Co, OH, OW, groups,
                      ph, pw, m, nw, tb, cob, base, base + oV, base + oM, Lv, FV, FM,
                      False, iwp + tid * iws, stages)
+
+
+# ---------------------------------------------------------------------------
+# fused-weight F(4x4,3x3) mode (float32, AVX-512; see wg_fused_job)
+# ---------------------------------------------------------------------------
+def fused_available():
+    """True when this build has the fused-weight mode (AVX-512)."""
+    return wg_fused_job(NULL, 0, 0, NULL, 0, 0, 0, 0, 1, NULL, NULL, 0, 0) == 1
+
+
+def fused_items(Py_ssize_t C, Py_ssize_t NT, Py_ssize_t cob, Py_ssize_t cib):
+    """(shared V elements, per-thread scratch elements) of the fused mode."""
+    cdef Py_ssize_t T16 = (NT + 15) // 16 * 16
+    cdef Py_ssize_t lv = wg_ld(T16), lu = (cob + 15) // 16 * 16
+    return 36 * wg_ld(C * lv), 36 * wg_ld(cib * lu) + 36 * wg_ld(lu * wg_ld(T16)) + 64
+
+
+def winograd_fused(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w,
+                   const float[::1] b, bint has_bias, float[:, :, :, ::1] out,
+                   Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t cob, Py_ssize_t cib,
+                   float[::1] vbuf, float[:, ::1] work, int nthreads, int stages=15):
+    """F(4x4,3x3) convolution (groups = 1) in the fused-weight mode: the input
+    transform of every tile into ``vbuf`` (channel chunks over the threads), then
+    one job per block of ``cob`` output channels: weight transform per block of
+    ``cib`` input channels, the 36 products, the output transform.  Buffers:
+    ``fused_items``; ``work`` has ``nthreads`` rows.  ``stages`` (bits: 1 input
+    transform, 2 weight transforms, 4 products, 8 output transform) is for
+    timing the stages separately and leaves ``out`` incomplete unless 15."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t Co = out.shape[1], OH = out.shape[2], OW = out.shape[3]
+    cdef Py_ssize_t TH = (OH + 3) // 4, TW = (OW + 3) // 4, per_img = TH * TW
+    cdef Py_ssize_t NT = N * per_img
+    if NT == 0 or Co == 0:
+        return
+    if w.shape[0] != Co or w.shape[1] != C or w.shape[2] != 3 or w.shape[3] != 3:
+        raise ValueError("winograd_fused: weight must be (C_out, C_in, 3, 3)")
+    cdef Py_ssize_t T16 = (NT + 15) // 16 * 16
+    cdef Py_ssize_t lv = wg_ld(T16), fv = wg_ld(C * lv), lm = wg_ld(T16)
+    cdef Py_ssize_t lu = (cob + 15) // 16 * 16
+    vi, wi = fused_items(C, NT, cob, cib)
+    if vbuf.shape[0] < vi or work.shape[0] < nthreads or work.shape[1] < wi:
+        raise ValueError("winograd_fused: buffers too small")
+    cdef Py_ssize_t HW = H * W, OHW = OH * OW
+    cdef Py_ssize_t nchunk = (C + 63) // 64, njobs = (Co + cob - 1) // cob
+    cdef Py_ssize_t job, ci0, nci, co0, nco, tid
+    cdef int bad = 0
+    cdef const float* xp = &x[0, 0, 0, 0]
+    cdef const float* wp = &w[0, 0, 0, 0]
+    cdef const float* bp = &b[0]
+    cdef float* op = &out[0, 0, 0, 0]
+    cdef float* V = &vbuf[0]
+    cdef float* base
+    cdef Py_ssize_t ws = work.shape[1]
+    with nogil, parallel(num_threads=nthreads):
+        for job in prange(nchunk if stages & 1 else 0, schedule="static"):
+            ci0 = job * 64
+            nci = 64 if ci0 + 64 <= C else C - ci0
+            # (every lane up to NT rounded to 16 written: the products read them,
+            # and uninitialised memory there could hold slow subnormals)
+            if not wg_input_f(4, 6, xp + ci0 * HW, HW, C * HW, nci, H, W, ph, pw, 0, NT, TW,
+                              per_img, V + ci0 * lv, lv, fv, 1):
+                bad += 1
+    if bad:
+        raise ValueError("winograd_fused: input too large for 32-bit gather offsets")
+    with nogil, parallel(num_threads=nthreads):
+        tid = threadid()
+        base = &work[0, 0] + tid * ws
+        for job in prange(njobs, schedule="dynamic"):
+            co0 = job * cob
+            nco = cob if co0 + cob <= Co else Co - co0
+            wg_fused_job(V, lv, fv, wp, C, co0, nco, NT, cib, base,
+                         base + 36 * wg_ld(cib * lu), lm, stages)
+            # (the job's M: frequencies wg_ld(lu_j * lm) apart, lu_j = nco rounded
+            # up to 16, as wg_fused_job lays it out)
+            if stages & 8 and not wg_output_f(4, 6, base + 36 * wg_ld(cib * lu), lm,
+                                              wg_ld((nco + 15) // 16 * 16 * lm), nco,
+                               bp + co0 if has_bias else NULL, op + co0 * OHW, OHW, Co * OHW,
+                               OH, OW, 0, NT, TW, per_img):
+                bad += 1
+    if bad:
+        raise ValueError("winograd_fused: output too large for 32-bit scatter offsets")

@@ -175,35 +175,56 @@ static const double wg_G4[18] = {0.25, 0.0, 0.0,
    1.7-2.0 ms (and 512x512 F(4x4) 2.0-2.3 against 3.8-4.3 ms in a C harness).
    The output streams bound it, not the gathers: contiguous loads in their place
    ran as fast, and chunks of 64-4096 pairs as fast as 256. */
+#if defined(__AVX512F__)
+/* One step of the float32 weight transform: the 16 kernels whose tap k is at
+   s[idx[l] + k] (lanes outside lm read as zero), G g G^T into d[f * ds + 0..15]
+   (lanes in sm stored) for the al * al frequencies f; g: G broadcast, 3 al
+   entries. */
+static inline __attribute__((always_inline)) void wg_w16_step(
+        const float* s, __m512i idx, __mmask16 lm, float* d, ptrdiff_t ds, int al,
+        const __m512* g, __mmask16 sm) {
+    __m512 x[9], t[3][6];
+    for (int k = 0; k < 9; k++)
+        x[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lm, idx, s + k, 4);
+    for (int r = 0; r < 3; r++)          /* along w: t[r][k2] = G[k2, :] . x[r, :] */
+        for (int k2 = 0; k2 < al; k2++)
+            t[r][k2] = _mm512_fmadd_ps(g[3 * k2], x[3 * r], _mm512_fmadd_ps(
+                g[3 * k2 + 1], x[3 * r + 1], _mm512_mul_ps(g[3 * k2 + 2], x[3 * r + 2])));
+    for (int k1 = 0; k1 < al; k1++)      /* along h: U[k1, k2] = G[k1, :] . t[:, k2] */
+        for (int k2 = 0; k2 < al; k2++)
+            _mm512_mask_storeu_ps(d + (k1 * al + k2) * ds, sm, _mm512_fmadd_ps(
+                g[3 * k1], t[0][k2], _mm512_fmadd_ps(g[3 * k1 + 1], t[1][k2],
+                                                     _mm512_mul_ps(g[3 * k1 + 2], t[2][k2]))));
+}
+static inline void wg_gbcast(int m, __m512* g) {
+    const double* G = m == 4 ? wg_G4 : wg_G2;
+    for (int i = 0; i < 3 * (m + 2); i++) g[i] = _mm512_set1_ps((float)G[i]);
+}
+#endif
 static inline ptrdiff_t wg_weight16_f(const float* s, float* d, ptrdiff_t ds, int m,
                                       ptrdiff_t n) {
 #if defined(__AVX512F__)
-    const double* G = m == 4 ? wg_G4 : wg_G2;
-    const int al = m + 2;
     const __m512i vidx = _mm512_mullo_epi32(
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
         _mm512_set1_epi32(9));
     __m512 g[18];
-    for (int i = 0; i < 3 * al; i++) g[i] = _mm512_set1_ps((float)G[i]);
+    wg_gbcast(m, g);
     ptrdiff_t p = 0;
-    for (; p + 16 <= n; p += 16) {
-        __m512 x[9], t[3][6];
-        for (int k = 0; k < 9; k++) x[k] = _mm512_i32gather_ps(vidx, s + 9 * p + k, 4);
-        for (int r = 0; r < 3; r++)          /* along w: t[r][k2] = G[k2, :] . x[r, :] */
-            for (int k2 = 0; k2 < al; k2++)
-                t[r][k2] = _mm512_fmadd_ps(g[3 * k2], x[3 * r], _mm512_fmadd_ps(
-                    g[3 * k2 + 1], x[3 * r + 1], _mm512_mul_ps(g[3 * k2 + 2], x[3 * r + 2])));
-        for (int k1 = 0; k1 < al; k1++)      /* along h: U[k1, k2] = G[k1, :] . t[:, k2] */
-            for (int k2 = 0; k2 < al; k2++)
-                _mm512_storeu_ps(d + (k1 * al + k2) * ds + p, _mm512_fmadd_ps(
-                    g[3 * k1], t[0][k2], _mm512_fmadd_ps(g[3 * k1 + 1], t[1][k2],
-                                                         _mm512_mul_ps(g[3 * k1 + 2], t[2][k2]))));
-    }
+    for (; p + 16 <= n; p += 16)
+        wg_w16_step(s + 9 * p, vidx, (__mmask16)0xFFFF, d + p, ds, m + 2, g,
+                    (__mmask16)0xFFFF);
     return p;
 #else
     (void)s; (void)d; (void)ds; (void)m; (void)n;
     return 0;
 #endif
+}
+
+/* A leading dimension >= n: an odd multiple of 16 elements, so the rows of a
+   buffer do not all map to the same cache sets (4K aliasing). */
+static inline ptrdiff_t wg_ld(ptrdiff_t n) {
+    n = (n + 15) / 16;
+    return 16 * (n + 1 - n % 2);
 }
 
 /* Input transform B^T d B of float32 tiles, 16 tiles per AVX-512 step: the
@@ -218,7 +239,9 @@ static inline ptrdiff_t wg_weight16_f(const float* s, float* d, ptrdiff_t ds, in
    Tiles t0 .. t0 + T - 1 are numbered over (image, tile row, tile column)
    (per_img tiles per image, TW per row, m x mh outputs each, mh = m in 2-D and
    1 in 1-D, ah = alpha or 1 rows); xg points at channel 0 of the group in
-   image n0 = t0 / per_img; channels are cs apart, images CHW apart.  Returns 1
+   image n0 = t0 / per_img; channels are cs apart, images CHW apart.  full:
+   also write the lanes past the last tile of the last step (zeros), for a
+   caller that owns V's rows up to T rounded up to 16.  Returns 1
    when done, 0 (nothing written) without AVX-512 or when a gather offset could
    overflow 32 bits: the caller's generic path runs then. */
 #if defined(__AVX512F__)
@@ -272,7 +295,7 @@ static inline __attribute__((always_inline)) void wg_input_body(
         const int m, const int ah, const float* xg, ptrdiff_t cs, ptrdiff_t CHW,
         ptrdiff_t nci, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t t0,
         ptrdiff_t T, ptrdiff_t TW, ptrdiff_t per_img, float* V, ptrdiff_t vs,
-        ptrdiff_t fs) {
+        ptrdiff_t fs, int full) {
     const int al = m + 2, mh = ah == 1 ? 1 : m;
     const ptrdiff_t n0 = t0 / per_img;
     int idx[WG_INPUT_CHUNK] __attribute__((aligned(64)));
@@ -300,8 +323,8 @@ static inline __attribute__((always_inline)) void wg_input_body(
             float* v = V + ci * vs + c0;
             for (ptrdiff_t gq = 0; gq < ng; gq++) {
                 const ptrdiff_t rem = nt - 16 * gq;
-                const __mmask16 sm = rem >= 16 ? (__mmask16)0xFFFF
-                                               : (__mmask16)((1u << rem) - 1);
+                const __mmask16 sm = rem >= 16 || full ? (__mmask16)0xFFFF
+                                                       : (__mmask16)((1u << rem) - 1);
                 wg_in16_f(m, ah, base, _mm512_load_si512(idx + 16 * gq), mr + 6 * gq,
                           mc + 6 * gq, W, v + 16 * gq, fs, sm, tmp);
             }
@@ -312,24 +335,25 @@ static inline __attribute__((always_inline)) void wg_input_body(
 static inline int wg_input_f(int m, int ah, const float* xg, ptrdiff_t cs, ptrdiff_t CHW,
                              ptrdiff_t nci, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph,
                              ptrdiff_t pw, ptrdiff_t t0, ptrdiff_t T, ptrdiff_t TW,
-                             ptrdiff_t per_img, float* V, ptrdiff_t vs, ptrdiff_t fs) {
+                             ptrdiff_t per_img, float* V, ptrdiff_t vs, ptrdiff_t fs,
+                             int full) {
 #if defined(__AVX512F__)
     /* every gather offset (image span of the block, +/- a patch) fits 31 bits */
     const ptrdiff_t nimg = (t0 + T - 1) / per_img - t0 / per_img + 1;
     if (T <= 0 || nimg * CHW + 8 * (W + 8) >= (ptrdiff_t)1 << 31) return T <= 0;
     if (m == 4 && ah > 1)
-        wg_input_body(4, 6, xg, cs, CHW, nci, H, W, ph, pw, t0, T, TW, per_img, V, vs, fs);
+        wg_input_body(4, 6, xg, cs, CHW, nci, H, W, ph, pw, t0, T, TW, per_img, V, vs, fs, full);
     else if (m == 4)
-        wg_input_body(4, 1, xg, cs, CHW, nci, H, W, ph, pw, t0, T, TW, per_img, V, vs, fs);
+        wg_input_body(4, 1, xg, cs, CHW, nci, H, W, ph, pw, t0, T, TW, per_img, V, vs, fs, full);
     else if (ah > 1)
-        wg_input_body(2, 4, xg, cs, CHW, nci, H, W, ph, pw, t0, T, TW, per_img, V, vs, fs);
+        wg_input_body(2, 4, xg, cs, CHW, nci, H, W, ph, pw, t0, T, TW, per_img, V, vs, fs, full);
     else
-        wg_input_body(2, 1, xg, cs, CHW, nci, H, W, ph, pw, t0, T, TW, per_img, V, vs, fs);
+        wg_input_body(2, 1, xg, cs, CHW, nci, H, W, ph, pw, t0, T, TW, per_img, V, vs, fs, full);
     return 1;
 #else
     (void)m; (void)ah; (void)xg; (void)cs; (void)CHW; (void)nci; (void)H; (void)W;
     (void)ph; (void)pw; (void)t0; (void)T; (void)TW; (void)per_img; (void)V; (void)vs;
-    (void)fs;
+    (void)fs; (void)full;
     return 0;
 #endif
 }
@@ -446,11 +470,100 @@ static inline int wg_output_f(int m, int ah, const float* M, ptrdiff_t ms, ptrdi
 #endif
 }
 
-/* A leading dimension >= n: an odd multiple of 16 elements, so the rows of a
-   buffer do not all map to the same cache sets (4K aliasing). */
-static inline ptrdiff_t wg_ld(ptrdiff_t n) {
-    n = (n + 15) / 16;
-    return 16 * (n + 1 - n % 2);
+/* Fused-weight F(4x4,3x3) mode (float32, AVX-512), for few tiles and wide
+   channels (512ch 7x7: 32 tiles at batch 8).  There the per-frequency GEMMs are
+   thin (32 tiles x 512 x 512) and BLAS spends as long packing the weight panel
+   as multiplying it, and the transformed weight (36 x 512 x 512 floats, 37.7 MB)
+   costs more to write and read back than the GEMMs themselves.  A job owns a
+   block of output channels and all tiles; per block of cib input channels it
+   transforms those weights (G g G^T) into an L2-resident panel Ub[f][ci][co]
+   and accumulates the 36 products M[f] += Ub[f]^T V[f] with a register-blocked
+   kernel that reads both operands in place (no packing): 8 output channels x
+   32 tiles (16 x 16 for the last 16 tiles) held in 16 zmm accumulators, a
+   broadcast weight times two tile vectors per FMA pair.  The sums run over the
+   input channels in order, so results do not depend on the thread count. */
+#if defined(__AVX512F__)
+static inline void wg_mk8x32(const float* V, ptrdiff_t lv, const float* U, ptrdiff_t lu,
+                             ptrdiff_t K, float* M, ptrdiff_t ms, int first) {
+    __m512 a0[8], a1[8];
+    for (int i = 0; i < 8; i++) {
+        a0[i] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(M + i * ms);
+        a1[i] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(M + i * ms + 16);
+    }
+    for (ptrdiff_t k = 0; k < K; k++) {
+        const __m512 v0 = _mm512_loadu_ps(V + k * lv), v1 = _mm512_loadu_ps(V + k * lv + 16);
+        const float* u = U + k * lu;
+        for (int i = 0; i < 8; i++) {
+            const __m512 b = _mm512_set1_ps(u[i]);
+            a0[i] = _mm512_fmadd_ps(b, v0, a0[i]);
+            a1[i] = _mm512_fmadd_ps(b, v1, a1[i]);
+        }
+    }
+    for (int i = 0; i < 8; i++) {
+        _mm512_storeu_ps(M + i * ms, a0[i]);
+        _mm512_storeu_ps(M + i * ms + 16, a1[i]);
+    }
 }
+static inline void wg_mk16x16(const float* V, ptrdiff_t lv, const float* U, ptrdiff_t lu,
+                              ptrdiff_t K, float* M, ptrdiff_t ms, int first) {
+    __m512 a[16];
+    for (int i = 0; i < 16; i++)
+        a[i] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(M + i * ms);
+    for (ptrdiff_t k = 0; k < K; k++) {
+        const __m512 v = _mm512_loadu_ps(V + k * lv);
+        const float* u = U + k * lu;
+        for (int i = 0; i < 16; i++) a[i] = _mm512_fmadd_ps(_mm512_set1_ps(u[i]), v, a[i]);
+    }
+    for (int i = 0; i < 16; i++) _mm512_storeu_ps(M + i * ms, a[i]);
+}
+#endif
+/* Output channels co0 .. co0 + nco - 1 (lu = nco rounded up to 16) of the fused
+   mode, all T tiles: V[f * fv + ci * lv + t] (every input channel; lv >= T
+   rounded up to 16), w (Co, Ci, 3, 3); scratch Ub (36 * wg_ld(cib * lu) floats)
+   and M (36 * wg_ld(lu * lm) floats, lm >= T rounded up to 16; the result:
+   M[f * wg_ld(lu * lm) + co * lm + t]).  Returns 0 without AVX-512 (nothing
+   done). */
+static inline int wg_fused_job(const float* V, ptrdiff_t lv, ptrdiff_t fv, const float* w,
+                               ptrdiff_t Ci, ptrdiff_t co0, ptrdiff_t nco, ptrdiff_t T,
+                               ptrdiff_t cib, float* Ub, float* M, ptrdiff_t lm, int st) {
+#if defined(__AVX512F__)
+    /* frequency strides: odd multiples of 64 bytes, so the 36 streams of the
+       transforms do not all fall in one L1 set (cib * lu floats = 8 KB did) */
+    const ptrdiff_t lu = (nco + 15) / 16 * 16, fu = wg_ld(cib * lu), fm = wg_ld(lu * lm);
+    const ptrdiff_t T16 = (T + 15) / 16 * 16;
+    __m512 g[18];
+    wg_gbcast(4, g);
+    const __m512i idx = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32((int)(Ci * 9)));
+    for (ptrdiff_t ci0 = 0; ci0 < Ci; ci0 += cib) {
+        const ptrdiff_t nci = Ci - ci0 < cib ? Ci - ci0 : cib;
+        for (ptrdiff_t ci = 0; ci < (st & 2 ? nci : 0); ci++)          /* Ub[f][ci][co] */
+            for (ptrdiff_t c = 0; c < lu; c += 16)
+                wg_w16_step(w + ((co0 + c) * Ci + ci0 + ci) * 9, idx,
+                            nco - c >= 16 ? (__mmask16)0xFFFF
+                                          : (__mmask16)((1u << (nco - c)) - 1u),
+                            Ub + ci * lu + c, fu, 6, g, (__mmask16)0xFFFF);
+        for (int f = 0; f < (st & 4 ? 36 : 0); f++) {
+            const float* Vf = V + f * fv + ci0 * lv;
+            const float* Uf = Ub + f * fu;
+            float* Mf = M + f * fm;
+            ptrdiff_t t0 = 0;
+            for (; t0 + 32 <= T16; t0 += 32)
+                for (ptrdiff_t c = 0; c < lu; c += 8)
+                    wg_mk8x32(Vf + t0, lv, Uf + c, lu, nci, Mf + c * lm + t0, lm, ci0 == 0);
+            if (t0 < T16)
+                for (ptrdiff_t c = 0; c < lu; c += 16)
+                    wg_mk16x16(Vf + t0, lv, Uf + c, lu, nci, Mf + c * lm + t0, lm, ci0 == 0);
+        }
+    }
+    return 1;
+#else
+    (void)V; (void)lv; (void)fv; (void)w; (void)Ci; (void)co0; (void)nco; (void)T;
+    (void)cib; (void)Ub; (void)M; (void)lm; (void)st;
+    return 0;
+#endif
+}
+
 
 #endif

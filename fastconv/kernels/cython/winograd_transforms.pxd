@@ -14,11 +14,14 @@ cdef extern from "winograd_transforms.h":
     int wg_input_f(int m, int ah, const float* xg, Py_ssize_t cs, Py_ssize_t CHW,
                    Py_ssize_t nci, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw,
                    Py_ssize_t t0, Py_ssize_t T, Py_ssize_t TW, Py_ssize_t per_img, float* V,
-                   Py_ssize_t vs, Py_ssize_t fs) nogil
+                   Py_ssize_t vs, Py_ssize_t fs, int full) nogil
     int wg_output_f(int m, int ah, const float* M, Py_ssize_t ms, Py_ssize_t fs,
                     Py_ssize_t nco, const float* bias, float* out, Py_ssize_t OHW,
                     Py_ssize_t COHW, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t t0, Py_ssize_t T,
                     Py_ssize_t TW, Py_ssize_t per_img) nogil
+    int wg_fused_job(const float* V, Py_ssize_t lv, Py_ssize_t fv, const float* w,
+                     Py_ssize_t Ci, Py_ssize_t co0, Py_ssize_t nco, Py_ssize_t T,
+                     Py_ssize_t cib, float* Ub, float* M, Py_ssize_t lm, int st) nogil
     void wg_rowat_f(int m, const float* s, Py_ssize_t ss, float* y, float bias,
                     Py_ssize_t n) nogil
     void wg_rowat_d(int m, const double* s, Py_ssize_t ss, double* y, double bias,
