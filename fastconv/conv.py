@@ -6,9 +6,12 @@ plan (``plan.make_plan``), convert the arrays once, run the planned algorithm.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import algorithms
+from ._alloc import empty_aligned
 from ._spec import (
     NP_PAD_MODE,
     ConvSpec,
@@ -45,7 +48,10 @@ def _run(spec: ConvSpec, plan: Plan, x, w, b, out=None, packed=None,
     bs = to_compute(b, spec.dtype) if b is not None else np.zeros(1, spec.dtype)
     res_shape = (spec.batch, spec.out_channels) + spec.out_size
     if out is None:
-        out = np.empty(res_shape, spec.dtype)
+        if math.prod(res_shape) * spec.dtype.itemsize >= 1 << 22:
+            out = empty_aligned(res_shape, spec.dtype)  # on a line: can be streamed out
+        else:
+            out = np.empty(res_shape, spec.dtype)
     if spec.batch:
         algorithms.get(plan.algorithm).forward(run_spec, plan, xs, ws, bs, out, packed)
     if activation is not None:  # fused: in place on the fresh result, before any cast

@@ -4,6 +4,8 @@ Outputs are filled with NaN before a kernel runs, so an element a kernel
 forgets to write fails the comparison with the float64 reference.
 """
 
+import importlib
+
 import numpy as np
 import pytest
 from conftest import BACKENDS, assert_close, needs_torch, torch
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 
 import fastconv as fc
 from fastconv import kernels
+from fastconv._alloc import empty_aligned
 from fastconv._spec import conv_spec, pad3, to_3d
 from fastconv.algorithms import direct as direct_alg
 from fastconv.kernels import blockgeom
@@ -181,6 +184,21 @@ def test_direct_kernel(backend, dtype):
 # ---------------------------------------------------------------------------
 def _run_blocked(backend, nd, x, w, b, s, d, p, g, nthreads=2, chunk=None,
                  layout="wide"):
+    """The blocked kernel once.  Layouts: "batch"; "wide" (the wide grid
+    everywhere: the Cython row layout off); "rows" (Cython: the row layout where
+    output rows are whole vectors, streamed out with non-temporal stores)."""
+    if backend == "cython" and layout != "batch":
+        dblock = importlib.import_module("fastconv.kernels.cython.dblock")
+        old = dblock.set_rows(int(layout == "rows"))
+        try:
+            return _run_blocked_once(backend, nd, x, w, b, s, d, p, g, nthreads, chunk,
+                                     layout)
+        finally:
+            dblock.set_rows(old)
+    return _run_blocked_once(backend, nd, x, w, b, s, d, p, g, nthreads, chunk, layout)
+
+
+def _run_blocked_once(backend, nd, x, w, b, s, d, p, g, nthreads, chunk, layout):
     spec = conv_spec(nd, x.shape, w.shape, None if b is None else b.shape, s, p, d, g,
                      "zeros", x.dtype, w.dtype)
     k3, o3, s3, d3 = direct_alg._blocked_geometry(spec)
@@ -193,12 +211,14 @@ def _run_blocked(backend, nd, x, w, b, s, d, p, g, nthreads=2, chunk=None,
         units, name = spec.batch, "conv_blocked"
     chunk = chunk or units
     stage = np.full(chunk * unit, np.nan, spec.dtype)  # staging must overwrite everything
-    out = np.full((spec.batch, spec.out_channels) + spec.out_size, np.nan, spec.dtype)
+    out = empty_aligned((spec.batch, spec.out_channels) + spec.out_size, spec.dtype)
+    out[...] = np.nan
     wp = blockgeom.pack_weight(to_3d(w, nd), g)
     bp = blockgeom.pack_bias(b, b is not None, spec.out_channels, g, spec.dtype)
+    extra = (True,) if layout == "rows" and backend == "cython" else ()
     kernels.get(backend, "dblock", name)(
         to_3d(x, nd), wp, bp, to_3d(out, nd), k3, s3, d3, pad3(spec.pad_before, nd, 0), g,
-        chunk, stage, nthreads)
+        chunk, stage, nthreads, *extra)
     return spec, out
 
 
@@ -212,10 +232,14 @@ BLOCKED_CASES = [
     (1, (2, 4, 70), (10, 2, 5), 2, 3, ((4, 1),), 2),            # 1-D
     (3, (1, 3, 7, 9, 20), (10, 3, 3, 2, 3), (1, 2, 1), 1, 1, 1),  # 3-D
     (2, (1, 2, 1, 50), (3, 2, 1, 4), 1, 1, 0, 1),               # one-row output
+    # output rows of whole vectors (the Cython row layout): OW = 32, 16
+    (2, (2, 3, 21, 64), (12, 3, 7, 7), 2, 1, 3, 1),             # stem-like; last tile short
+    (2, (3, 4, 5, 18), (10, 2, 3, 3), 1, 1, ((0, 1), (0, 0)), 2),  # groups, rows of 16
+    (3, (1, 2, 3, 4, 18), (5, 2, 2, 3, 3), 1, 1, 0, 1),         # 3-D, OW = 16
 ]
 
 
-@pytest.mark.parametrize("layout", ["wide", "batch"])
+@pytest.mark.parametrize("layout", ["wide", "rows", "batch"])
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_blocked_kernel(backend, dtype, layout):
@@ -237,7 +261,7 @@ def test_blocked_kernel(backend, dtype, layout):
             np.testing.assert_array_equal(out, outs[0])
 
 
-@pytest.mark.parametrize("layout", ["wide", "batch"])
+@pytest.mark.parametrize("layout", ["wide", "rows", "batch"])
 @pytest.mark.parametrize("backend", BACKENDS)
 @given(
     N=st.integers(1, 18),

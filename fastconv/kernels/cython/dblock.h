@@ -106,6 +106,18 @@ static inline void db_copy_##S(T *d, const T *s, ptrdiff_t n) {                 
 }
 DB_COPY(f, float, 16, __mmask16, ps)
 DB_COPY(d, double, 8, __mmask8, pd)
+/* One 64-byte vector from a tile buffer to the output: a non-temporal store
+ * (d on a 64-byte line) when nt, else an ordinary one; db_fence orders a
+ * thread's non-temporal stores before the results are read elsewhere. */
+static inline void db_put_f(float *d, const float *s, int nt) {
+    if (nt) _mm512_stream_ps(d, _mm512_loadu_ps(s));
+    else _mm512_storeu_ps(d, _mm512_loadu_ps(s));
+}
+static inline void db_put_d(double *d, const double *s, int nt) {
+    if (nt) _mm512_stream_pd(d, _mm512_loadu_pd(s));
+    else _mm512_storeu_pd(d, _mm512_loadu_pd(s));
+}
+static inline void db_fence(void) { _mm_sfence(); }
 #else
 #define DB_COPY(S, T)                                                                   \
 static inline void db_copy_##S(T *d, const T *s, ptrdiff_t n) {                         \
@@ -113,6 +125,13 @@ static inline void db_copy_##S(T *d, const T *s, ptrdiff_t n) {                 
 }
 DB_COPY(f, float)
 DB_COPY(d, double)
+static inline void db_put_f(float *d, const float *s, int nt) {
+    (void)nt; memcpy(d, s, 64);
+}
+static inline void db_put_d(double *d, const double *s, int nt) {
+    (void)nt; memcpy(d, s, 64);
+}
+static inline void db_fence(void) {}
 #endif
 
 #endif

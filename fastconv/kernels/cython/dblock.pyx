@@ -40,6 +40,9 @@ cdef extern from "dblock.h" nogil:
                    const double* bias, double* buf)
     void db_copy_f(float* d, const float* s, Py_ssize_t n)
     void db_copy_d(double* d, const double* s, Py_ssize_t n)
+    void db_put_f(float* d, const float* s, int nt)
+    void db_put_d(double* d, const double* s, int nt)
+    void db_fence()
 
 
 from ..._alloc import thread_rows
@@ -113,13 +116,85 @@ cdef void _stage_plane(const real* xn, real* dst, Py_ssize_t C, Py_ssize_t D,
             d = d + Wg
 
 
+#: the row layout of conv_blocked on (1) or off (0: the wide grid everywhere);
+#: for tests and timing
+cdef int _rows_on = 1
+
+
+def set_rows(int on):
+    """Allow (1) or forbid (0) the row layout; returns the previous setting."""
+    global _rows_on
+    old = _rows_on
+    _rows_on = on
+    return old
+
+
+cdef void _blocked_rows(const real* stage, Py_ssize_t img, const Py_ssize_t* off,
+                        Py_ssize_t T, const real* wp, const real* bp, real* out, real* sb,
+                        Py_ssize_t it0, Py_ssize_t it1, Py_ssize_t ntile, Py_ssize_t OD,
+                        Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t wg, Py_ssize_t hg,
+                        Py_ssize_t PS, Py_ssize_t s, Py_ssize_t G, Py_ssize_t cig,
+                        Py_ssize_t cog, Py_ssize_t nCB, Py_ssize_t Co,
+                        int nt) noexcept nogil:
+    """Tiles ``[it0, it1)`` of the row layout (one thread's contiguous share):
+    output rows are whole vectors (OW a multiple of the vector length), so a tile
+    is any three vectors of the plane in row order -- no wide-grid columns are
+    computed and dropped -- and each leaves as one whole vector per channel,
+    with a non-temporal store when ``nt`` (rows on 64-byte lines)."""
+    cdef Py_ssize_t VL = 64 // sizeof(real), PB = DB_PV * VL, cb_n = DB_CB
+    cdef Py_ssize_t nvr = OW // VL, nvec = OH * nvr, OHW = OH * OW
+    cdef Py_ssize_t it, n, od, k, v, g, cb, j, co, e, last
+    cdef Py_ssize_t vr[3]
+    cdef const real* xs[3]
+    cdef const real* xb
+    for it in range(it0, it1):
+        n = it // (OD * ntile)
+        od = (it // ntile) % OD
+        k = it % ntile
+        last = min(3, nvec - 3 * k)  # vectors of this tile (the last may hold fewer)
+        for e in range(3):
+            v = 3 * k + (e if e < last else last - 1)
+            vr[e] = (v // nvr) * wg + (v % nvr) * VL  # staged position of the vector
+        for g in range(G):
+            xb = stage + n * img + g * cig * s * PS + od * hg * wg
+            for cb in range(nCB):
+                _tile3(xb + vr[0], xb + vr[1], xb + vr[2], off, T,
+                       wp + (g * nCB + cb) * T * cb_n, bp + (g * nCB + cb) * cb_n, sb)
+                for j in range(cb_n):
+                    if cb * cb_n + j >= cog:
+                        break
+                    co = g * cog + cb * cb_n + j
+                    for e in range(last):
+                        v = 3 * k + e
+                        if real is float:
+                            db_put_f(out + ((n * Co + co) * OD + od) * OHW + v * VL,
+                                     sb + j * PB + e * VL, nt)
+                        else:
+                            db_put_d(out + ((n * Co + co) * OD + od) * OHW + v * VL,
+                                     sb + j * PB + e * VL, nt)
+    if nt:
+        db_fence()
+
+
+cdef inline void _tile3(const real* x0, const real* x1, const real* x2,
+                        const Py_ssize_t* off, Py_ssize_t T, const real* wp, const real* bp,
+                        real* sb) noexcept nogil:
+    if real is float:
+        db_tile_f(x0, x1, x2, off, T, wp, bp, sb)
+    else:
+        db_tile_d(x0, x1, x2, off, T, wp, bp, sb)
+
+
 def conv_blocked(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wp,
                  const real[:, :, ::1] bp, real[:, :, :, :, ::1] out, tuple kshape,
                  tuple stride, tuple dilation, tuple pad, Py_ssize_t groups,
-                 Py_ssize_t batch_chunk, real[::1] stage, int threads):
+                 Py_ssize_t batch_chunk, real[::1] stage, int threads, bint stream=False):
     """out = conv(x, w) + bias through the register tiles (see the module doc).
 
-    ``kshape`` = (KD, KH, KW); ``stage`` holds ``batch_chunk`` staged images."""
+    ``kshape`` = (KD, KH, KW); ``stage`` holds ``batch_chunk`` staged images.
+    When the output rows are whole vectors (OW a multiple of 64 bytes) the tiles
+    take three vectors in row order (``_blocked_rows``); ``stream`` then writes
+    them with non-temporal stores if the output sits on 64-byte lines."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], D = x.shape[2], H = x.shape[3]
     cdef Py_ssize_t W = x.shape[4]
     cdef Py_ssize_t Co = out.shape[1], OD = out.shape[2], OH = out.shape[3]
@@ -149,6 +224,12 @@ def conv_blocked(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wp,
     cdef real[:, ::1] buf = bufs
     cdef Py_ssize_t n0, nb, it, e, n, od, blk, p0, p, pend, oh, ow, run, nv, g, cb, j, co
     cdef Py_ssize_t rows, row, tid
+    cdef Py_ssize_t VL = 64 // sizeof(real)
+    cdef bint rows_layout = _rows_on and OW % VL == 0 and OW > 0
+    cdef Py_ssize_t ntile = (OH * (OW // VL) + 2) // 3
+    cdef int nt = 0
+    if stream and rows_layout and out.size > 0:
+        nt = (<size_t>&out[0, 0, 0, 0, 0]) % 64 == 0
     cdef real* sb
     cdef real* xb
     cdef real* orow
@@ -166,7 +247,15 @@ def conv_blocked(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wp,
                 if row == rows - 1:
                     for e in range(rows * PS, img):
                         stage[n * img + e] = 0
-            for it in prange(nb * OD * nblk, num_threads=threads, schedule="static"):
+            if rows_layout:
+                for tid in prange(threads, num_threads=threads, schedule="static"):
+                    _blocked_rows(&stage[0], img, &off[0], T, &wp[0, 0, 0, 0], &bp[0, 0, 0],
+                                  &out[n0, 0, 0, 0, 0], &buf[tid, 0],
+                                  nb * OD * ntile * tid // threads,
+                                  nb * OD * ntile * (tid + 1) // threads, ntile, OD, OH, OW,
+                                  wg, hg, PS, s, G, cig, cog, nCB, Co, nt)
+            for it in prange(0 if rows_layout else nb * OD * nblk, num_threads=threads,
+                             schedule="static"):
                 tid = threadid()
                 sb = &buf[tid, 0]
                 n = it // (OD * nblk)
