@@ -60,6 +60,7 @@ from .plan import (
     _resolve_backend,
     make_plan,
 )
+from .plan import _estimate as _plan_estimate
 from .threads import blas_threads, cpu_count, get_num_threads
 
 __all__ = [
@@ -328,7 +329,7 @@ def _forward_delegate(rs: ConvSpec, name: str, threads: int, backend: str,
     bound = _error_bound(mod, eq)
     if bound > tol:
         return f"its error bound {bound:.1e} exceeds the tolerance {tol:.1e}"
-    secs, ws = mod.estimate(eq, threads)
+    secs, ws = _plan_estimate(mod, eq, threads, backend)
     if factor is None:
         # Calibration on this machine class: the forward estimates of the transform
         # algorithms are optimistic for this use (the flipped weight is transformed on

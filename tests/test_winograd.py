@@ -489,6 +489,10 @@ def test_fused_mode_is_planned_for_few_wide_tiles():
     w = (rng.standard_normal((512, 512, 3, 3)) / 68).astype(np.float32)
     pw = fc.prepare_weight(w, (8, 512, 7, 7), padding=1)
     assert pw.plan.options["fused"] and pw.packed is None
+    # the accuracy-aware planner sees the bound of the tile that runs: F(4x4)'s
+    assert winograd.error_bound(p.spec) == winograd.MAX_REL_ERROR[4]
+    assert fc.plan_conv((8, 512, 7, 7), (512, 512, 3, 3), padding=1,
+                        tolerance=1e-5).algorithm != "winograd"
 
 
 @needs_fused

@@ -365,19 +365,26 @@ def _fused_kernel():
 def _fused_applies(spec, backend) -> bool:
     """The fused-weight mode can run ``spec`` (undilated): 2-D, one group, >= 32
     channels in and out, float32, the Cython backend with AVX-512, few enough
-    tiles, 32-bit gather
-    and scatter offsets, and its shared V within the workspace limit."""
+    tiles, 32-bit gather and scatter offsets, and its scratch (the shared V, each
+    core's weight panel and products) within the workspace limit."""
     if backend not in (None, "auto", "cython") or _forced_tile() == 2:
         return False
     if (spec.nd != 2 or spec.groups != 1 or spec.dtype != np.float32
             or min(spec.in_channels, spec.out_channels) < 32):
         return False
     F, NT = _geometry(spec, 4)
-    big = max(spec.batch * spec.in_channels * math.prod(spec.in_size),
-              spec.batch * spec.out_channels * math.prod(spec.out_size))
-    v_bytes = F * spec.in_channels * (-(-NT // 16) * 16 + 16) * 4
+    # 32-bit gather/scatter offsets: the input as the kernel gets it (other padding
+    # modes arrive padded), the output, one weight gather (16 output channels)
+    big = max(spec.batch * spec.in_channels * math.prod(spec.padded_size),
+              spec.batch * spec.out_channels * math.prod(spec.out_size),
+              16 * 9 * spec.in_channels)
+    # scratch: the shared V, and per thread one job's weight panel and products
+    t16 = -(-NT // 16) * 16 + 16
+    lu = min(-(-spec.out_channels // 16) * 16, _FUSED_COB)
+    scratch = F * 4 * (spec.in_channels * t16
+                       + cpu_count() * (_FUSED_CIB * lu + lu * t16))
     return (0 < NT <= _FUSED_MAX_TILES and big < 2**31 - 2**20
-            and v_bytes <= _config.WORKSPACE_LIMIT and _fused_kernel() is not None)
+            and scratch <= _config.WORKSPACE_LIMIT and _fused_kernel() is not None)
 
 
 def _fused_times(spec, threads: int) -> dict:
@@ -622,7 +629,8 @@ def _forward_fused(spec, plan, x, w, b, out) -> None:
 def error_bound(spec) -> float:
     """Documented relative error bound (vs max|exact result|) of the plan's tile.
 
-    Float32: :data:`MAX_REL_ERROR` of the tile ``options`` picks (measured
+    Float32: :data:`MAX_REL_ERROR` of the tile ``options`` picks, F(4x4) whenever
+    the fused-weight mode would run (measured
     flat over 64-512 input channels; a factor ``sqrt(C_in/g / 512)`` covers
     wider layers).
     Float64: the same bound scaled by the unit roundoff ratio (2^-29).
@@ -639,8 +647,8 @@ def error_bound(spec) -> float:
     from ..threads import get_num_threads
 
     spec = _phase_spec(spec)
-    m = _pick_tile(spec, get_num_threads())
-    bound = MAX_REL_ERROR[m] * max(1.0, (spec.in_per_group / 512) ** 0.5)
+    m, _ = _mode(spec, get_num_threads())  # the fused mode runs F(4x4) (any backend: an
+    bound = MAX_REL_ERROR[m] * max(1.0, (spec.in_per_group / 512) ** 0.5)  # upper bound)
     if spec.dtype.itemsize == 8:
         bound *= 2.0 ** -29
     return bound

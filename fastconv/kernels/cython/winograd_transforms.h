@@ -359,8 +359,9 @@ static inline int wg_input_f(int m, int ah, const float* xg, ptrdiff_t cs, ptrdi
 }
 
 /* Output transform A^T M A + bias of float32 tiles, 16 tiles per AVX-512 step,
-   the counterpart of wg_input_f: both 1-D passes in registers (in the order and
-   roundings of the generic path), then masked scatters of each output position
+   the counterpart of wg_input_f: both 1-D passes in registers (in the generic
+   path's order; its compiled loops may contract other operations into FMAs, so
+   the paths can differ in the last bits), then masked scatters of each output position
    of the 16 tiles (a tile clipped at the right or bottom border masks its
    outside positions).  M[f * fs + co * ms + t] for co < nco; out points at
    output channel 0 of the block in image n0 = t0 / per_img, channels OHW
