@@ -731,8 +731,9 @@ static void fc_maxbw22v_double(const double *FC_RESTRICT r0, const double *FC_RE
      fc_hmax_fast:  o[j] = max of s[sw j .. sw j + kw - 1], kw in {2, 3},
                     sw in {1, 2}; it reads no element past s[sw (n-1) + kw-1]. */
 #if defined(FC_HAVE_AVX512)
-static inline int fc_vmax2_fast(const float *FC_RESTRICT r, const float *FC_RESTRICT q,
-                                float *FC_RESTRICT b, ptrdiff_t n)
+/* b = max(r, q), ties keeping r; b may be r or q (each lane is loaded before it
+   is stored) */
+static inline int fc_vmax2_fast(const float *r, const float *q, float *b, ptrdiff_t n)
 {
     __mmask16 bad = 0;
     for (ptrdiff_t j = 0; j < n; j += 16) {
@@ -743,16 +744,9 @@ static inline int fc_vmax2_fast(const float *FC_RESTRICT r, const float *FC_REST
     }
     return bad != 0;
 }
-static inline int fc_vmax_fast(const float *FC_RESTRICT r, float *FC_RESTRICT b, ptrdiff_t n)
+static inline int fc_vmax_fast(const float *r, float *b, ptrdiff_t n)
 {
-    __mmask16 bad = 0;
-    for (ptrdiff_t j = 0; j < n; j += 16) {
-        const __mmask16 m = fc_lanes(n - j);
-        const __m512 a = _mm512_maskz_loadu_ps(m, b + j), c = _mm512_maskz_loadu_ps(m, r + j);
-        bad |= _mm512_cmp_ps_mask(a, c, _CMP_UNORD_Q);
-        _mm512_mask_storeu_ps(b + j, m, _mm512_max_ps(c, a));
-    }
-    return bad != 0;
+    return fc_vmax2_fast(b, r, b, n);  /* b = max(b, r), ties keeping b */
 }
 static inline int fc_hmax_fast(const float *FC_RESTRICT s, float *FC_RESTRICT o, ptrdiff_t n,
                                ptrdiff_t kw, ptrdiff_t sw)

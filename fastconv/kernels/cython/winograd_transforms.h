@@ -291,6 +291,29 @@ static inline __attribute__((always_inline)) void wg_in16_f(
     }
 }
 #define WG_INPUT_CHUNK 128
+/* The 16 lanes of one step, tiles t .. t + nt - 1 (nt <= 16; lanes past nt: offset 0,
+   no mask bit): each tile's patch or output origin (row r0 = tile row * mh - oh,
+   column c0 = tile column * m - ow) as an offset from image n0's origin (images
+   img apart, rows W apart), and masks of the lanes whose row r0 + i (i < nr) and
+   column c0 + j (j < nc) lie in [0, H) and [0, W).  Shared by the input (patches,
+   padding offsets) and output (tiles, clipped at the far borders) transforms. */
+static inline void wg_lanes(ptrdiff_t t, ptrdiff_t nt, ptrdiff_t n0, ptrdiff_t per_img,
+                            ptrdiff_t TW, int mh, int m, ptrdiff_t oh, ptrdiff_t ow,
+                            ptrdiff_t H, ptrdiff_t W, ptrdiff_t img, int nr, int nc,
+                            int* idx, __mmask16* mr, __mmask16* mc) {
+    for (int i = 0; i < nr; i++) mr[i] = 0;
+    for (int j = 0; j < nc; j++) mc[j] = 0;
+    for (int l = 0; l < 16; l++) {
+        if (l >= nt) { idx[l] = 0; continue; }
+        const ptrdiff_t n = (t + l) / per_img, r = (t + l) % per_img;
+        const ptrdiff_t r0 = (r / TW) * mh - oh, c0 = (r % TW) * m - ow;
+        idx[l] = (int)((n - n0) * img + r0 * W + c0);
+        for (int i = 0; i < nr; i++)
+            if (r0 + i >= 0 && r0 + i < H) mr[i] |= (__mmask16)(1u << l);
+        for (int j = 0; j < nc; j++)
+            if (c0 + j >= 0 && c0 + j < W) mc[j] |= (__mmask16)(1u << l);
+    }
+}
 static inline __attribute__((always_inline)) void wg_input_body(
         const int m, const int ah, const float* xg, ptrdiff_t cs, ptrdiff_t CHW,
         ptrdiff_t nci, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t t0,
@@ -304,20 +327,9 @@ static inline __attribute__((always_inline)) void wg_input_body(
     for (ptrdiff_t c0 = 0; c0 < T; c0 += WG_INPUT_CHUNK) {
         const ptrdiff_t nt = T - c0 < WG_INPUT_CHUNK ? T - c0 : WG_INPUT_CHUNK;
         const ptrdiff_t ng = (nt + 15) / 16;
-        for (ptrdiff_t gq = 0; gq < ng; gq++) {
-            for (int i = 0; i < 6; i++) mr[6 * gq + i] = mc[6 * gq + i] = 0;
-            for (int l = 0; l < 16; l++) {
-                const ptrdiff_t q = 16 * gq + l;
-                if (q >= nt) { idx[q] = 0; continue; }
-                const ptrdiff_t t = t0 + c0 + q, n = t / per_img, r = t % per_img;
-                const ptrdiff_t ih0 = (r / TW) * mh - ph, iw0 = (r % TW) * m - pw;
-                idx[q] = (int)((n - n0) * CHW + ih0 * W + iw0);
-                for (int i = 0; i < ah; i++)
-                    if (ih0 + i >= 0 && ih0 + i < H) mr[6 * gq + i] |= (__mmask16)(1u << l);
-                for (int j = 0; j < al; j++)
-                    if (iw0 + j >= 0 && iw0 + j < W) mc[6 * gq + j] |= (__mmask16)(1u << l);
-            }
-        }
+        for (ptrdiff_t gq = 0; gq < ng; gq++)
+            wg_lanes(t0 + c0 + 16 * gq, nt - 16 * gq, n0, per_img, TW, mh, m, ph, pw, H, W,
+                     CHW, ah, al, idx + 16 * gq, mr + 6 * gq, mc + 6 * gq);
         for (ptrdiff_t ci = 0; ci < nci; ci++) {
             const float* base = xg + ci * cs;
             float* v = V + ci * vs + c0;
@@ -423,20 +435,10 @@ static inline __attribute__((always_inline)) void wg_output_body(
         const ptrdiff_t nt = T - c0 < WG_INPUT_CHUNK ? T - c0 : WG_INPUT_CHUNK;
         const ptrdiff_t ng = (nt + 15) / 16;
         for (ptrdiff_t gq = 0; gq < ng; gq++) {
-            for (int i = 0; i < 4; i++) mr[4 * gq + i] = mc[4 * gq + i] = 0;
-            lm[gq] = 0;
-            for (int l = 0; l < 16; l++) {
-                const ptrdiff_t q = 16 * gq + l;
-                if (q >= nt) { idx[q] = 0; continue; }
-                const ptrdiff_t t = t0 + c0 + q, n = t / per_img, r = t % per_img;
-                const ptrdiff_t oh0 = (r / TW) * mh, ow0 = (r % TW) * m;
-                idx[q] = (int)((n - n0) * COHW + oh0 * OW + ow0);
-                lm[gq] |= (__mmask16)(1u << l);
-                for (int i = 0; i < mh; i++)
-                    if (oh0 + i < OH) mr[4 * gq + i] |= (__mmask16)(1u << l);
-                for (int j = 0; j < m; j++)
-                    if (ow0 + j < OW) mc[4 * gq + j] |= (__mmask16)(1u << l);
-            }
+            const ptrdiff_t rem = nt - 16 * gq;
+            lm[gq] = rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1);
+            wg_lanes(t0 + c0 + 16 * gq, rem, n0, per_img, TW, mh, m, 0, 0, OH, OW, COHW, mh,
+                     m, idx + 16 * gq, mr + 4 * gq, mc + 4 * gq);
         }
         for (ptrdiff_t co = 0; co < nco; co++) {
             const __m512 b = _mm512_set1_ps(bias ? bias[co] : 0.0f);
