@@ -405,9 +405,8 @@ def _fused_times(spec, threads: int) -> dict:
 def _mode(spec, threads: int, backend=None) -> tuple[int, bool]:
     """(tile, fused) for the undilated ``spec``: the regular mode's best tile, or
     the fused-weight mode when it applies and is estimated faster at the
-    machine's core count (a prepared
-    weight makes the regular mode's weight transform free; the fused mode
-    transforms into L2 on every call either way)."""
+    machine's core count (a prepared weight makes the regular mode's weight
+    transform free; the fused mode transforms into L2 on every call either way)."""
     m = _pick_tile(spec, threads)
     if m == 4 or _forced_tile() is None:
         if _fused_applies(spec, backend):
@@ -647,8 +646,10 @@ def error_bound(spec) -> float:
     from ..threads import get_num_threads
 
     spec = _phase_spec(spec)
-    m, _ = _mode(spec, get_num_threads())  # the fused mode runs F(4x4) (any backend: an
-    bound = MAX_REL_ERROR[m] * max(1.0, (spec.in_per_group / 512) ** 0.5)  # upper bound)
+    # the tile that runs: F(4x4) whenever the fused mode would (for any backend, so
+    # a Numba plan gets an upper bound)
+    m, _ = _mode(spec, get_num_threads())
+    bound = MAX_REL_ERROR[m] * max(1.0, (spec.in_per_group / 512) ** 0.5)
     if spec.dtype.itemsize == 8:
         bound *= 2.0 ** -29
     return bound

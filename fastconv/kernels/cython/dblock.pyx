@@ -155,7 +155,6 @@ cdef void _blocked_rows(const real* stage, Py_ssize_t img, const Py_ssize_t* off
     cdef Py_ssize_t nvr = OW // VL, nvec = OH * nvr, OHW = OH * OW
     cdef Py_ssize_t it, n, od, k, v, g, cb, j, co, e, last
     cdef Py_ssize_t vr[3]
-    cdef const real* xs[3]
     cdef const real* xb
     for it in range(it0, it1):
         n = it // (OD * ntile)

@@ -33,8 +33,8 @@ from libc.stdlib cimport free, malloc
 
 from .blas cimport gemm
 from .fused cimport real
-from .winograd_transforms cimport (_at, _bt, _rowat, _rowbt, wg_G2, wg_G4, wg_fused_job, wg_input_f,
-                                   wg_ld, wg_output_f, wg_weight16_f)
+from .winograd_transforms cimport (_at, _bt, _rowat, _rowbt, wg_fused_job, wg_G2, wg_G4,
+                                   wg_input_f, wg_ld, wg_output_f, wg_weight16_f)
 
 # The 1-D transforms over vectors of tiles (src[j * ss + t] -> dst[k * ds + t]) are
 # C with ``restrict`` in winograd_transforms.h, declared in winograd_transforms.pxd.
@@ -521,10 +521,10 @@ def winograd_fused(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w,
                          base + 36 * wg_ld(cib * lu), lm, stages)
             # (the job's M: frequencies wg_ld(lu_j * lm) apart, lu_j = nco rounded
             # up to 16, as wg_fused_job lays it out)
-            if stages & 8 and not wg_output_f(4, 6, base + 36 * wg_ld(cib * lu), lm,
-                                              wg_ld((nco + 15) // 16 * 16 * lm), nco,
-                               bp + co0 if has_bias else NULL, op + co0 * OHW, OHW, Co * OHW,
-                               OH, OW, 0, NT, TW, per_img):
+            if stages & 8 and not wg_output_f(
+                    4, 6, base + 36 * wg_ld(cib * lu), lm, wg_ld((nco + 15) // 16 * 16 * lm),
+                    nco, bp + co0 if has_bias else NULL, op + co0 * OHW, OHW, Co * OHW, OH, OW,
+                    0, NT, TW, per_img):
                 bad += 1
     if bad:
         raise ValueError("winograd_fused: output too large for 32-bit scatter offsets")
