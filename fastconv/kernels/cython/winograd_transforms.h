@@ -234,7 +234,8 @@ static inline ptrdiff_t wg_ld(ptrdiff_t n) {
    V[f * fs + ci * vs + t].  The tile-vector loops of the generic path run each
    run of tiles on one tile row: on small images (4 tiles per row at 14x14
    F(4x4) or 7x7 F(2x2)) nearly all of them are remainders, and that path cost
-   ~27 ns per (tile, channel); here 16 tiles of any rows and images share a step.
+   24-38 ns per (tile, channel) at one thread there (10 ns F(4x4), 3.7-6 ns
+   F(2x2) here): 16 tiles of any rows and images share a step.
 
    Tiles t0 .. t0 + T - 1 are numbered over (image, tile row, tile column)
    (per_img tiles per image, TW per row, m x mh outputs each, mh = m in 2-D and
