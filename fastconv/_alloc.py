@@ -20,6 +20,19 @@ def empty_aligned(shape, dtype) -> np.ndarray:
     return raw[off:off + n].view(dt).reshape(shape)
 
 
+def empty_result(shape, dtype, min_bytes=None) -> np.ndarray:
+    """``np.empty``, on a 64-byte line when at least ``min_bytes`` (default
+    ``_config.STREAM_MIN_BYTES``): the rows of a streamed result then fill whole
+    cache lines when their width allows."""
+    from ._config import STREAM_MIN_BYTES
+
+    dt = np.dtype(dtype)
+    limit = STREAM_MIN_BYTES if min_bytes is None else min_bytes
+    if math.prod(shape) * dt.itemsize < limit:
+        return np.empty(shape, dt)
+    return empty_aligned(shape, dt)
+
+
 def thread_rows(threads: int, n: int, dtype) -> np.ndarray:
     """Per-thread kernel scratch: a ``(threads, >= n)`` array whose rows start on
     64-byte cache lines and never share one (row stride: whole lines plus a spare).

@@ -6,6 +6,12 @@ import os
 #: propagate (``fastmath=True`` would make ``isnan`` false, numba #2919).
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
+#: Results of at least this many bytes are allocated on a 64-byte line, and the
+#: kernels that gain from it write them with non-temporal (streaming) stores: no
+#: read-for-ownership, but the result ends up in memory instead of the cache (the
+#: max pooling backward; the blocked direct kernel's row layout at one thread).
+STREAM_MIN_BYTES = 4 << 20
+
 #: Upper bound of any algorithm's scratch buffer (bytes), e.g. the im2col matrix.
 WORKSPACE_LIMIT = int(os.environ.get("FASTCONV_WORKSPACE_LIMIT", 32 * 2**20))
 

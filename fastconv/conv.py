@@ -6,12 +6,10 @@ plan (``plan.make_plan``), convert the arrays once, run the planned algorithm.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from . import algorithms
-from ._alloc import empty_aligned
+from ._alloc import empty_result
 from ._spec import (
     NP_PAD_MODE,
     ConvSpec,
@@ -47,11 +45,8 @@ def _run(spec: ConvSpec, plan: Plan, x, w, b, out=None, packed=None,
     ws = to_compute(w, spec.dtype)
     bs = to_compute(b, spec.dtype) if b is not None else np.zeros(1, spec.dtype)
     res_shape = (spec.batch, spec.out_channels) + spec.out_size
-    if out is None:
-        if math.prod(res_shape) * spec.dtype.itemsize >= 1 << 22:
-            out = empty_aligned(res_shape, spec.dtype)  # on a line: can be streamed out
-        else:
-            out = np.empty(res_shape, spec.dtype)
+    if out is None:  # a large one on a 64-byte line: it can be streamed out
+        out = empty_result(res_shape, spec.dtype)
     if spec.batch:
         algorithms.get(plan.algorithm).forward(run_spec, plan, xs, ws, bs, out, packed)
     if activation is not None:  # fused: in place on the fresh result, before any cast

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import kernels
-from ._alloc import empty_aligned
+from . import _config, kernels
+from ._alloc import empty_result
 from ._spec import (
     PoolSpec,
     adaptive_out_size,
@@ -57,13 +57,14 @@ if TYPE_CHECKING:
 POOL_BACKENDS = ("auto", "numba", "cython")
 #: Below this many elements touched (input + output x taps) a call runs on one thread.
 PARALLEL_MIN_ELEMENTS = 1 << 16
-#: Results of at least this many bytes are written with non-temporal (streaming)
-#: stores by the kernels that gain from it (the max pooling backward, Cython):
-#: no read-for-ownership of the result, but it ends up in memory instead of the
-#: cache.  Measured here (2 threads, 25.7 MB gradient, (8, 64, 112, 112)):
-#: max_pool2d_backward 2x2 1.10 -> 0.87 ms, 3x3/2 1.83 -> 1.62 ms.  The forward
-#: kernels and the index scatter were measured slower when streamed, so they never do.
-STREAM_MIN_BYTES = 4 << 20
+#: Results of at least this many bytes (``_config.STREAM_MIN_BYTES``) are written
+#: with non-temporal (streaming) stores by the kernels that gain from it (the max
+#: pooling backward, Cython): no read-for-ownership of the result, but it ends up
+#: in memory instead of the cache.  Measured here (2 threads, 25.7 MB gradient,
+#: (8, 64, 112, 112)): max_pool2d_backward 2x2 1.10 -> 0.87 ms, 3x3/2 1.83 -> 1.62
+#: ms.  The forward kernels and the index scatter were measured slower when
+#: streamed, so they never do.
+STREAM_MIN_BYTES = _config.STREAM_MIN_BYTES
 #: Memory bandwidth one thread sustains on pooling (bytes/s, measured on the
 #: development machine: ~28 GB/s per core from L3); the plans' time estimate.
 BANDWIDTH_PER_THREAD = 27e9
@@ -301,12 +302,8 @@ def _p3(t, fill) -> tuple:
 
 
 def _empty(shape, dtype) -> np.ndarray:
-    """``np.empty``, on a 64-byte boundary when large: the rows of a streamed result
-    then fill whole cache lines when their width allows."""
-    dt = np.dtype(dtype)
-    if math.prod(shape) * dt.itemsize < STREAM_MIN_BYTES:
-        return np.empty(shape, dt)
-    return empty_aligned(shape, dt)
+    """``_alloc.empty_result`` at this module's streaming threshold."""
+    return empty_result(shape, dtype, STREAM_MIN_BYTES)
 
 
 def _planes(a: np.ndarray, dtype, nplanes: int, size) -> np.ndarray:

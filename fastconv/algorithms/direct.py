@@ -29,16 +29,9 @@ import os
 
 import numpy as np
 
-from .. import kernels
+from .. import _config, kernels
 from .._spec import pad3, to_3d
 from ..kernels import blockgeom
-
-#: Outputs of at least this many bytes leave the blocked kernel (Cython, output
-#: rows of whole vectors, result on 64-byte lines) with non-temporal stores
-#: rather than being read into the cache first (``dblock._blocked_rows``), on one
-#: thread: the ResNet stem (25.7 MB out) ran 11.4-11.7 ms streamed against
-#: 12.0-13.3 ms, but 6.3-6.5 against 6.1-6.2 ms on two threads (in one process).
-STREAM_MIN_BYTES = 4 << 20
 
 # ---------------------------------------------------------------------------
 # cost model, fitted to kernel timings on the development machine (AVX-512
@@ -425,8 +418,12 @@ def _forward_blocked(spec, plan, x, w, b, out, packed) -> None:
     kern = kernels.get(plan.backend, "dblock", name)
     args = (to_3d(x, nd), wp, bp, to_3d(out, nd), k3, s3, d3, pad3(spec.pad_before, nd, 0),
             spec.groups, chunk, stage, plan.threads)
+    # Outputs of at least _config.STREAM_MIN_BYTES leave the blocked kernel (Cython,
+    # rows of whole vectors, result on 64-byte lines) with non-temporal stores, on
+    # one thread: the ResNet stem (25.7 MB out) ran 11.4-11.7 ms streamed against
+    # 12.0-13.3 ms, but 6.3-6.5 against 6.1-6.2 ms on two threads (in one process).
     if (name == "conv_blocked" and plan.backend == "cython" and plan.threads == 1
-            and out.nbytes >= STREAM_MIN_BYTES):
-        kern(*args, True)  # a large output leaves with non-temporal stores
+            and out.nbytes >= _config.STREAM_MIN_BYTES):
+        kern(*args, True)
     else:
         kern(*args)

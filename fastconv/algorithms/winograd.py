@@ -34,6 +34,7 @@ of them, :data:`MAX_REL_ERROR` states the measured accuracy of each.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import math
 import os
@@ -348,18 +349,12 @@ def _stage_times(spec, m: int, threads: int, packed: bool = False) -> dict:
             "weight": t_w, "call": _T_CALL}
 
 
-_FUSED_KERNEL = []
-
-
+@functools.cache
 def _fused_kernel():
     """The Cython module when this build has the fused-weight mode, else None."""
-    if not _FUSED_KERNEL:
-        mod = None
-        if kernels.available("cython") and kernels.get("cython", "winograd",
-                                                       "fused_available")():
-            mod = importlib.import_module("fastconv.kernels.cython.winograd")
-        _FUSED_KERNEL.append(mod)
-    return _FUSED_KERNEL[0]
+    if kernels.available("cython") and kernels.get("cython", "winograd", "fused_available")():
+        return importlib.import_module("fastconv.kernels.cython.winograd")
+    return None
 
 
 def _fused_applies(spec, backend) -> bool:
@@ -372,19 +367,17 @@ def _fused_applies(spec, backend) -> bool:
     if (spec.nd != 2 or spec.groups != 1 or spec.dtype != np.float32
             or min(spec.in_channels, spec.out_channels) < 32):
         return False
-    F, NT = _geometry(spec, 4)
+    _, NT = _geometry(spec, 4)
+    if not 0 < NT <= _FUSED_MAX_TILES or _fused_kernel() is None:
+        return False
     # 32-bit gather/scatter offsets: the input as the kernel gets it (other padding
     # modes arrive padded), the output, one weight gather (16 output channels)
     big = max(spec.batch * spec.in_channels * math.prod(spec.padded_size),
               spec.batch * spec.out_channels * math.prod(spec.out_size),
               16 * 9 * spec.in_channels)
-    # scratch: the shared V, and per thread one job's weight panel and products
-    t16 = -(-NT // 16) * 16 + 16
-    lu = min(-(-spec.out_channels // 16) * 16, _FUSED_COB)
-    scratch = F * 4 * (spec.in_channels * t16
-                       + cpu_count() * (_FUSED_CIB * lu + lu * t16))
-    return (0 < NT <= _FUSED_MAX_TILES and big < 2**31 - 2**20
-            and scratch <= _config.WORKSPACE_LIMIT and _fused_kernel() is not None)
+    # scratch: the shared V, and per core one job's weight panel and products
+    vi, wi = _fused_kernel().fused_items(spec.in_channels, NT, _FUSED_COB, _FUSED_CIB)
+    return big < 2**31 - 2**20 and 4 * (vi + cpu_count() * wi) <= _config.WORKSPACE_LIMIT
 
 
 def _fused_times(spec, threads: int) -> dict:
@@ -556,7 +549,7 @@ def pack_weight(spec, plan, w) -> Packed:
     (1, 36)
     """
     w = np.ascontiguousarray(w, dtype=spec.dtype)
-    if plan.options.get("fused") and plan.backend == "cython":
+    if _runs_fused(plan):
         return None  # the fused mode transforms into L2 on every call: nothing to keep
     return Packed(_transform_weight(spec, plan, w, keep=True), plan.options["tile"], w.shape,
                   spec.dtype)
@@ -585,7 +578,7 @@ def forward(spec, plan, x, w, b, out, packed=None, *, _stages: int = 7) -> None:
         return
     nd = spec.nd
     m, tb, cob = plan.options["tile"], plan.options["tb"], plan.options["cob"]
-    if plan.options.get("fused") and plan.backend == "cython":
+    if _runs_fused(plan):
         _forward_fused(spec, plan, x, w, b, out)
         return
     if (
@@ -610,6 +603,11 @@ def forward(spec, plan, x, w, b, out, packed=None, *, _stages: int = 7) -> None:
     with blas_threads(1):
         kern(_as4(x, nd), U, b, spec.has_bias, _as4(out, nd), ph, pw, m, nd,
              spec.groups, tb, cob, work, iwork, n, _stages, shared)
+
+
+def _runs_fused(plan) -> bool:
+    """The plan runs the fused-weight mode (a Numba plan never does)."""
+    return bool(plan.options.get("fused")) and plan.backend == "cython"
 
 
 def _forward_fused(spec, plan, x, w, b, out) -> None:
