@@ -456,9 +456,10 @@ def _check_indices(indices, shape, name="indices"):
     return np.ascontiguousarray(idx, dtype=np.int64)
 
 
-def _scatter(be, src, idx, dst, accumulate, nt, name="indices"):
-    """Run the scatter kernel; indices outside the plane raise ``ValueError``."""
-    bad = _kernel(be, "scatter")(src, idx, dst, accumulate, nt)
+def _scatter(be, src, idx, dst, accumulate, nt, name="indices", band=None):
+    """Run the scatter kernel; indices outside the plane raise ``ValueError``.
+    ``band``: see :func:`_scatter_band`."""
+    bad = _kernel(be, "scatter")(src, idx, dst, accumulate, nt, band)
     if bad:
         S = dst.shape[1]
         raise ValueError(
@@ -467,6 +468,21 @@ def _scatter(be, src, idx, dst, accumulate, nt, name="indices"):
             f"({bad} out of range)"
         )
     return dst
+
+
+def _scatter_band(spec: PoolSpec) -> np.ndarray:
+    """For the scatter of max pooling's backward: per output row (the indices of one
+    ``(od, oh)``), the end of the flattened input plane that row's windows reach.
+    The kernel zeroes the gradient only that far before scattering the row, so the
+    zeroing stays just ahead of the scatter, in L1 (see the kernels'
+    ``_scatter_plane``).  Non-decreasing, at most the plane's size."""
+    D, H, W = _p3(spec.in_size, 1)
+    OD, OH, _ = _p3(spec.out_size, 1)
+    (kd, kh, _), (sd, sh, _), (dd, dh, _), (pd, ph, _) = _geom(spec)
+    last_d = np.clip(np.arange(OD) * sd - pd + (kd - 1) * dd, 0, D - 1)
+    last_h = np.clip(np.arange(OH) * sh - ph + (kh - 1) * dh, 0, H - 1)
+    band = ((last_d[:, None] * H + last_h[None, :]) * W + W).ravel()
+    return np.maximum.accumulate(band).astype(np.int64)
 
 
 @_memoised
@@ -484,7 +500,7 @@ def _plan_max_pool_backward(nd, x_shape, x_dtype, g_dtype, kernel_size, stride, 
         return _make_plan(op, ("scatter",), be, (nt, threads), nout * (gsz + 8) + nin * gsz,
                           nin * gsz, False,
                           _describe(spec, "max pooling backward from the indices"),
-                          spec, (gdt, grdt))
+                          spec, (gdt, grdt, _scatter_band(spec)))
     return _make_plan(op, ("max_pool_backward",), be, (nt, threads),
                       nin * spec.dtype.itemsize + (nout + nin) * gsz, nin * gsz, True,
                       _describe(spec, "max pooling backward, argmax recomputed"), spec,
@@ -507,7 +523,7 @@ def _max_pool_backward(nd, grad_output, x, kernel_size, stride, padding, dilatio
         gs = _planes(g, gdt, P, spec.out_size)
         gx = np.empty((P,) + _p3(spec.in_size, 1), gdt)
         _scatter(plan.backend, gs.reshape(P, -1), idx.reshape(P, -1), gx.reshape(P, -1),
-                 True, plan.threads)
+                 True, plan.threads, band=plan.args[2])
     else:
         gs = _planes(g, gdt, P, spec.out_size)
         xs = _planes(x, spec.dtype, P, spec.in_size)

@@ -779,6 +779,55 @@ def test_errors():
         fc.channel_max_pool(x, 0)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("nd, kw", [(1, dict(kernel_size=3, stride=2, padding=1)),
+                                    (2, dict(kernel_size=3, stride=2, padding=1)),
+                                    (2, dict(kernel_size=2, dilation=2, ceil_mode=True)),
+                                    (3, dict(kernel_size=(2, 3, 2), stride=(1, 2, 2)))])
+def test_max_backward_any_indices_equal_scatter(backend, nd, kw):
+    """The backward from indices zeroes the gradient just ahead of its scatter, row
+    band by row band (``pool._scatter_band``).  Indices the forward would never
+    give (other windows', earlier or later rows', repeated) must still land as a
+    plain in-order scatter puts them, and 1 and 2 threads agree bit for bit."""
+    rng = np.random.default_rng(nd)
+    x = rng.standard_normal((3, 2) + (9, 11, 10)[3 - nd:]).astype(np.float32)
+    y = F("max_pool", nd)(x, backend=backend, **kw)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    S = int(np.prod(x.shape[2:]))
+    idx = rng.integers(0, S, y.shape)
+    idx.reshape(6, -1)[1, :] = S - 1  # every window of a plane points at its last element
+    want = np.zeros((6, S), np.float32)
+    for p in range(6):
+        np.add.at(want[p], idx.reshape(6, -1)[p], g.reshape(6, -1)[p])
+    got = F("max_pool", nd, True)(g, x, indices=idx, backend=backend, **kw)
+    np.testing.assert_array_equal(got.reshape(6, S), want)
+    plan = fc.pool.last_plan()
+    two = np.empty((6, S), np.float32)  # the same band on 2 threads (the call's size gets 1)
+    fc.pool._kernel(backend, "scatter")(g.reshape(6, -1), idx.reshape(6, -1), two, True, 2,
+                                        plan.args[2])
+    np.testing.assert_array_equal(two, want)
+    # and the forward's own indices against the reference
+    y, idx = F("max_pool", nd)(x, return_indices=True, backend=backend, **kw)
+    gr = ref.max_pool_backward(g.astype(np.float64), x.astype(np.float64), **kw)
+    assert_close(F("max_pool", nd, True)(g, x, indices=idx, backend=backend, **kw), gr)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_scatter_band_is_checked(backend):
+    from fastconv.pool import _kernel
+
+    dst = np.empty((2, 6), np.float32)
+    src, idx = np.ones((2, 4), np.float32), np.zeros((2, 4), np.int64)
+    with pytest.raises(ValueError, match="band: 3 rows do not divide 4"):
+        _kernel(backend, "scatter")(src, idx, dst, True, 1, np.array([2, 4, 6]))
+    with pytest.raises(ValueError, match="band must be non-decreasing"):
+        _kernel(backend, "scatter")(src, idx, dst, True, 1, np.array([4, 2]))
+    with pytest.raises(ValueError, match="band must be non-decreasing"):
+        _kernel(backend, "scatter")(src, idx, dst, True, 1, np.array([2, 7]))
+    _kernel(backend, "scatter")(src, idx + 5, dst, True, 2, np.array([1, 1]))
+    np.testing.assert_array_equal(dst, [[0] * 5 + [4]] * 2)
+
+
 def test_public_names_have_docstrings_with_examples():
     from fastconv import pool
 

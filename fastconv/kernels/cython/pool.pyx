@@ -898,46 +898,90 @@ def max_pool_backward(const real[:, :, :, ::1] grad, const anyt[:, :, :, ::1] x,
 # scatter by indices (max pooling backward with indices, max_unpool)
 # ---------------------------------------------------------------------------
 cdef Py_ssize_t _scatter_plane(const anyt* s, const int64_t* ix, anyt* d, Py_ssize_t M,
-                               Py_ssize_t S, bint accumulate) noexcept nogil:
-    """``d[:S] = 0`` (memset: whole lines written without being read), then
-    ``d[ix[i]] (+)= s[i]`` in order, in the cache; returns the number of
-    out-of-range indices (skipped).  (Scattering into a cached buffer and
-    streaming it out, or zeroing the next plane in slices between slices of the
-    scatter, were measured no faster.)"""
-    cdef Py_ssize_t i, j, bad = 0
-    memset(d, 0, S * sizeof(anyt))
-    for i in range(M):
-        j = ix[i]
-        if j < 0 or j >= S:
-            bad = bad + 1
-        elif accumulate:
-            d[j] += s[i]
-        else:
-            d[j] = s[i]
+                               Py_ssize_t S, bint accumulate, const int64_t* band,
+                               Py_ssize_t R) noexcept nogil:
+    """``d[:S] = 0``, then ``d[ix[i]] (+)= s[i]`` in order; returns the number of
+    out-of-range indices (skipped).
+
+    ``R == 0``: the plane is zeroed first (memset: whole lines written without being
+    read).  ``R > 0`` (max pooling's backward, which knows its windows): the indices
+    are ``R`` rows of ``M // R`` (one per output row) and the zeroing runs just ahead
+    of the scatter: before row ``r`` the plane is zeroed up to ``band[r]``, the end
+    of the input that row's windows reach, so each line is zeroed and scattered into
+    while it is in L1 rather than written twice through the caches (25.7 MB of
+    gradient, 2 threads: 0.86 ms against 1.01-1.04 ms).  An index past the zeroed part
+    (the forward never gives one) zeroes the rest of the plane first, so the result
+    is the same for any indices.  (Scattering into a cached buffer and streaming it
+    out, or zeroing the next plane in slices between slices of the scatter, were
+    measured no faster.)"""
+    cdef Py_ssize_t i, r, e, j, z, nz, L, bad = 0
+    if R == 0:
+        memset(d, 0, S * sizeof(anyt))
+        z = S
+        R = 1
+        L = M
+    else:
+        z = 0
+        L = M // R
+    for r in range(R):
+        if band != NULL:
+            nz = band[r]
+            if nz > z:
+                memset(d + z, 0, (nz - z) * sizeof(anyt))
+                z = nz
+        e = r * L + L
+        for i in range(r * L, e):
+            j = ix[i]
+            if <size_t>j >= <size_t>z:
+                if j < 0 or j >= S:
+                    bad = bad + 1
+                    continue
+                memset(d + z, 0, (S - z) * sizeof(anyt))
+                z = S
+            if accumulate:
+                d[j] += s[i]
+            else:
+                d[j] = s[i]
+    if z < S:
+        memset(d + z, 0, (S - z) * sizeof(anyt))
     return bad
 
 
 cdef Py_ssize_t _scatter_part(const anyt* src, const int64_t* idx, anyt* dst, Py_ssize_t p0,
-                              Py_ssize_t p1, Py_ssize_t M, Py_ssize_t S,
-                              bint accumulate) noexcept nogil:
+                              Py_ssize_t p1, Py_ssize_t M, Py_ssize_t S, bint accumulate,
+                              const int64_t* band, Py_ssize_t R) noexcept nogil:
     cdef Py_ssize_t p, bad = 0
     for p in range(p0, p1):
-        bad += _scatter_plane(src + p * M, idx + p * M, dst + p * S, M, S, accumulate)
+        bad += _scatter_plane(src + p * M, idx + p * M, dst + p * S, M, S, accumulate, band,
+                              R)
     return bad
 
 
 def scatter(const anyt[:, ::1] src, const int64_t[:, ::1] idx, anyt[:, ::1] dst,
-            bint accumulate, int nthreads):
+            bint accumulate, int nthreads, const int64_t[::1] band=None):
     """Per plane ``p``: ``dst[p] = 0``, then ``dst[p, idx[p, i]] (+)= src[p, i]`` in order.
 
+    ``band`` (optional, one entry per row of indices, non-decreasing, at most
+    ``dst.shape[1]``): how far into the plane each row's indices normally reach;
+    the zeroing then keeps just ahead of the scatter (see ``_scatter_plane``).
     Returns the number of indices outside ``[0, dst.shape[1])`` (those are skipped).
     """
     cdef Py_ssize_t P = dst.shape[0], S = dst.shape[1], M = src.shape[1], t, bad = 0
+    cdef Py_ssize_t R = 0
+    cdef const int64_t* bp = NULL
     if dst.size == 0:
         return 0
     if M == 0:
         dst[:, :] = 0
         return 0
+    if band is not None and band.shape[0] > 0:
+        R = band.shape[0]
+        if M % R:
+            raise ValueError(f"band: {R} rows do not divide {M} indices per plane")
+        for t in range(R):
+            if band[t] < 0 or band[t] > S or (t and band[t] < band[t - 1]):
+                raise ValueError(f"band must be non-decreasing within [0, {S}]")
+        bp = &band[0]
     cdef const anyt* sp = &src[0, 0]
     cdef const int64_t* ip = &idx[0, 0]
     cdef anyt* dp = &dst[0, 0]
@@ -945,9 +989,9 @@ def scatter(const anyt[:, ::1] src, const int64_t[:, ::1] idx, anyt[:, ::1] dst,
         if nthreads > 1:
             for t in prange(nthreads, schedule="static", num_threads=nthreads):
                 bad += _scatter_part(sp, ip, dp, P * t // nthreads, P * (t + 1) // nthreads, M,
-                                     S, accumulate)
+                                     S, accumulate, bp, R)
         else:
-            bad = _scatter_part(sp, ip, dp, 0, P, M, S, accumulate)
+            bad = _scatter_part(sp, ip, dp, 0, P, M, S, accumulate, bp, R)
     return bad
 
 

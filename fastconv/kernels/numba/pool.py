@@ -401,53 +401,86 @@ def max_pool_backward(g, x, gx, kernel, stride, dilation, padb, nthreads, stream
 # scatter by indices (max pooling backward with indices, max_unpool)
 # ---------------------------------------------------------------------------
 @njit(**_OPTS)
-def _scatter_plane(src, idx, dst, p, accumulate):
+def _scatter_plane(src, idx, dst, p, accumulate, band):
+    """As the Cython kernel's ``_scatter_plane``: with a ``band`` (one entry per row
+    of indices) the zeroing runs just ahead of the scatter; an index past the zeroed
+    part zeroes the rest of the plane first, so the result is the same for any
+    indices."""
     d = dst[p]
     s = src[p]
     ix = idx[p]
     S = d.shape[0]
+    R = band.shape[0]
     nbad = 0
-    for i in range(S):
+    z = 0
+    if R == 0:
+        for i in range(S):
+            d[i] = 0
+        z = S
+        R = 1
+    L = s.shape[0] // R
+    for r in range(R):
+        if band.shape[0] > 0 and band[r] > z:
+            for i in range(z, band[r]):
+                d[i] = 0
+            z = band[r]
+        for i in range(r * L, r * L + L):
+            j = ix[i]
+            if j < 0 or j >= S:
+                nbad += 1
+                continue
+            if j >= z:
+                for t in range(z, S):
+                    d[t] = 0
+                z = S
+            if accumulate:
+                d[j] += s[i]
+            else:
+                d[j] = s[i]
+    for i in range(z, S):
         d[i] = 0
-    for i in range(s.shape[0]):
-        j = ix[i]
-        if j < 0 or j >= S:
-            nbad += 1
-        elif accumulate:
-            d[j] += s[i]
-        else:
-            d[j] = s[i]
     return nbad
 
 
 @njit(**_OPTS)
-def _scatter_serial(src, idx, dst, accumulate):
+def _scatter_serial(src, idx, dst, accumulate, band):
     total = 0
     for p in range(dst.shape[0]):
-        total += _scatter_plane(src, idx, dst, p, accumulate)
+        total += _scatter_plane(src, idx, dst, p, accumulate, band)
     return total
 
 
 @njit(parallel=True, **_OPTS)
-def _scatter_parallel(src, idx, dst, accumulate):
+def _scatter_parallel(src, idx, dst, accumulate, band):
     total = 0
     for p in prange(dst.shape[0]):
-        total += _scatter_plane(src, idx, dst, p, accumulate)
+        total += _scatter_plane(src, idx, dst, p, accumulate, band)
     return total
 
 
-def scatter(src, idx, dst, accumulate, nthreads):
+_NO_BAND = np.zeros(0, np.int64)
+
+
+def scatter(src, idx, dst, accumulate, nthreads, band=None):
     """Per plane ``p``: ``dst[p] = 0``, then ``dst[p, idx[p, i]] (+)= src[p, i]`` in order.
 
-    ``src``/``idx`` are ``(P, M)``, ``dst`` is ``(P, S)``.  Returns the number of
-    indices outside ``[0, S)`` (those are skipped; the caller raises).
+    ``src``/``idx`` are ``(P, M)``, ``dst`` is ``(P, S)``; ``band`` as in the Cython
+    kernel (one non-decreasing entry per row of indices, at most ``S``).  Returns the
+    number of indices outside ``[0, S)`` (those are skipped; the caller raises).
     """
     if dst.size == 0:
         return 0
+    band = _NO_BAND if band is None else band
+    if band.shape[0] and src.shape[1] % band.shape[0]:
+        raise ValueError(f"band: {band.shape[0]} rows do not divide {src.shape[1]} indices "
+                         "per plane")
+    if band.shape[0] and (band[0] < 0 or band[-1] > dst.shape[1]
+                          or np.any(np.diff(band) < 0)):
+        raise ValueError(f"band must be non-decreasing within [0, {dst.shape[1]}]")
     if nthreads > 1:
         numba_threads(nthreads)
-        return int(_scatter_parallel(src, idx, dst, bool(accumulate)))
-    return int(_scatter_serial(src, idx, dst, bool(accumulate)))
+        return int(_scatter_parallel(src, idx, dst, bool(accumulate), band))
+    return int(_scatter_serial(src, idx, dst, bool(accumulate), band))
 
 
 # ---------------------------------------------------------------------------
