@@ -226,6 +226,50 @@ def test_fft_memory_is_bounded_by_tiles():
     assert peak < y.nbytes + plan.workspace_bytes * 1.25, (peak, plan.workspace_bytes)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("xs, ws, kw", [
+    ((5, 24, 13, 13), (96, 24, 3, 3), dict(stride=2, padding=1)),   # ResNet-style 3x3/2
+    ((3, 64, 6, 5), (160, 64, 1, 1), dict(stride=2)),               # 1x1 stride 2
+    ((2, 8, 5, 6, 7), (120, 8, 3, 2, 3), dict(stride=(1, 2, 1), padding=1, dilation=(2, 1, 1))),
+    ((4, 40, 9, 9), (70, 40, 5, 5), dict(stride=3, padding=2)),     # stride 3, 5x5
+])
+def test_im2col_batched_mode(monkeypatch, backend, xs, ws, kw):
+    """Deep layers on small planes: one GEMM over the columns of a chunk of images
+    (``options["batched"]``, see algorithms/im2col.py).  Against the reference, with
+    and without bias, for 1, 2 and 3 threads bit for bit, and chunked into fewer
+    images per GEMM by a small workspace.
+    (Small shapes: the weight-size floor of the mode is lowered for the test.)"""
+    from fastconv import _config
+    from fastconv.algorithms import im2col
+
+    monkeypatch.setattr(im2col, "BATCH_MIN_W", 1)
+    fc.plan._cache.clear()
+    rs = np.random.default_rng(len(xs) + ws[0])
+    x = rs.standard_normal(xs).astype(np.float32)
+    w = rs.standard_normal(ws).astype(np.float32)
+    b = rs.standard_normal(ws[0]).astype(np.float32)
+    conv = CONV[len(xs) - 2]
+    plan = fc.plan_conv(xs, ws, algorithm="im2col", **kw)
+    assert plan.options["batched"] == xs[0], plan.options
+    want = ref.conv(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), **kw)
+    res = {}
+    for t in (1, 2, 3):
+        with fc.num_threads(t):
+            res[t] = conv(x, w, b, algorithm="im2col", backend=backend, **kw)
+    assert_close(res[1], want)
+    np.testing.assert_array_equal(res[1], res[2])
+    np.testing.assert_array_equal(res[1], res[3])
+    nob = conv(x, w, algorithm="im2col", backend=backend, **kw)
+    assert_close(nob, want - b.reshape((-1,) + (1,) * (len(xs) - 2)))
+    # two images per chunk (a smaller workspace)
+    per_image = (w[0].size + ws[0]) * int(np.prod(res[1].shape[2:])) * 4
+    monkeypatch.setattr(_config, "WORKSPACE_LIMIT", 2 * per_image)
+    fc.plan._cache.clear()
+    assert fc.plan_conv(xs, ws, algorithm="im2col", **kw).options["batched"] == 2
+    assert_close(conv(x, w, b, algorithm="im2col", backend=backend, **kw), want)
+    fc.plan._cache.clear()
+
+
 @pytest.mark.parametrize("algorithm", ["im2col", "fft", "separable"])
 def test_bit_identical_across_threads(algorithm):
     x = rng.standard_normal((2, 8, 40, 40)).astype(np.float32)

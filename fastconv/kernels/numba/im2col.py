@@ -104,3 +104,59 @@ def conv_im2col(x, w2, b, has_bias, out, kernel, stride, dilation, pad, groups, 
     else:
         _serial(*args)
     return out
+
+
+
+@njit(cache=True)
+def _batched_range(x, w2, res, c0, c1, kernel, stride, dil, pad, OH, OW, P):
+    """Columns ``[c0, c1)`` of ``res``: pack them (private panel), one ``np.dot``."""
+    K = w2.shape[1]
+    cols = np.empty((K, c1 - c0), x.dtype)
+    n = c0 // P
+    while n * P < c1:
+        q0 = max(c0 - n * P, 0)
+        q1 = min(P, c1 - n * P)
+        j0 = n * P + q0 - c0
+        _pack(x[n], cols[:, j0:j0 + q1 - q0], q0, q1 - q0, kernel, stride, dil, pad, OH, OW)
+        n += 1
+    res[:, c0:c1] = np.dot(w2, cols)
+
+
+@njit(cache=True)
+def _batched_serial(x, w2, res, chunk, kernel, stride, dil, pad, OH, OW, P):
+    NP = x.shape[0] * P
+    for t in range((NP + chunk - 1) // chunk):
+        c0 = t * chunk
+        _batched_range(x, w2, res, c0, min(c0 + chunk, NP), kernel, stride, dil, pad, OH, OW,
+                       P)
+
+
+@njit(cache=True, parallel=True)
+def _batched_parallel(x, w2, res, chunk, kernel, stride, dil, pad, OH, OW, P):
+    NP = x.shape[0] * P
+    for t in prange((NP + chunk - 1) // chunk):
+        c0 = t * chunk
+        _batched_range(x, w2, res, c0, min(c0 + chunk, NP), kernel, stride, dil, pad, OH, OW,
+                       P)
+
+
+def conv_batched(x, w2, cols, res, out_size, kernel, stride, dilation, pad, chunk, nthreads):
+    """Same contract as the Cython kernel (``cols`` unused: panels are per thread)."""
+    N = x.shape[0]
+    OD, OH, OW = out_size
+    P = OD * OH * OW
+    NP = N * P
+    M, K = w2.shape
+    if res.shape[0] != M or res.shape[1] < NP or K != x.shape[1] * int(np.prod(kernel)):
+        raise ValueError(f"conv_batched: res must be ({M}, >= {NP})")
+    if NP == 0 or M == 0:
+        return
+    if chunk < 1:
+        raise ValueError(f"conv_batched: chunk must be >= 1, got {chunk}")
+    args = (x, w2, res, int(chunk), tuple(kernel), tuple(stride), tuple(dilation), tuple(pad),
+            OH, OW, P)
+    if nthreads > 1:
+        numba_threads(nthreads)
+        _batched_parallel(*args)
+    else:
+        _batched_serial(*args)
