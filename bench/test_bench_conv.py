@@ -121,6 +121,14 @@ CASES = [
          in_suite=False),
     Case("audio1d_k101", (1, 1, 16000), (1, 1, 101), padding=50, quick=True),
     Case("conv3d_16to32_32", (1, 16, 32, 32, 32), (32, 16, 3, 3, 3), padding=1),
+    # ResNet's downsampling 3x3 stride-2 layers (where fastconv still loses: README
+    # "Where we lose"); extra cases, outside the suite.
+    Case("resnet3x3s2_56", (8, 64, 56, 56), (128, 64, 3, 3), stride=2, padding=1,
+         in_suite=False),
+    Case("resnet3x3s2_28", (8, 128, 28, 28), (256, 128, 3, 3), stride=2, padding=1,
+         in_suite=False),
+    Case("resnet3x3s2_14", (8, 256, 14, 14), (512, 256, 3, 3), stride=2, padding=1,
+         in_suite=False),
 ]
 CASE_BY_NAME = {c.name: c for c in CASES}
 
