@@ -481,8 +481,10 @@ def _scatter_band(spec: PoolSpec) -> np.ndarray:
     (kd, kh, _), (sd, sh, _), (dd, dh, _), (pd, ph, _) = _geom(spec)
     last_d = np.clip(np.arange(OD) * sd - pd + (kd - 1) * dd, 0, D - 1)
     last_h = np.clip(np.arange(OH) * sh - ph + (kh - 1) * dh, 0, H - 1)
-    band = ((last_d[:, None] * H + last_h[None, :]) * W + W).ravel()
-    return np.maximum.accumulate(band).astype(np.int64)
+    band = np.maximum.accumulate(((last_d[:, None] * H + last_h[None, :]) * W + W).ravel())
+    band = band.astype(np.int64)
+    band.flags.writeable = False  # lives in a memoised plan
+    return band
 
 
 @_memoised

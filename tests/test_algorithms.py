@@ -232,6 +232,7 @@ def test_fft_memory_is_bounded_by_tiles():
     ((3, 64, 6, 5), (160, 64, 1, 1), dict(stride=2)),               # 1x1 stride 2
     ((2, 8, 5, 6, 7), (120, 8, 3, 2, 3), dict(stride=(1, 2, 1), padding=1, dilation=(2, 1, 1))),
     ((4, 40, 9, 9), (70, 40, 5, 5), dict(stride=3, padding=2)),     # stride 3, 5x5
+    ((2, 3, 9, 70), (5, 3, 3, 3), dict(stride=2, padding=1)),       # stride-2 rows of 35
 ])
 def test_im2col_batched_mode(monkeypatch, backend, xs, ws, kw):
     """Deep layers on small planes: one GEMM over the columns of a chunk of images

@@ -186,8 +186,8 @@ def conv_im2col(
                       out_blk, <int>ldo, <int>cog, <int>width, <int>K)
             else:
                 if stage != 2:
-                    _pack(xp + (n * C + g * cig) * D * H * W, cols, p0, width, width, cig, D, H, W,
-                          KD, KH, KW, OH, OW, sd, sh, sw, dd, dh, dw, pd, ph, pw)
+                    _pack(xp + (n * C + g * cig) * D * H * W, cols, p0, width, width, cig, D, H,
+                          W, KD, KH, KW, OH, OW, sd, sh, sw, dd, dh, dw, pd, ph, pw)
                 if stage != 1:
                     _gemm(wp + g * cog * K, <int>K, cols, <int>width, out_blk, <int>ldo,
                           <int>cog, <int>width, <int>K)
@@ -203,7 +203,6 @@ def conv_im2col(
                             orow[j] = orow[j] + bias
 
 
-
 def conv_batched(const real[:, :, :, :, ::1] x, const real[:, ::1] w2, real[:, ::1] cols,
                  real[:, ::1] res, out_size, kernel, stride, dilation, pad, Py_ssize_t chunk,
                  int nthreads):
@@ -213,8 +212,8 @@ def conv_batched(const real[:, :, :, :, ::1] x, const real[:, ::1] w2, real[:, :
     The ``N * P`` columns are cut into ranges of ``chunk``; a job packs its range of
     the im2col matrix ``cols (K, >= N * P)`` and multiplies it with single-threaded
     BLAS into the same columns of ``res (C_out, >= N * P)``: one thread pool, one
-    weight packing per job.  ``chunk`` must not follow the thread count: BLAS sums a column in an
-    order that depends on the GEMM's width (its small-matrix kernels)."""
+    weight packing per job.  ``chunk`` must not follow the thread count: BLAS sums a
+    column in an order that depends on the GEMM's width (its small-matrix kernels)."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], D = x.shape[2], H = x.shape[3]
     cdef Py_ssize_t W = x.shape[4]
     cdef Py_ssize_t OD = out_size[0], OH = out_size[1], OW = out_size[2]
