@@ -470,17 +470,20 @@ def _scatter(be, src, idx, dst, accumulate, nt, name="indices", band=None):
     return dst
 
 
-def _scatter_band(spec: PoolSpec) -> np.ndarray:
+def _scatter_band(spec: PoolSpec) -> np.ndarray | None:
     """For the scatter of max pooling's backward: per output row (the indices of one
     ``(od, oh)``), the end of the flattened input plane that row's windows reach.
     The kernel zeroes the gradient only that far before scattering the row, so the
     zeroing stays just ahead of the scatter, in L1 (see the kernels'
-    ``_scatter_plane``).  Non-decreasing, at most the plane's size."""
+    ``_scatter_plane``).  Non-decreasing, at most the plane's size; None when the
+    indices are one row (1-D: the whole plane is zeroed first anyway)."""
     D, H, W = _p3(spec.in_size, 1)
     OD, OH, _ = _p3(spec.out_size, 1)
     (kd, kh, _), (sd, sh, _), (dd, dh, _), (pd, ph, _) = _geom(spec)
     last_d = np.clip(np.arange(OD) * sd - pd + (kd - 1) * dd, 0, D - 1)
     last_h = np.clip(np.arange(OH) * sh - ph + (kh - 1) * dh, 0, H - 1)
+    if OD * OH == 1:
+        return None
     band = np.maximum.accumulate(((last_d[:, None] * H + last_h[None, :]) * W + W).ravel())
     band = band.astype(np.int64)
     band.flags.writeable = False  # lives in a memoised plan

@@ -802,7 +802,7 @@ def test_max_backward_any_indices_equal_scatter(backend, nd, kw):
     got = F("max_pool", nd, True)(g, x, indices=idx, backend=backend, **kw)
     np.testing.assert_array_equal(got.reshape(6, S), want)
     plan = fc.pool.last_plan()
-    two = np.empty((6, S), np.float32)  # the same band on 2 threads (the call's size gets 1)
+    two = np.full((6, S), np.nan, np.float32)  # the same band on 2 threads (the call gets 1)
     fc.pool._kernel(backend, "scatter")(g.reshape(6, -1), idx.reshape(6, -1), two, True, 2,
                                         plan.args[2])
     np.testing.assert_array_equal(two, want)
@@ -816,16 +816,24 @@ def test_max_backward_any_indices_equal_scatter(backend, nd, kw):
 def test_scatter_band_is_checked(backend):
     from fastconv.pool import _kernel
 
-    dst = np.empty((2, 6), np.float32)
+    dst = np.full((2, 6), np.nan, np.float32)
     src, idx = np.ones((2, 4), np.float32), np.zeros((2, 4), np.int64)
+    scatter = _kernel(backend, "scatter")
     with pytest.raises(ValueError, match="band: 3 rows do not divide 4"):
-        _kernel(backend, "scatter")(src, idx, dst, True, 1, np.array([2, 4, 6]))
+        scatter(src, idx, dst, True, 1, np.array([2, 4, 6], np.int64))
     with pytest.raises(ValueError, match="band must be non-decreasing"):
-        _kernel(backend, "scatter")(src, idx, dst, True, 1, np.array([4, 2]))
+        scatter(src, idx, dst, True, 1, np.array([4, 2], np.int64))
     with pytest.raises(ValueError, match="band must be non-decreasing"):
-        _kernel(backend, "scatter")(src, idx, dst, True, 1, np.array([2, 7]))
-    _kernel(backend, "scatter")(src, idx + 5, dst, True, 2, np.array([1, 1]))
+        scatter(src, idx, dst, True, 1, np.array([2, 7], np.int64))
+    scatter(src, idx + 5, dst, True, 2, np.array([1, 1], np.int64))
     np.testing.assert_array_equal(dst, [[0] * 5 + [4]] * 2)
+    # out-of-range indices among in-range ones, before and past the band: counted
+    # and skipped, the rest scattered as without a band
+    bad = np.array([[-1, 2, 6, 4], [5, 9, 0, -7]], np.int64)
+    for band in (None, np.array([1, 3], np.int64)):
+        dst[...] = np.nan
+        assert scatter(src, bad, dst, True, 2, band) == 4
+        np.testing.assert_array_equal(dst, [[0, 0, 1, 0, 1, 0], [1, 0, 0, 0, 0, 1]])
 
 
 def test_public_names_have_docstrings_with_examples():

@@ -5,21 +5,25 @@ split into (batch, group, block of output positions) units; each thread packs
 its block into a private, L2-sized panel and calls single-threaded BLAS, so
 one thread pool (OpenMP / Numba) runs the whole call and the scratch memory is
 bounded: ``threads x (K + C_out/groups) x pb`` items, never the full im2col
-matrix (a 1x1x4000x4000 image with a 15x15 kernel runs in a few MiB).
+matrix (a 1x1x4000x4000 image with a 15x15 kernel runs in a few MiB; batched
+mode, below, holds the columns of at least two images, within ``WORKSPACE_LIMIT``).
 1x1 stride-1 unpadded convolutions skip packing and multiply ``x`` in place.
 
-Batched mode (``options["batched"]`` = images per GEMM): deep layers on small
-planes (<= ``BATCH_MAX_P`` output positions, a weight matrix of >= ``BATCH_MIN_W``
-items, one group; not the in-place 1x1 layers, where it measured slower: 256->256
-on 14x14, 2.0 against 0.75 ms).  Per-image GEMMs are narrow there (7x7 outputs: 49 columns)
-and each call re-packs the whole weight (ResNet's 256->512 stride-2 on 14x14:
-4.7 MB packed 8 times for 8 GEMMs of 115 MFLOP).  Instead the im2col matrix of
-a chunk of images (``(K, images x P)``, within ``WORKSPACE_LIMIT``) is cut into
-one column range per core; each job packs its range and runs one single-threaded
-GEMM on it (one weight packing per core), then the result is laid out into ``out``
-with the bias.  The ranges follow the machine's core count, never the thread
-count: BLAS's sums depend on the GEMM's width, and results must not depend on
-threads (tested).
+Batched mode (``options["batched"]`` = images per chunk, ``options["batch_cols"]``
+= columns per job): deep layers on small planes (<= ``BATCH_MAX_P`` output
+positions, a weight matrix of >= ``BATCH_MIN_W`` items, one group, a batch of at
+least 2 images of which 2 fit ``WORKSPACE_LIMIT``; not the in-place 1x1 layers,
+where it measured slower: 256->256 on 14x14, 2.0 against 0.75 ms).  Per-image
+GEMMs are narrow there (7x7 outputs: 49 columns) and each call re-packs the whole
+weight (ResNet's 256->512 stride-2 on 14x14: 4.7 MB packed 8 times for 8 GEMMs of
+115 MFLOP).  Instead the im2col matrix of a chunk of images (``(K, images x P)``,
+within ``WORKSPACE_LIMIT``) is cut into one column range per core (at least
+``BATCH_MIN_COLS`` columns); each job packs its range and runs one single-threaded
+GEMM on it (one weight packing per job), then the result is laid out into ``out``
+with the bias.  The ranges are fixed by
+the plan (the machine's core count when planned), never by the thread count:
+BLAS's sums depend on the GEMM's width, and results must not depend on threads
+(tested).
 """
 
 from __future__ import annotations
@@ -48,6 +52,10 @@ GEMM_RATE_BATCHED = {4: 150e9, 8: 75e9}
 BATCH_MAX_P = 256
 #: ... and weight matrices of at least this many items (smaller ones re-pack cheaply)
 BATCH_MIN_W = 1 << 16
+#: fewest columns per batched job (each job packs the whole weight once)
+BATCH_MIN_COLS = 128
+#: BLAS packing of a GEMM's weight operand (bytes/s, one thread)
+WEIGHT_PACK_BYTES_PER_S = 12e9
 
 
 def _is_1x1(spec) -> bool:
@@ -74,11 +82,17 @@ def options(spec, threads: int) -> dict:
     while jobs < 8 and pb > 64:
         pb //= 2
         jobs = spec.batch * spec.groups * -(-P // pb)
-    return {"pb": int(min(pb, P)), "direct_1x1": _is_1x1(spec), "batched": _batched(spec)}
+    nb = _batched(spec)
+    opts = {"pb": int(min(pb, P)), "direct_1x1": _is_1x1(spec), "batched": nb}
+    if nb:
+        # columns per job: one job per core, never a function of the thread count
+        per_core = -(-nb * P // max(cpu_count(), 1))
+        opts["batch_cols"] = int(max(BATCH_MIN_COLS, -(-per_core // 16) * 16))
+    return opts
 
 
 def _batched(spec) -> int:
-    """Images per GEMM in batched mode (see the module docstring), 0 when it does
+    """Images per chunk in batched mode (see the module docstring), 0 when it does
     not apply.  A function of the case alone, never of the thread count."""
     K = spec.in_per_group * spec.taps
     P = math.prod(spec.out_size)
@@ -86,7 +100,8 @@ def _batched(spec) -> int:
             or spec.out_channels * K < BATCH_MIN_W):
         return 0
     per_image = (K + spec.out_channels) * P * spec.dtype.itemsize
-    return int(max(1, min(spec.batch, _config.WORKSPACE_LIMIT // per_image)))
+    fit = _config.WORKSPACE_LIMIT // per_image
+    return int(min(spec.batch, fit)) if fit >= 2 else 0
 
 
 def estimate(spec, threads: int) -> tuple[float, int]:
@@ -117,7 +132,10 @@ def estimate(spec, threads: int) -> tuple[float, int]:
         rate = GEMM_RATE_BATCHED[item] * max(eff, 0.05) * threads
         pack = spec.batch * K * P * item / PACK_BYTES_PER_S / threads
         layout = 2 * spec.batch * M * P * item / PACK_BYTES_PER_S
-        return spec.flops / rate + pack + layout + 30e-6 * -(-spec.batch // nb), ws
+        # every job packs the whole weight for its GEMM
+        jobs = -(-spec.batch // nb) * -(-nb * P // opt["batch_cols"])
+        wpack = jobs * M * K * item / WEIGHT_PACK_BYTES_PER_S / threads
+        return spec.flops / rate + pack + layout + wpack + 30e-6 * -(-spec.batch // nb), ws
     return spec.flops / rate + pack + 20e-6, ws
 
 
@@ -153,18 +171,17 @@ def _forward_batched(spec, plan, x, w, b, out) -> None:
     nb = plan.options["batched"]
     x3 = to_3d(x, nd)
     o3 = out.reshape(N, M, P)
-    cols = np.empty((K, nb * P), spec.dtype)
+    # the Numba kernel packs into per-job panels of its own: no shared buffer
+    cols = np.empty((K, nb * P if plan.backend == "cython" else 0), spec.dtype)
     res = np.empty((M, nb * P), spec.dtype)
     kern = kernels.get(plan.backend, "im2col", "conv_batched")
     geo = (pad3(spec.out_size, nd, 1), pad3(spec.kernel, nd, 1), pad3(spec.stride, nd, 1),
            pad3(spec.dilation, nd, 1), pad3(spec.pad_before, nd, 0))
     for n0 in range(0, N, nb):
         n = min(nb, N - n0)
-        # columns per job: one job per core, never a function of the thread count
-        per_core = -(-n * P // max(cpu_count(), 1))
-        chunk = -(-per_core // 16) * 16
         with blas_threads(1):
-            kern(x3[n0:n0 + n], w2, cols, res, *geo, chunk, plan.threads)
+            kern(x3[n0:n0 + n], w2, cols, res, *geo, plan.options["batch_cols"],
+                 plan.threads)
         res3 = res[:, :n * P].reshape(M, n, P).transpose(1, 0, 2)
         if spec.has_bias:
             np.add(res3, b[:, None], out=o3[n0:n0 + n])

@@ -106,7 +106,6 @@ def conv_im2col(x, w2, b, has_bias, out, kernel, stride, dilation, pad, groups, 
     return out
 
 
-
 @njit(cache=True)
 def _batched_range(x, w2, res, c0, c1, kernel, stride, dil, pad, OH, OW, P):
     """Columns ``[c0, c1)`` of ``res``: pack them (private panel), one ``np.dot``."""
@@ -141,13 +140,17 @@ def _batched_parallel(x, w2, res, chunk, kernel, stride, dil, pad, OH, OW, P):
 
 
 def conv_batched(x, w2, cols, res, out_size, kernel, stride, dilation, pad, chunk, nthreads):
-    """Same contract as the Cython kernel (``cols`` unused: panels are per thread)."""
+    """Same contract as the Cython kernel (``cols`` unused: each job packs into a
+    panel of its own, K x ``chunk``, and ``np.dot`` writes a C_out x ``chunk`` one)."""
     N = x.shape[0]
     OD, OH, OW = out_size
     P = OD * OH * OW
     NP = N * P
     M, K = w2.shape
-    if res.shape[0] != M or res.shape[1] < NP or K != x.shape[1] * int(np.prod(kernel)):
+    if K != x.shape[1] * int(np.prod(kernel)):
+        raise ValueError(f"conv_batched: the weight has {K} columns, the input's "
+                         f"channels x taps are {x.shape[1] * int(np.prod(kernel))}")
+    if res.shape[0] != M or res.shape[1] < NP:
         raise ValueError(f"conv_batched: res must be ({M}, >= {NP})")
     if NP == 0 or M == 0:
         return
