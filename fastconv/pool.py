@@ -479,11 +479,11 @@ def _scatter_band(spec: PoolSpec) -> np.ndarray | None:
     indices are one row (1-D: the whole plane is zeroed first anyway)."""
     D, H, W = _p3(spec.in_size, 1)
     OD, OH, _ = _p3(spec.out_size, 1)
+    if OD * OH == 1:
+        return None
     (kd, kh, _), (sd, sh, _), (dd, dh, _), (pd, ph, _) = _geom(spec)
     last_d = np.clip(np.arange(OD) * sd - pd + (kd - 1) * dd, 0, D - 1)
     last_h = np.clip(np.arange(OH) * sh - ph + (kh - 1) * dh, 0, H - 1)
-    if OD * OH == 1:
-        return None
     band = np.maximum.accumulate(((last_d[:, None] * H + last_h[None, :]) * W + W).ravel())
     band = band.astype(np.int64)
     band.flags.writeable = False  # lives in a memoised plan

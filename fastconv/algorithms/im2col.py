@@ -20,10 +20,9 @@ weight (ResNet's 256->512 stride-2 on 14x14: 4.7 MB packed 8 times for 8 GEMMs o
 within ``WORKSPACE_LIMIT``) is cut into one column range per core (at least
 ``BATCH_MIN_COLS`` columns); each job packs its range and runs one single-threaded
 GEMM on it (one weight packing per job), then the result is laid out into ``out``
-with the bias.  The ranges are fixed by
-the plan (the machine's core count when planned), never by the thread count:
-BLAS's sums depend on the GEMM's width, and results must not depend on threads
-(tested).
+with the bias.  The ranges are fixed by the plan (the machine's core count when
+planned), never by the thread count: BLAS's sums depend on the GEMM's width, and
+results must not depend on threads (tested).
 """
 
 from __future__ import annotations
