@@ -548,9 +548,9 @@ def pack_weight(spec, plan, w) -> Packed:
     >>> winograd.pack_weight(plan.spec, plan, w).U.shape[:2]
     (1, 36)
     """
-    w = np.ascontiguousarray(w, dtype=spec.dtype)
     if _runs_fused(plan):
         return None  # the fused mode transforms into L2 on every call: nothing to keep
+    w = np.ascontiguousarray(w, dtype=spec.dtype)
     return Packed(_transform_weight(spec, plan, w, keep=True), plan.options["tile"], w.shape,
                   spec.dtype)
 

@@ -903,32 +903,28 @@ cdef Py_ssize_t _scatter_plane(const anyt* s, const int64_t* ix, anyt* d, Py_ssi
     """``d[:S] = 0``, then ``d[ix[i]] (+)= s[i]`` in order; returns the number of
     out-of-range indices (skipped).
 
-    ``R == 0``: the plane is zeroed first (memset: whole lines written without being
-    read).  ``R > 0`` (max pooling's backward, which knows its windows): the indices
-    are ``R`` rows of ``M // R`` (one per output row) and the zeroing runs just ahead
-    of the scatter: before row ``r`` the plane is zeroed up to ``band[r]``, the end
-    of the input that row's windows reach, so each line is zeroed and scattered into
-    while it is in L1 rather than written twice through the caches (25.7 MB of
-    gradient, 2 threads: 0.86 ms against 1.01-1.04 ms).  An index past the zeroed part
-    (the forward never gives one) zeroes the rest of the plane first, so the result
-    is the same for any indices.  (Scattering into a cached buffer and streaming it
+    ``R == 0`` (no band): one row whose band is the whole plane, i.e. the plane is
+    zeroed first (memset: whole lines written without being read).  ``R > 0`` (max
+    pooling's backward, which knows its windows): the indices are ``R`` rows of
+    ``M // R`` (one per output row) and the zeroing runs just ahead of the scatter:
+    before row ``r`` the plane is zeroed up to ``band[r]``, the end of the input that
+    row's windows reach, so each line is zeroed and scattered into while it is in L1
+    rather than written twice through the caches (25.7 MB of gradient, 2 threads:
+    0.86 ms against 1.01-1.04 ms).  An index past the zeroed part (the forward never
+    gives one) zeroes the rest of the plane first, so the result is the same for any
+    indices.  (Scattering into a cached buffer and streaming it
     out, or zeroing the next plane in slices between slices of the scatter, were
     measured no faster.)"""
-    cdef Py_ssize_t i, r, e, j, z, nz, L, bad = 0
+    cdef Py_ssize_t i, r, e, j, z = 0, L, bad = 0
+    cdef int64_t whole = S
     if R == 0:
-        memset(d, 0, S * sizeof(anyt))
-        z = S
+        band = &whole
         R = 1
-        L = M
-    else:
-        z = 0
-        L = M // R
+    L = M // R
     for r in range(R):
-        if band != NULL:
-            nz = band[r]
-            if nz > z:
-                memset(d + z, 0, (nz - z) * sizeof(anyt))
-                z = nz
+        if band[r] > z:
+            memset(d + z, 0, (band[r] - z) * sizeof(anyt))
+            z = band[r]
         e = r * L + L
         for i in range(r * L, e):
             j = ix[i]

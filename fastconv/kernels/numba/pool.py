@@ -410,20 +410,16 @@ def _scatter_plane(src, idx, dst, p, accumulate, band):
     s = src[p]
     ix = idx[p]
     S = d.shape[0]
-    R = band.shape[0]
+    R = max(band.shape[0], 1)  # no band: one row reaching the whole plane
     nbad = 0
     z = 0
-    if R == 0:
-        for i in range(S):
-            d[i] = 0
-        z = S
-        R = 1
     L = s.shape[0] // R
     for r in range(R):
-        if band.shape[0] > 0 and band[r] > z:
-            for i in range(z, band[r]):
+        end = band[r] if band.shape[0] > 0 else S
+        if end > z:
+            for i in range(z, end):
                 d[i] = 0
-            z = band[r]
+            z = end
         for i in range(r * L, r * L + L):
             j = ix[i]
             if j < 0 or j >= S:
